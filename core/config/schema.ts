@@ -1,0 +1,152 @@
+/**
+ * The core shape of `telemetry.yaml`. Each component (device, broker,
+ * handler) has core keys beside a nested `config:` that belongs wholly to
+ * its plugin's schema, validated separately once `type:` is known.
+ *
+ * @module
+ */
+import { duration, priority, z } from "../schema.ts";
+import { LOG_LEVELS } from "../log.ts";
+
+/** Names of components and pipelines. */
+const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const componentName = z.string().regex(NAME, {
+  error: "Names start with a letter or _ and contain letters, digits, _, . or -",
+});
+
+/** Roles a process can take. */
+export const ROLES = ["all", "hub", "processor"] as const;
+/** A process role. */
+export type Role = (typeof ROLES)[number];
+
+/** Overflow policies of a hub queue. */
+export const OVERFLOW_POLICIES = ["block", "drop_oldest", "drop_newest"] as const;
+
+const pluginType = z.string().min(1).describe(
+  "Plugin that implements this component (see `deno task plugins`)",
+);
+const pluginConfig = z
+  .record(z.string(), z.unknown())
+  .prefault({})
+  .describe("Settings owned by the plugin; checked against the plugin's own schema");
+
+/** A `devices.<name>` block. */
+export const deviceSchema = z.strictObject({
+  type: pluginType,
+  priority: priority().optional().describe(
+    "Priority of this device's tasks; overrides the pipeline's",
+  ),
+  tags: z.record(z.string(), z.string()).optional().describe(
+    "Tags added to every sample of this device",
+  ),
+  config: pluginConfig,
+});
+
+/** A `brokers.<name>` block. */
+export const brokerSchema = z.strictObject({
+  type: pluginType,
+  config: pluginConfig,
+});
+
+/** A `handlers.<name>` block. */
+export const handlerSchema = z.strictObject({
+  type: pluginType,
+  config: pluginConfig,
+});
+
+/** Retry policy of a pipeline. */
+export const retrySchema = z.strictObject({
+  max_attempts: z.int().min(1).max(1000).default(5).describe(
+    "Attempts per task including the first; then the task is dead-lettered",
+  ),
+  delay: duration().prefault("500ms").describe("Delay before the first retry"),
+  max: duration().prefault("30s").describe("Longest delay between attempts"),
+  factor: z.number().min(1).max(10).default(2).describe("Growth of the delay per attempt"),
+  jitter: z.number().min(0).max(1).default(0.2).describe(
+    "Fraction of each delay randomized (0.2 = ±20%)",
+  ),
+});
+
+/** A `pipelines.<name>` block. */
+export const pipelineSchema = z.strictObject({
+  from: z.array(componentName).default([]).describe("Devices feeding this pipeline"),
+  via: componentName.describe("Broker carrying this pipeline's tasks"),
+  task_type: z.string().min(1).default("telemetry.analyze").describe(
+    "Type of the tasks the gateway creates",
+  ),
+  handlers: z.array(componentName).default([]).describe(
+    "Handler chain for `task_type`, run in order",
+  ),
+  routes: z.record(z.string().min(1), z.array(componentName)).default({}).describe(
+    "Handler chains for other task types arriving through the same broker",
+  ),
+  priority: priority().default("normal").describe("Priority of this pipeline's tasks"),
+  batch: z.strictObject({
+    max_samples: z.int().min(1).max(1_000_000).default(1000).describe(
+      "Most samples per task",
+    ),
+    max_wait: duration().prefault("50ms").describe(
+      "Longest a sample waits in the gateway before its task is sent",
+    ),
+  }).prefault({}).describe("How the gateway batches samples into tasks"),
+  hub_queue: z.strictObject({
+    capacity: z.int().min(1).default(100_000).describe("Samples the hub queue holds"),
+    overflow: z.enum(OVERFLOW_POLICIES).default("block").describe(
+      "When full: block (push back on devices), drop_oldest or drop_newest",
+    ),
+  }).prefault({}).describe("Bounded queue between devices and the gateway"),
+  workers: z.int().min(1).max(1024).default(2).describe("Concurrent workers processing tasks"),
+  prefetch: z.int().min(1).max(10_000).default(4).describe(
+    "Tasks a worker reserves at once",
+  ),
+  retry: retrySchema.prefault({}).describe("Retry policy for failed tasks"),
+});
+
+/** The whole file, before plugin configs are checked. */
+export const configSchema = z.strictObject({
+  role: z.enum(ROLES).default("all").describe(
+    "all runs everything; hub runs devices and gateway; processor runs workers and handlers",
+  ),
+  log: z.strictObject({
+    level: z.enum(LOG_LEVELS).default("info").describe("Least severe level printed"),
+    format: z.enum(["auto", "json", "pretty"]).default("auto").describe(
+      "auto: readable lines on a terminal, JSON lines otherwise",
+    ),
+  }).prefault({}).describe("Logging"),
+  plugins: z.array(z.string().min(1)).default([]).describe(
+    "Third-party plugin modules: relative path, file: or https: URL, or npm: specifier",
+  ),
+  admin: z.strictObject({
+    enabled: z.boolean().default(true).describe("Serve the admin API"),
+    listen: z.string().default("127.0.0.1:8080").describe("host:port the admin API binds to"),
+    token: z.string().optional().describe(
+      "Bearer token required by state-changing routes; use ${TELEMETRY_ADMIN_TOKEN}",
+    ),
+  }).prefault({}).describe("Admin API"),
+  shutdown: z.strictObject({
+    grace: duration().prefault("10s").describe(
+      "How long in-flight tasks may run after a stop signal before they are released",
+    ),
+  }).prefault({}).describe("Shutdown behaviour"),
+  devices: z.record(componentName, deviceSchema).default({}).describe("Sensors and sources"),
+  brokers: z.record(componentName, brokerSchema).default({}).describe("Task queues"),
+  handlers: z.record(componentName, handlerSchema).default({}).describe("Processing steps"),
+  pipelines: z.record(componentName, pipelineSchema).default({}).describe(
+    "Devices → broker → handlers wiring",
+  ),
+});
+
+/** The file after core validation (plugin configs still raw). */
+export type CoreConfig = z.output<typeof configSchema>;
+/** One pipeline's settings. */
+export type PipelineConfig = z.output<typeof pipelineSchema>;
+/** One device block. */
+export type DeviceConfig = z.output<typeof deviceSchema>;
+/** One broker or handler block. */
+export type ComponentConfig = z.output<typeof brokerSchema>;
+
+/** The validated file with every plugin config parsed by its plugin's schema. */
+export interface ResolvedConfig extends CoreConfig {
+  /** Absolute path of the file, or `<input>`. */
+  file: string;
+}

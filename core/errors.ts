@@ -1,0 +1,81 @@
+/**
+ * Error classes a caller branches on. Everything else is a plain `Error`
+ * with a `cause`.
+ *
+ * @module
+ */
+
+/**
+ * A handler failure worth trying again (a database that is restarting, a
+ * webhook answering 503). Any error that is not a {@link PermanentError} is
+ * treated as retryable, so throwing this is mainly for clarity.
+ *
+ * @example
+ * ```ts
+ * import { RetryableError } from "./errors.ts";
+ * throw new RetryableError("Database is restarting", { cause: new Error("ECONNRESET") });
+ * ```
+ */
+export class RetryableError extends Error {
+  override name = "RetryableError";
+}
+
+/**
+ * A handler failure that will fail the same way every time (malformed
+ * payload, a 4xx from a webhook). The runtime dead-letters the task at once.
+ *
+ * @example
+ * ```ts
+ * import { PermanentError } from "./errors.ts";
+ * throw new PermanentError('Sample has no "device"');
+ * ```
+ */
+export class PermanentError extends Error {
+  override name = "PermanentError";
+}
+
+/** One positioned configuration problem. */
+export interface ConfigProblem {
+  /** File the problem is in (or `<input>` for posted text). */
+  file: string;
+  /** 1-based line, 0 when unknown. */
+  line: number;
+  /** 1-based column, 0 when unknown. */
+  col: number;
+  /** Dotted path in the document, e.g. `pipelines.main.workers`; empty for the root. */
+  path: string;
+  message: string;
+}
+
+/** Formats a problem as `file:line:col path: message`. */
+export function formatProblem(p: ConfigProblem): string {
+  const where = `${p.file}:${p.line}:${p.col}`;
+  return p.path ? `${where} ${p.path}: ${p.message}` : `${where} ${p.message}`;
+}
+
+/** A configuration that cannot be used; carries every problem found. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: readonly ConfigProblem[], options?: ErrorOptions) {
+    super(problems.map(formatProblem).join("\n"), options);
+    this.problems = problems;
+  }
+}
+
+/** A plugin module that cannot be loaded or registered. */
+export class PluginError extends Error {
+  override name = "PluginError";
+}
+
+/** Whether an error means "do not try again". */
+export function isPermanent(error: unknown): boolean {
+  return error instanceof PermanentError ||
+    (error instanceof Error && error.name === "PermanentError");
+}
+
+/** A short, single-line description of any thrown value. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

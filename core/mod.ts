@@ -1,0 +1,72 @@
+/**
+ * The public SDK of TelemetryHub. Plugins, built-in and third-party, import
+ * only this module (and `core/testing.ts` in their tests).
+ *
+ * @module
+ */
+export { type Clock, sleepUnlessAborted, systemClock } from "./clock.ts";
+export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
+export { formatDuration, parseDuration } from "./duration.ts";
+export {
+  ConfigError,
+  type ConfigProblem,
+  errorMessage,
+  formatProblem,
+  isPermanent,
+  PermanentError,
+  PluginError,
+  RetryableError,
+} from "./errors.ts";
+export {
+  createLogger,
+  type LogFields,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  silentLogger,
+} from "./log.ts";
+export {
+  type AnyPluginDefinition,
+  type BrokerDepth,
+  type BrokerInstance,
+  type DeadLetter,
+  type DeadLetterPage,
+  type DeadLetterSelector,
+  defineBroker,
+  defineDevice,
+  defineHandler,
+  definePlugin,
+  type Delivery,
+  type DeviceInstance,
+  type DeviceIO,
+  type HandlerContext,
+  type HandlerInstance,
+  type HandlerResult,
+  type PluginContext,
+  type PluginDefinition,
+  type PluginKind,
+  type Settlement,
+} from "./plugin.ts";
+export { gaussian, type Random, seededRandom, seedFrom } from "./random.ts";
+export {
+  decodeSamples,
+  encodeSeries,
+  type Sample,
+  type SamplePayload,
+  sampleProblem,
+  type Series,
+} from "./sample.ts";
+export { duration, type Priority, priority, PRIORITIES, z } from "./schema.ts";
+export {
+  canTransition,
+  IllegalTransitionError,
+  newTaskId,
+  type Task,
+  type TaskError,
+  type TaskEvent,
+  type TaskRecord,
+  type TaskState,
+  TASK_EVENTS,
+  TASK_STATES,
+  transition,
+} from "./task.ts";

@@ -1,0 +1,272 @@
+/**
+ * The plugin contract. Every device, broker and handler, built-in or
+ * third-party, is a module whose default export is made with
+ * {@link definePlugin} (or the typed helpers {@link defineDevice},
+ * {@link defineBroker}, {@link defineHandler}).
+ *
+ * @module
+ */
+import type { z } from "zod";
+import type { Clock } from "./clock.ts";
+import type { Logger } from "./log.ts";
+import type { Random } from "./random.ts";
+import type { Sample } from "./sample.ts";
+import type { Task, TaskError, TaskRecord } from "./task.ts";
+
+/** The three kinds of plugin. */
+export type PluginKind = "device" | "broker" | "handler";
+/** Every plugin kind. */
+export const PLUGIN_KINDS: readonly PluginKind[] = ["device", "broker", "handler"];
+
+/** What every plugin instance is given by the runtime. */
+export interface PluginContext {
+  /** The component's name in `telemetry.yaml` (the key under `devices:` etc.). */
+  name: string;
+  logger: Logger;
+  clock: Clock;
+  /** Seeded per component, so behaviour is reproducible. */
+  random: Random;
+  /** Aborts when the runtime stops this component. */
+  signal: AbortSignal;
+  /** Directory of the configuration file, for resolving relative paths. */
+  baseDir: string;
+}
+
+// ---------------------------------------------------------------- devices
+
+/** The runtime side of a running device. */
+export interface DeviceIO {
+  /**
+   * Hands a batch of samples to the pipeline's hub queue. Returns a promise
+   * only when the queue is full with `overflow: block`; await it to apply
+   * backpressure. Do not reuse the array after handing it over.
+   */
+  emit(samples: Sample[]): void | Promise<void>;
+  /** Reports that the device answers (state `up`). Cheap to call often. */
+  up(): void;
+  /** Reports that the device is unreachable (state `down`); logged once per change. */
+  down(error: unknown): void;
+  /** Counts a failed read that does not change the device state. */
+  readError(error: unknown): void;
+  /** Aborts when the device must stop. */
+  signal: AbortSignal;
+}
+
+/** A running device. */
+export interface DeviceInstance {
+  /**
+   * Reads until `io.signal` aborts, then resolves. Throwing marks the device
+   * `down`; the runtime runs it again after an exponential backoff.
+   */
+  run(io: DeviceIO): Promise<void>;
+  /** Releases resources (ports, child processes). */
+  close?(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- brokers
+
+/** A task handed to a consumer, with the broker's receipt for settling it. */
+export interface Delivery {
+  task: Task;
+  /**
+   * Set when the stored message could not be decoded into a task (bad JSON,
+   * missing fields); the runtime dead-letters it with this reason.
+   */
+  invalid?: string;
+  /** The broker's own handle (list element, stream id…). */
+  receipt: unknown;
+}
+
+/** How a delivery ended. Settled exactly once. */
+export type Settlement =
+  | { delivery: Delivery; outcome: "completed" }
+  | { delivery: Delivery; outcome: "retry"; delay: number; error: TaskError }
+  | { delivery: Delivery; outcome: "dead_letter"; error: TaskError }
+  | { delivery: Delivery; outcome: "released" };
+
+/** Queue sizes, for metrics and status. */
+export interface BrokerDepth {
+  queued: number;
+  inflight: number;
+  delayed: number;
+  dead: number;
+}
+
+/** A dead-lettered task with why and when. */
+export interface DeadLetter {
+  task: Task;
+  error: TaskError;
+  attempts: number;
+  dead_lettered_at: number;
+  /** The raw message when it could not be decoded. */
+  raw?: string;
+}
+
+/** Selects dead letters: by ids, or by filter; no selector means all. */
+export interface DeadLetterSelector {
+  ids?: readonly string[];
+  type?: string;
+  pipeline?: string;
+}
+
+/** A page of dead letters. */
+export interface DeadLetterPage {
+  items: DeadLetter[];
+  /** Pass back to get the next page; absent on the last page. */
+  cursor?: string;
+}
+
+/**
+ * A task queue with at-least-once delivery, delayed retries, dead letters
+ * and priorities. Brokers store and move tasks; the runtime decides what
+ * happens to them (see `Settlement`).
+ */
+export interface BrokerInstance {
+  /** Whether several processes can share this broker (split hub/processor roles). */
+  readonly shared: boolean;
+  /** Puts tasks in the queue; resolves once the broker holds them. */
+  enqueue(tasks: readonly Task[]): Promise<void>;
+  /**
+   * Waits until at least one task is due, then returns up to `max` of them,
+   * higher priorities first without starving lower ones. Resolves `[]` when
+   * `signal` aborts. Reserved tasks are `assigned` to `consumer` until settled.
+   */
+  reserve(consumer: string, max: number, signal: AbortSignal): Promise<Delivery[]>;
+  /** Marks reserved tasks `running`. */
+  started(deliveries: readonly Delivery[]): Promise<void>;
+  /** Settles deliveries: each exactly once. */
+  settle(settlements: readonly Settlement[]): Promise<void>;
+  /** The record of a task while it is retained, or `undefined`. */
+  getTask(id: string): Promise<TaskRecord | undefined>;
+  depth(): Promise<BrokerDepth>;
+  listDeadLetters(
+    selector: DeadLetterSelector & { limit?: number; cursor?: string },
+  ): Promise<DeadLetterPage>;
+  /** Moves selected dead letters back to the queue with attempts reset; returns how many. */
+  replayDeadLetters(selector: DeadLetterSelector): Promise<number>;
+  /** Deletes selected dead letters; returns how many. */
+  purgeDeadLetters(selector: DeadLetterSelector): Promise<number>;
+  /** Throws when the broker is unreachable. */
+  health(): Promise<void>;
+  /** Stops waiting reserves and releases connections. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- handlers
+
+/** What a handler sees about the task it is working on. */
+export interface HandlerContext {
+  task: Readonly<Task>;
+  /** 1 for the first attempt. */
+  attempt: number;
+  pipeline: string;
+  signal: AbortSignal;
+  clock: Clock;
+  /**
+   * Passes items (anomalies, say) to later handlers of the same chain, by
+   * topic. Items are lost if the task is retried; later handlers see them
+   * again on the next attempt.
+   */
+  publish(topic: string, item: unknown): void;
+  /** Items published on `topic` by earlier handlers in this attempt. */
+  published(topic: string): readonly unknown[];
+}
+
+/** What a handler returns: nothing (samples pass on unchanged) or the samples for the next handler. */
+export type HandlerResult = void | readonly Sample[];
+
+/**
+ * A running handler. `handle` returns (success) or throws: a
+ * `PermanentError` dead-letters the task at once, any other error retries it
+ * with backoff until attempts run out. Handlers never acknowledge, sleep to
+ * retry or count themselves; the runtime does. The samples are read-only:
+ * return new objects to change them.
+ */
+export interface HandlerInstance {
+  handle(samples: readonly Sample[], ctx: HandlerContext): HandlerResult | Promise<HandlerResult>;
+  /** Writes out buffered state (partial windows) before shutdown. */
+  flush?(): Promise<void>;
+  /** Throws when a dependency (database, webhook) is unreachable. */
+  health?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- definitions
+
+/** Instance type created by each kind. */
+export interface InstanceOf {
+  device: DeviceInstance;
+  broker: BrokerInstance;
+  handler: HandlerInstance;
+}
+
+/**
+ * A plugin definition: what `telemetry.yaml` names with `type:`.
+ *
+ * @typeParam K the kind
+ * @typeParam S the config schema (a zod schema)
+ */
+export interface PluginDefinition<K extends PluginKind = PluginKind, S extends z.ZodType = z.ZodType> {
+  /** The `type:` users write; lower-case letters, digits, `_` and `-`. */
+  name: string;
+  kind: K;
+  /** One line shown by `plugins`. */
+  summary: string;
+  version?: string;
+  /** Longer text, Markdown. */
+  description?: string;
+  /** Strict schema of the component's `config:` block; every field described. */
+  config: S;
+  /** Builds an instance from a validated config. */
+  create(config: z.output<S>, ctx: PluginContext): InstanceOf[K] | Promise<InstanceOf[K]>;
+}
+
+/** Any plugin definition. */
+// deno-lint-ignore no-explicit-any -- the config type varies per plugin; create() is only called with configs parsed by the same definition's schema
+export type AnyPluginDefinition = PluginDefinition<PluginKind, any>;
+
+/**
+ * Makes a plugin definition. Identity at run time; gives type inference.
+ *
+ * @example
+ * ```ts
+ * import { definePlugin } from "./plugin.ts";
+ * import { z } from "./schema.ts";
+ * export default definePlugin({
+ *   name: "count",
+ *   kind: "handler",
+ *   summary: "Counts samples",
+ *   config: z.strictObject({}),
+ *   create() {
+ *     let n = 0;
+ *     return { handle(samples) { n += samples.length; } };
+ *   },
+ * });
+ * ```
+ */
+export function definePlugin<K extends PluginKind, S extends z.ZodType>(
+  definition: PluginDefinition<K, S>,
+): PluginDefinition<K, S> {
+  return definition;
+}
+
+/** {@link definePlugin} for devices. */
+export function defineDevice<S extends z.ZodType>(
+  definition: Omit<PluginDefinition<"device", S>, "kind">,
+): PluginDefinition<"device", S> {
+  return { ...definition, kind: "device" };
+}
+
+/** {@link definePlugin} for brokers. */
+export function defineBroker<S extends z.ZodType>(
+  definition: Omit<PluginDefinition<"broker", S>, "kind">,
+): PluginDefinition<"broker", S> {
+  return { ...definition, kind: "broker" };
+}
+
+/** {@link definePlugin} for handlers. */
+export function defineHandler<S extends z.ZodType>(
+  definition: Omit<PluginDefinition<"handler", S>, "kind">,
+): PluginDefinition<"handler", S> {
+  return { ...definition, kind: "handler" };
+}
