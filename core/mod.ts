@@ -56,17 +56,17 @@ export {
   sampleProblem,
   type Series,
 } from "./sample.ts";
-export { duration, type Priority, priority, PRIORITIES, z } from "./schema.ts";
+export { duration, PRIORITIES, type Priority, priority, z } from "./schema.ts";
 export {
   canTransition,
   IllegalTransitionError,
   newTaskId,
   type Task,
+  TASK_EVENTS,
+  TASK_STATES,
   type TaskError,
   type TaskEvent,
   type TaskRecord,
   type TaskState,
-  TASK_EVENTS,
-  TASK_STATES,
   transition,
 } from "./task.ts";

@@ -55,7 +55,9 @@ export interface DeviceIO {
 /** A running device. */
 export interface DeviceInstance {
   /**
-   * Reads until `io.signal` aborts, then resolves. Throwing marks the device
+   * Reads until `io.signal` aborts, then resolves. Resolving before the
+   * abort means the source is exhausted (a finite file, say): the device
+   * shows as `stopped` and is not run again. Throwing marks the device
    * `down`; the runtime runs it again after an exponential backoff.
    */
   run(io: DeviceIO): Promise<void>;
@@ -77,7 +79,14 @@ export interface Delivery {
   receipt: unknown;
 }
 
-/** How a delivery ended. Settled exactly once. */
+/**
+ * How a delivery ended. Each delivery is settled exactly once; settling it
+ * again rejects with `Delivery of task "…" is already settled`.
+ *
+ * Attempts: settling a started delivery as `completed`, `retry` or
+ * `dead_letter` adds one attempt; `released` (and dead-lettering a delivery
+ * that never started, such as an undecodable message) adds none.
+ */
 export type Settlement =
   | { delivery: Delivery; outcome: "completed" }
   | { delivery: Delivery; outcome: "retry"; delay: number; error: TaskError }
@@ -124,7 +133,11 @@ export interface DeadLetterPage {
 export interface BrokerInstance {
   /** Whether several processes can share this broker (split hub/processor roles). */
   readonly shared: boolean;
-  /** Puts tasks in the queue; resolves once the broker holds them. */
+  /**
+   * Puts tasks in the queue; resolves once the broker holds them. A batch
+   * holding an id the broker still holds (queued, in flight, delayed or dead)
+   * is refused whole.
+   */
   enqueue(tasks: readonly Task[]): Promise<void>;
   /**
    * Waits until at least one task is due, then returns up to `max` of them,
@@ -148,7 +161,7 @@ export interface BrokerInstance {
   purgeDeadLetters(selector: DeadLetterSelector): Promise<number>;
   /** Throws when the broker is unreachable. */
   health(): Promise<void>;
-  /** Stops waiting reserves and releases connections. */
+  /** Stops waiting reserves and releases connections. Safe to call twice. */
   close(): Promise<void>;
 }
 
@@ -206,7 +219,10 @@ export interface InstanceOf {
  * @typeParam K the kind
  * @typeParam S the config schema (a zod schema)
  */
-export interface PluginDefinition<K extends PluginKind = PluginKind, S extends z.ZodType = z.ZodType> {
+export interface PluginDefinition<
+  K extends PluginKind = PluginKind,
+  S extends z.ZodType = z.ZodType,
+> {
   /** The `type:` users write; lower-case letters, digits, `_` and `-`. */
   name: string;
   kind: K;

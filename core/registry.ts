@@ -93,6 +93,11 @@ export class PluginRegistry {
     return this.#byKind.get(kind)?.get(name)?.definition;
   }
 
+  /** The definition and its source module, if any. */
+  entry(kind: PluginKind, name: string): RegisteredPlugin | undefined {
+    return this.#byKind.get(kind)?.get(name);
+  }
+
   /** Names of the plugins of one kind, sorted. */
   names(kind: PluginKind): string[] {
     return [...this.#byKind.get(kind)!.keys()].sort();

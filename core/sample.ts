@@ -12,10 +12,16 @@ export interface Sample {
   device: string;
   metric: string;
   value: number;
-  /** Milliseconds since the epoch, taken as close to the read as possible. */
+  /**
+   * Milliseconds since the epoch, taken as close to the read as possible;
+   * may have a fractional part at rates above 1,000 samples/s.
+   */
   ts: number;
   unit?: string;
-  /** Per-device sequence number; with `device` and `ts` it identifies a sample. */
+  /**
+   * Sequence number per device and metric; `device`, `metric` and `seq`
+   * identify a sample (storage uses them to stay idempotent).
+   */
   seq?: number;
   tags?: Record<string, string>;
   /** Data quality, set by handlers such as `analyze` (absent means good). */
@@ -34,6 +40,7 @@ export interface Series {
   values: number[];
   seq?: number[];
   tags?: Record<string, string>;
+  quality?: "good" | "bad";
 }
 
 /** The payload shapes a task may carry. */
@@ -113,7 +120,7 @@ function decodeSeries(series: unknown[]): Sample[] {
   for (let i = 0; i < series.length; i++) {
     const s = series[i];
     if (!isRecord(s)) throw new PermanentError(`series[${i}]: must be an object`);
-    const { device, metric, unit, ts, values, seq, tags } = s;
+    const { device, metric, unit, ts, values, seq, tags, quality } = s;
     if (typeof device !== "string" || device === "") {
       throw new PermanentError(`series[${i}]: "device" must be a non-empty string`);
     }
@@ -138,6 +145,7 @@ function decodeSeries(series: unknown[]): Sample[] {
       if (typeof unit === "string") sample.unit = unit;
       if (seq) sample.seq = (seq as number[])[j]!;
       if (isRecord(tags)) sample.tags = tags as Record<string, string>;
+      if (quality === "good" || quality === "bad") sample.quality = quality;
       out.push(sample);
     }
   }
@@ -151,17 +159,24 @@ function decodeSeries(series: unknown[]): Sample[] {
 export function encodeSeries(samples: readonly Sample[]): { series: Series[] } {
   const groups = new Map<string, Series>();
   for (const s of samples) {
-    const key = `${s.device}\u0000${s.metric}\u0000${s.unit ?? ""}`;
+    // Everything a series holds once per group is part of the key, so no
+    // sample takes another's tags, unit or quality, and seq is all-or-nothing.
+    const tagKey = s.tags ? JSON.stringify(s.tags) : "";
+    const key = `${s.device}\u0000${s.metric}\u0000${s.unit ?? ""}\u0000${tagKey}\u0000${
+      s.quality ?? ""
+    }\u0000${s.seq === undefined ? 0 : 1}`;
     let g = groups.get(key);
     if (!g) {
       g = { device: s.device, metric: s.metric, ts: [], values: [] };
       if (s.unit !== undefined) g.unit = s.unit;
       if (s.tags !== undefined) g.tags = s.tags;
+      if (s.quality !== undefined) g.quality = s.quality;
+      if (s.seq !== undefined) g.seq = [];
       groups.set(key, g);
     }
     g.ts.push(s.ts);
     g.values.push(s.value);
-    if (s.seq !== undefined) (g.seq ??= []).push(s.seq);
+    if (s.seq !== undefined) g.seq!.push(s.seq);
   }
   return { series: [...groups.values()] };
 }

@@ -37,7 +37,14 @@ export function duration(): z.ZodPipe<
         error: 'Expected a duration such as "250ms", "5s", "1m" or "1h"',
       }),
       z.number().nonnegative(),
-    ])
+    ], {
+      error: (issue) =>
+        issue.code === "invalid_union"
+          ? `Expected a duration such as "250ms", "5s", "1m" or "1h", got ${
+            JSON.stringify(issue.input)
+          }`
+          : undefined,
+    })
     .transform((value, ctx) => {
       if (typeof value === "number") return value;
       const ms = parseDuration(value);
@@ -60,4 +67,6 @@ export const PRIORITIES = ["high", "normal", "low"] as const;
 /** Priority of a task. */
 export type Priority = (typeof PRIORITIES)[number];
 /** The priority field schema. */
-export const priority = () => z.enum(PRIORITIES);
+export function priority(): z.ZodEnum<{ high: "high"; normal: "normal"; low: "low" }> {
+  return z.enum(PRIORITIES);
+}

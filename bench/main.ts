@@ -1,0 +1,41 @@
+/**
+ * `deno task bench [scenario…]`: runs named scenarios (all when none is
+ * named), writes `bench/results/<scenario>.json` for each and prints one
+ * Markdown table (also written to `bench/results/summary.md`).
+ *
+ * @module
+ */
+import { type BenchResult, markdownTable, tidy, writeResult } from "./_harness.ts";
+import { embedded, embeddedLatency } from "./scenarios/embedded.ts";
+
+const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
+  embedded,
+  "embedded-latency": embeddedLatency,
+};
+
+const RESULTS_DIR = new URL("./results", import.meta.url).pathname;
+
+if (import.meta.main) {
+  const names = Deno.args.length > 0 ? Deno.args : Object.keys(SCENARIOS);
+  const unknown = names.filter((n) => !(n in SCENARIOS));
+  if (unknown.length > 0) {
+    console.error(
+      `Unknown scenario ${unknown.map((n) => `"${n}"`).join(", ")}; known: ${
+        Object.keys(SCENARIOS).map((n) => `"${n}"`).join(", ")
+      }`,
+    );
+    Deno.exit(2);
+  }
+  const results: BenchResult[] = [];
+  for (const name of names) {
+    console.error(`Running ${name}…`);
+    const result = tidy(await SCENARIOS[name]!());
+    await writeResult(RESULTS_DIR, result);
+    results.push(result);
+  }
+  const table = markdownTable(results);
+  await Deno.writeTextFile(`${RESULTS_DIR}/summary.md`, table);
+  console.log(table);
+  // Timers of stopped components may linger; results are written.
+  Deno.exit(0);
+}

@@ -1,0 +1,129 @@
+/**
+ * Scenario `embedded`: simulated devices → hub queue → gateway → memory
+ * broker → workers → a no-op handler, all in one process, as fast as it
+ * goes (devices offer more than the pipeline can take; backpressure paces
+ * them). Scenario `embedded-latency`: the same at a paced 100,000 samples/s.
+ *
+ * @module
+ */
+import { BUILTIN_PLUGINS } from "../../core/builtins.ts";
+import { loadConfigText } from "../../core/config/mod.ts";
+import { createLogger } from "../../core/log.ts";
+import { PluginRegistry } from "../../core/registry.ts";
+import { Runtime } from "../../core/runtime/runtime.ts";
+import { type BenchResult, machine } from "../_harness.ts";
+import probeHandler, { probe } from "../_probe.ts";
+
+/** Options of one embedded run. */
+export interface EmbeddedOptions {
+  scenario: string;
+  description: string;
+  /** Samples per second offered in total; `null` = more than the pipeline takes. */
+  offered: number | null;
+  devices: number;
+  warmupMs: number;
+  measureMs: number;
+  maxSamples: number;
+  maxWait: string;
+}
+
+function yaml(o: EmbeddedOptions): string {
+  // Three metrics per device; rate is per metric.
+  const total = o.offered ?? 3_000_000;
+  const rate = total / o.devices / 3;
+  const devices = Array.from(
+    { length: o.devices },
+    (_, i) =>
+      `  sim_${i}:\n    type: simulated\n    config: { rate: ${rate}, tick: ${
+        o.offered === null ? "10ms" : "1ms"
+      } }`,
+  ).join("\n");
+  return `
+log: { level: warn }
+devices:
+${devices}
+brokers:
+  mem: { type: memory }
+handlers:
+  probe: { type: bench_probe }
+pipelines:
+  bench:
+    from: [${Array.from({ length: o.devices }, (_, i) => `sim_${i}`).join(", ")}]
+    via: mem
+    handlers: [probe]
+    batch: { max_samples: ${o.maxSamples}, max_wait: ${o.maxWait} }
+    hub_queue: { capacity: ${Math.max(100_000, o.maxSamples * 20)}, overflow: block }
+    workers: 2
+    prefetch: 4
+`;
+}
+
+/** Runs one embedded measurement. */
+export async function runEmbedded(o: EmbeddedOptions): Promise<BenchResult> {
+  const registry = PluginRegistry.of([...BUILTIN_PLUGINS, probeHandler]);
+  const loaded = await loadConfigText(yaml(o), { file: `${o.scenario}.yaml`, registry, env: {} });
+  const runtime = await Runtime.create(loaded, {
+    logger: createLogger({ level: "warn" }),
+    seed: 1,
+  });
+  runtime.start();
+  await new Promise((r) => setTimeout(r, o.warmupMs));
+  const started = performance.now();
+  probe.reset(Date.now());
+  await new Promise((r) => setTimeout(r, o.measureMs));
+  const seconds = (performance.now() - started) / 1000;
+  const samples = probe.samples;
+  const latency = {
+    p50: probe.latency.percentile(50),
+    p99: probe.latency.percentile(99),
+    max: probe.latency.max,
+  };
+  const tasks = probe.tasks;
+  const summary = await runtime.stop();
+  return {
+    scenario: o.scenario,
+    description: o.description,
+    samples_per_second: samples / seconds,
+    latency_ms: latency,
+    offered_per_second: o.offered,
+    duration_s: seconds,
+    samples,
+    ...machine(),
+    extra: {
+      devices: o.devices,
+      max_samples: o.maxSamples,
+      max_wait: o.maxWait,
+      tasks_per_second: Math.round(tasks / seconds),
+      samples_dropped: summary.samples_dropped,
+      tasks_dead_lettered: summary.tasks_dead_lettered,
+    },
+  };
+}
+
+/** `embedded`: throughput. */
+export function embedded(): Promise<BenchResult> {
+  return runEmbedded({
+    scenario: "embedded",
+    description: "simulated devices → memory broker → no-op handler, as fast as it goes",
+    offered: null,
+    devices: 4,
+    warmupMs: 2000,
+    measureMs: 10_000,
+    maxSamples: 1000,
+    maxWait: "20ms",
+  });
+}
+
+/** `embedded-latency`: latency at 100,000 samples/s offered. */
+export function embeddedLatency(): Promise<BenchResult> {
+  return runEmbedded({
+    scenario: "embedded-latency",
+    description: "simulated devices → memory broker → no-op handler at 100,000 samples/s",
+    offered: 100_000,
+    devices: 4,
+    warmupMs: 2000,
+    measureMs: 10_000,
+    maxSamples: 1000,
+    maxWait: "5ms",
+  });
+}

@@ -1,0 +1,25 @@
+/**
+ * The built-in plugins: a literal list, registered explicitly. Built-ins use
+ * the public SDK (`core/mod.ts`) and nothing else from core.
+ *
+ * @module
+ */
+import type { AnyPluginDefinition } from "./plugin.ts";
+import { PluginRegistry } from "./registry.ts";
+import memory from "../plugins/memory/mod.ts";
+import simulated from "../plugins/simulated/mod.ts";
+import digest from "../handlers/digest/mod.ts";
+import discard from "../handlers/discard/mod.ts";
+
+/** Every built-in plugin definition. */
+export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
+  simulated,
+  memory,
+  digest,
+  discard,
+];
+
+/** A registry of the built-ins. */
+export function builtinRegistry(): PluginRegistry {
+  return PluginRegistry.of(BUILTIN_PLUGINS);
+}

@@ -1,0 +1,256 @@
+/**
+ * The `telemetryhub` command line: `run`, `validate`, `plugins`, `schema`.
+ * Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage.
+ *
+ * @module
+ */
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { builtinRegistry } from "./builtins.ts";
+import { configJsonSchema, loadConfigFile } from "./config/mod.ts";
+import { type Role, ROLES } from "./config/schema.ts";
+import { parseDuration } from "./duration.ts";
+import { ConfigError, errorMessage, formatProblem } from "./errors.ts";
+import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { describeFields } from "./plugin_docs.ts";
+import type { PluginRegistry } from "./registry.ts";
+import { formatSummary, Runtime } from "./runtime/runtime.ts";
+
+const USAGE = `Usage: telemetryhub <command> [options]
+
+Commands:
+  run [--config FILE] [--role all|hub|processor] [--for DURATION]
+                      Start the pipelines of FILE (default: telemetry.yaml,
+                      or $TELEMETRY_CONFIG). Ctrl-C stops cleanly.
+  validate [FILE]     Check a configuration; exit 0 when valid, 2 otherwise
+  plugins [--json]    List every plugin with its config fields
+  schema              Print the JSON Schema of telemetry.yaml
+
+Environment: TELEMETRY_CONFIG, TELEMETRY_ROLE, TELEMETRY_LOG_LEVEL`;
+
+/** Output streams, replaceable in tests. */
+export interface CliIO {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const encoder = new TextEncoder();
+const stdio: CliIO = {
+  out: (t) => Deno.stdout.writeSync(encoder.encode(t + "\n")),
+  err: (t) => Deno.stderr.writeSync(encoder.encode(t + "\n")),
+};
+
+function defaultConfigPath(): string {
+  return Deno.env.get("TELEMETRY_CONFIG") || "telemetry.yaml";
+}
+
+function printConfigError(error: ConfigError, io: CliIO): void {
+  for (const p of error.problems) io.err(formatProblem(p));
+  const n = error.problems.length;
+  io.err(`${n} problem${n === 1 ? "" : "s"} found`);
+}
+
+async function load(path: string, registry: PluginRegistry) {
+  return await loadConfigFile(path, {
+    file: path,
+    registry,
+    baseDir: dirname(resolve(path)),
+  });
+}
+
+async function validateCommand(args: string[], io: CliIO): Promise<number> {
+  const path = args[0] ?? defaultConfigPath();
+  try {
+    const loaded = await load(path, builtinRegistry());
+    for (const w of loaded.warnings) io.err(`warning: ${formatProblem(w)}`);
+    io.out(`${path}: valid`);
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      printConfigError(error, io);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function pluginsCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: "boolean" }, config: { type: "string" } },
+  });
+  let registry = builtinRegistry();
+  if (values.config) registry = (await load(values.config, registry)).registry;
+  const list = registry.list().map(({ definition: d, source }) => ({
+    kind: d.kind,
+    name: d.name,
+    summary: d.summary,
+    version: d.version,
+    source,
+    fields: describeFields(d.config),
+  }));
+  if (values.json) {
+    io.out(JSON.stringify(list, null, 2));
+    return 0;
+  }
+  for (const p of list) {
+    io.out(`${p.kind} ${p.name}${p.version ? `@${p.version}` : ""} — ${p.summary}`);
+    if (p.source !== "builtin") io.out(`  from ${p.source}`);
+    if (p.fields.length === 0) io.out("  (no settings)");
+    for (const f of p.fields) {
+      const dflt = f.required
+        ? " (required)"
+        : f.default === undefined
+        ? ""
+        : ` = ${JSON.stringify(f.default)}`;
+      io.out(`  ${f.path}: ${f.type}${dflt}`);
+      if (f.description) io.out(`      ${f.description}`);
+    }
+    io.out("");
+  }
+  return 0;
+}
+
+function schemaCommand(io: CliIO): number {
+  io.out(JSON.stringify(configJsonSchema(builtinRegistry()), null, 2));
+  return 0;
+}
+
+function pickRole(flag: string | undefined, io: CliIO): Role | undefined | null {
+  const value = flag ?? Deno.env.get("TELEMETRY_ROLE");
+  if (value === undefined || value === "") return undefined;
+  if ((ROLES as readonly string[]).includes(value)) return value as Role;
+  io.err(
+    `Unknown role "${value}"${flag === undefined ? " in TELEMETRY_ROLE" : ""}; ` +
+      `expected one of ${ROLES.map((r) => `"${r}"`).join(", ")}`,
+  );
+  return null;
+}
+
+async function runCommand(args: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      config: { type: "string", short: "c" },
+      role: { type: "string" },
+      for: { type: "string" },
+    },
+  });
+  const path = values.config ?? positionals[0] ?? defaultConfigPath();
+  const role = pickRole(values.role, io);
+  if (role === null) return 2;
+  let runFor: number | undefined;
+  if (values.for !== undefined) {
+    runFor = parseDuration(values.for);
+    if (runFor === undefined) {
+      io.err(`Invalid --for "${values.for}"; expected a duration such as "10s"`);
+      return 2;
+    }
+  }
+  let loaded;
+  try {
+    loaded = await load(path, builtinRegistry());
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      printConfigError(error, io);
+      return 2;
+    }
+    throw error;
+  }
+  const envLevel = Deno.env.get("TELEMETRY_LOG_LEVEL");
+  const level: LogLevel = (LOG_LEVELS as readonly string[]).includes(envLevel ?? "")
+    ? envLevel as LogLevel
+    : loaded.config.log.level;
+  const format = loaded.config.log.format;
+  const logger = createLogger({
+    level,
+    ...(format === "auto" ? {} : { format }),
+    secrets: loaded.secrets,
+  });
+  for (const w of loaded.warnings) logger.warn(formatProblem(w));
+
+  let runtime: Runtime;
+  try {
+    runtime = await Runtime.create(loaded, {
+      ...(role ? { role } : {}),
+      logger,
+      baseDir: dirname(resolve(path)),
+    });
+  } catch (error) {
+    io.err(errorMessage(error));
+    return 1;
+  }
+
+  const stopRequested = Promise.withResolvers<string>();
+  let signals = 0;
+  const onSignal = (name: Deno.Signal) => () => {
+    signals++;
+    if (signals === 1) {
+      logger.info("Stopping", { signal: name });
+      stopRequested.resolve(name);
+    } else {
+      io.err("Second stop signal: exiting without waiting");
+      Deno.exit(130);
+    }
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => {
+    const h = onSignal(s);
+    Deno.addSignalListener(s, h);
+    return [s, h] as const;
+  });
+  const timer = runFor === undefined
+    ? undefined
+    : setTimeout(() => stopRequested.resolve("timer"), runFor);
+
+  runtime.start();
+  await stopRequested.promise;
+  if (timer !== undefined) clearTimeout(timer);
+  const summary = await runtime.stop();
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  io.out(formatSummary(summary));
+  return 0;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(args: string[], io: CliIO = stdio): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case "run":
+        return await runCommand(rest, io);
+      case "validate":
+        return await validateCommand(rest, io);
+      case "plugins":
+        return await pluginsCommand(rest, io);
+      case "schema":
+        return schemaCommand(io);
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        io.err(`Unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      printConfigError(error, io);
+      return 2;
+    }
+    if (
+      error instanceof TypeError && /ERR_PARSE_ARGS/.test(String((error as { code?: string }).code))
+    ) {
+      io.err(`${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.err(`Error: ${errorMessage(error)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

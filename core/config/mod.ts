@@ -1,0 +1,58 @@
+/**
+ * The configuration loader: `telemetry.yaml` → a validated, resolved
+ * configuration, or a {@link ConfigError} listing every problem with its
+ * line and column.
+ *
+ * @example
+ * ```ts
+ * import { loadConfigText } from "./mod.ts";
+ * import { PluginRegistry } from "../registry.ts";
+ * const { config, warnings } = await loadConfigText("role: hub\n", {
+ *   file: "<input>",
+ *   env: {},
+ *   registry: new PluginRegistry(),
+ * });
+ * config.role; // "hub"
+ * warnings; // []
+ * ```
+ *
+ * @module
+ */
+export {
+  COMPONENT_SECTIONS,
+  formatPath,
+  loadConfigFile,
+  loadConfigText,
+  type LoadedConfig,
+  type LoadOptions,
+  type PathSegment,
+} from "./load.ts";
+export {
+  coerceScalar,
+  type Env,
+  interpolate,
+  type Interpolated,
+  isSecretKey,
+  isSecretVariable,
+  redact,
+  redactUrlPasswords,
+  urlPasswords,
+} from "./interpolate.ts";
+export { closest, didYouMean, editDistance, quoteList, unknownKeyMessage } from "./suggest.ts";
+export { configJsonSchema } from "./json_schema.ts";
+export {
+  brokerSchema,
+  type ComponentConfig,
+  configSchema,
+  type CoreConfig,
+  type DeviceConfig,
+  deviceSchema,
+  handlerSchema,
+  OVERFLOW_POLICIES,
+  type PipelineConfig,
+  pipelineSchema,
+  type ResolvedConfig,
+  retrySchema,
+  type Role,
+  ROLES,
+} from "./schema.ts";

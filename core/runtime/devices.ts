@@ -1,0 +1,195 @@
+/**
+ * Runs one device plugin instance under supervision: tracks its state
+ * (`starting`, `up`, `down`, `stopped`), logs state changes once, counts read
+ * errors, and runs it again with exponential backoff when it throws.
+ *
+ * @module
+ */
+import { backoffDelay, type RetryPolicy } from "../backoff.ts";
+import { type Clock, sleepUnlessAborted } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { DeviceInstance, DeviceIO } from "../plugin.ts";
+import type { Random } from "../random.ts";
+import type { Sample } from "../sample.ts";
+import type { RuntimeMetrics } from "./metrics.ts";
+
+/** A device's state as shown by status and metrics. */
+export type DeviceState = "starting" | "up" | "down" | "stopped";
+
+/** What status and the admin API show about a device. */
+export interface DeviceStatus {
+  name: string;
+  type: string;
+  pipeline: string;
+  state: DeviceState;
+  samples: number;
+  read_errors: number;
+  restarts: number;
+  last_sample_at?: number;
+  last_error?: string;
+  last_error_at?: number;
+  since: number;
+}
+
+/** Restart backoff of failing devices. */
+export const DEVICE_RESTART_POLICY: RetryPolicy = {
+  max_attempts: Number.POSITIVE_INFINITY,
+  delay: 500,
+  max: 30_000,
+  jitter: 0.2,
+};
+
+/** Options of {@link DeviceRunner}. */
+export interface DeviceRunnerOptions {
+  name: string;
+  type: string;
+  pipeline: string;
+  instance: DeviceInstance;
+  /** Where samples go (the pipeline's hub queue). */
+  sink: (samples: Sample[]) => void | Promise<void>;
+  tags?: Record<string, string>;
+  logger: Logger;
+  clock: Clock;
+  random: Random;
+  metrics: RuntimeMetrics;
+  restartPolicy?: RetryPolicy;
+}
+
+/** Supervises one device. */
+export class DeviceRunner {
+  readonly status: DeviceStatus;
+  #options: DeviceRunnerOptions;
+  #abort = new AbortController();
+  #done: Promise<void> | undefined;
+
+  constructor(options: DeviceRunnerOptions) {
+    this.#options = options;
+    this.status = {
+      name: options.name,
+      type: options.type,
+      pipeline: options.pipeline,
+      state: "starting",
+      samples: 0,
+      read_errors: 0,
+      restarts: 0,
+      since: options.clock.now(),
+    };
+    options.metrics.deviceUp.labels(options.name).set(0);
+  }
+
+  /** Starts the supervision loop. */
+  start(): void {
+    this.#done ??= this.#loop();
+  }
+
+  /** Aborts the device and waits for it to return (and close). */
+  async stop(): Promise<void> {
+    this.#abort.abort(new DOMException("Device stopping", "AbortError"));
+    await this.#done;
+    await this.#close();
+  }
+
+  /** Resolves when the device has stopped on its own or been stopped. */
+  get done(): Promise<void> {
+    return this.#done ?? Promise.resolve();
+  }
+
+  #setState(state: DeviceState, error?: unknown): void {
+    const { logger, metrics, clock, name } = this.#options;
+    const s = this.status;
+    if (error !== undefined) {
+      s.last_error = errorMessage(error);
+      s.last_error_at = clock.now();
+    }
+    if (s.state === state) return;
+    const previous = s.state;
+    s.state = state;
+    s.since = clock.now();
+    metrics.deviceUp.labels(name).set(state === "up" ? 1 : 0);
+    if (state === "down") {
+      logger.warn("Device down", { device: name, error: s.last_error ?? "unknown" });
+    } else if (state === "up" && previous !== "starting") {
+      logger.info("Device up again", { device: name });
+    } else if (state === "up") {
+      logger.debug("Device up", { device: name });
+    }
+  }
+
+  #io(): DeviceIO {
+    const { sink, tags, metrics, name, pipeline, clock } = this.#options;
+    const ingested = metrics.samplesIngested.labels(pipeline, name);
+    const readErrors = metrics.deviceReadErrors.labels(name);
+    const totals = metrics.totals(pipeline);
+    const status = this.status;
+    return {
+      signal: this.#abort.signal,
+      emit: (samples) => {
+        if (samples.length === 0) return;
+        if (status.state !== "up") this.#setState("up");
+        if (tags) {
+          for (const s of samples) s.tags = s.tags ? { ...tags, ...s.tags } : tags;
+        }
+        status.samples += samples.length;
+        status.last_sample_at = clock.now();
+        totals.samples_read += samples.length;
+        ingested.inc(samples.length);
+        return sink(samples);
+      },
+      up: () => this.#setState("up"),
+      down: (error) => {
+        status.read_errors++;
+        readErrors.inc();
+        this.#setState("down", error);
+      },
+      readError: (error) => {
+        status.read_errors++;
+        readErrors.inc();
+        status.last_error = errorMessage(error);
+        status.last_error_at = clock.now();
+      },
+    };
+  }
+
+  async #loop(): Promise<void> {
+    const { instance, clock, random, logger, metrics, name } = this.#options;
+    const policy = this.#options.restartPolicy ?? DEVICE_RESTART_POLICY;
+    const signal = this.#abort.signal;
+    const io = this.#io();
+    let failures = 0;
+    while (!signal.aborted) {
+      const samplesBefore = this.status.samples;
+      try {
+        await instance.run(io);
+        if (!signal.aborted) {
+          logger.info("Device finished", { device: name, samples: this.status.samples });
+        }
+        break;
+      } catch (error) {
+        if (signal.aborted) break;
+        // A device that worked for a while starts its backoff over.
+        failures = this.status.samples > samplesBefore ? 1 : failures + 1;
+        this.status.read_errors++;
+        metrics.deviceReadErrors.labels(name).inc();
+        this.#setState("down", error);
+        const delay = backoffDelay(policy, failures, random);
+        logger.debug("Device restarting", { device: name, in_ms: delay, failures });
+        if (!await sleepUnlessAborted(clock, delay, signal)) break;
+        this.status.restarts++;
+        metrics.deviceRestarts.labels(name).inc();
+      }
+    }
+    this.#setState("stopped");
+  }
+
+  async #close(): Promise<void> {
+    try {
+      await this.#options.instance.close?.();
+    } catch (error) {
+      this.#options.logger.warn("Device close failed", {
+        device: this.#options.name,
+        error: errorMessage(error),
+      });
+    }
+  }
+}

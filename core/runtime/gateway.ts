@@ -1,0 +1,137 @@
+/**
+ * The gateway: takes samples from the hub queue, batches them into tasks
+ * (`max_samples` per task, or whatever arrived within `max_wait` of the
+ * first sample) and hands the tasks to the broker. On stop it flushes the
+ * partial batch, so nothing in the hub queue is left behind.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { BrokerInstance } from "../plugin.ts";
+import type { Sample } from "../sample.ts";
+import type { Priority } from "../schema.ts";
+import { newTaskId, type Task } from "../task.ts";
+import type { HubQueue } from "./hub_queue.ts";
+import type { RuntimeMetrics } from "./metrics.ts";
+
+/** Options of {@link Gateway}. */
+export interface GatewayOptions {
+  pipeline: string;
+  taskType: string;
+  priority: Priority;
+  /** Priority per device, where it differs from the pipeline's. */
+  devicePriority: ReadonlyMap<string, Priority>;
+  maxSamples: number;
+  maxWait: number;
+  queue: HubQueue;
+  broker: BrokerInstance;
+  clock: Clock;
+  logger: Logger;
+  metrics: RuntimeMetrics;
+  /** Delay before retrying a failed enqueue (the broker is unreachable). */
+  retryDelay?: number;
+}
+
+/** Most full tasks handed to the broker in one `enqueue` call. */
+const MAX_TASKS_PER_ENQUEUE = 64;
+
+/** Moves samples from a hub queue into broker tasks. */
+export class Gateway {
+  #o: GatewayOptions;
+  #done: Promise<void> | undefined;
+  #stopping = new AbortController();
+
+  constructor(options: GatewayOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    this.#done ??= this.#loop();
+  }
+
+  /**
+   * Stops after the hub queue is drained: the caller closes the queue first
+   * so no new samples arrive, then awaits this.
+   */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    await this.#done;
+  }
+
+  async #loop(): Promise<void> {
+    const { queue, maxSamples, maxWait, clock } = this.#o;
+    const stopping = this.#stopping.signal;
+    while (true) {
+      if (queue.size === 0) {
+        if (stopping.aborted || queue.closed) break;
+        await queue.waitFor(1, stopping);
+        continue;
+      }
+      if (queue.size < maxSamples && !stopping.aborted && !queue.closed) {
+        // Wait for a full batch, at most max_wait from now.
+        const timeout = new AbortController();
+        const timer = clock.sleep(maxWait, timeout.signal).then(() => timeout.abort(), () => {});
+        await queue.waitFor(maxSamples, AbortSignal.any([timeout.signal, stopping]));
+        timeout.abort();
+        await timer;
+      }
+      const tasks: Task[] = [];
+      do {
+        tasks.push(...this.#tasksFor(queue.take(maxSamples)));
+      } while (queue.size >= maxSamples && tasks.length < MAX_TASKS_PER_ENQUEUE);
+      await this.#enqueue(tasks);
+    }
+  }
+
+  /** One task per priority present in the batch (usually exactly one). */
+  #tasksFor(samples: Sample[]): Task[] {
+    const { devicePriority, priority, taskType, pipeline, clock } = this.#o;
+    const now = clock.now();
+    const make = (list: Sample[], p: Priority): Task => ({
+      id: newTaskId(now),
+      type: taskType,
+      payload: { samples: list },
+      attempts: 0,
+      created_at: now,
+      priority: p,
+      pipeline,
+    });
+    if (devicePriority.size === 0) return [make(samples, priority)];
+    const groups = new Map<Priority, Sample[]>();
+    for (const s of samples) {
+      const p = devicePriority.get(s.device) ?? priority;
+      let g = groups.get(p);
+      if (!g) groups.set(p, g = []);
+      g.push(s);
+    }
+    return [...groups].map(([p, list]) => make(list, p));
+  }
+
+  async #enqueue(tasks: Task[]): Promise<void> {
+    const { broker, logger, metrics, pipeline, taskType, clock } = this.#o;
+    let failures = 0;
+    while (true) {
+      try {
+        await broker.enqueue(tasks);
+        break;
+      } catch (error) {
+        // The broker is unreachable: hold the batch (the hub queue fills and
+        // its overflow policy applies upstream) and try again.
+        failures++;
+        if (failures === 1) {
+          logger.warn("Cannot enqueue tasks; will keep trying", {
+            pipeline,
+            error: errorMessage(error),
+          });
+        }
+        await clock.sleep(Math.min(5000, (this.#o.retryDelay ?? 100) * 2 ** (failures - 1)));
+      }
+    }
+    if (failures > 0) logger.info("Enqueueing tasks again", { pipeline, failures });
+    const totals = metrics.totals(pipeline);
+    totals.tasks_enqueued += tasks.length;
+    metrics.tasksEnqueued.labels(pipeline, taskType).inc(tasks.length);
+  }
+}

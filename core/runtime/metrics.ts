@@ -1,0 +1,193 @@
+/**
+ * The runtime's metrics. The runtime counts for every plugin; plugins never
+ * count themselves. Each runtime has its own prom-client registry, so tests
+ * can run several side by side. Plain totals are kept beside the Prometheus
+ * series for the stop summary and the status API.
+ *
+ * @module
+ */
+import client from "prom-client";
+
+/** Totals of one pipeline, cheap to read. */
+export interface PipelineTotals {
+  samples_read: number;
+  samples_dropped: number;
+  samples_processed: number;
+  tasks_enqueued: number;
+  tasks_completed: number;
+  tasks_retried: number;
+  tasks_dead_lettered: number;
+  tasks_released: number;
+}
+
+/** A zeroed {@link PipelineTotals}. */
+export function emptyTotals(): PipelineTotals {
+  return {
+    samples_read: 0,
+    samples_dropped: 0,
+    samples_processed: 0,
+    tasks_enqueued: 0,
+    tasks_completed: 0,
+    tasks_retried: 0,
+    tasks_dead_lettered: 0,
+    tasks_released: 0,
+  };
+}
+
+/** Task outcomes counted by `telemetry_tasks_total`. */
+export type TaskOutcome = "completed" | "retried" | "dead_lettered" | "released";
+
+/** Queue names of `telemetry_queue_depth`. */
+export type QueueName = "hub" | "broker" | "inflight" | "delayed" | "dead_letter";
+
+/** Bucket bounds 1, 2.5, 5 per decade from `min` up to `max` (in seconds). */
+function decadeBuckets(min: number, max: number): number[] {
+  const out: number[] = [];
+  for (let decade = min; decade <= max; decade *= 10) {
+    for (const step of [1, 2.5, 5]) {
+      const bound = Number((decade * step).toPrecision(3));
+      if (bound <= max) out.push(bound);
+    }
+  }
+  return out;
+}
+
+/** Sample latency: 1 ms to a minute. */
+const LATENCY_BUCKETS = [...decadeBuckets(0.001, 10), 30, 60];
+/** Handler time per task: 100 µs to 10 s. */
+const DURATION_BUCKETS = decadeBuckets(0.0001, 10);
+
+/** Every metric of a runtime, on one registry. */
+export class RuntimeMetrics {
+  readonly registry: client.Registry;
+  readonly samplesIngested: client.Counter<"pipeline" | "device">;
+  readonly samplesDropped: client.Counter<"pipeline" | "reason">;
+  readonly samplesProcessed: client.Counter<"pipeline">;
+  readonly tasksEnqueued: client.Counter<"pipeline" | "type">;
+  readonly tasks: client.Counter<"pipeline" | "type" | "outcome">;
+  readonly taskDuration: client.Histogram<"pipeline" | "handler">;
+  readonly sampleLatency: client.Histogram<"pipeline">;
+  readonly queueDepth: client.Gauge<"pipeline" | "queue">;
+  readonly deviceUp: client.Gauge<"device">;
+  readonly deviceReadErrors: client.Counter<"device">;
+  readonly deviceRestarts: client.Counter<"device">;
+  readonly httpRequests: client.Counter<"route" | "status">;
+  #totals = new Map<string, PipelineTotals>();
+  #depthProbes: Array<() => Promise<void> | void> = [];
+
+  constructor() {
+    this.registry = new client.Registry();
+    const registers = [this.registry];
+    this.samplesIngested = new client.Counter({
+      name: "telemetry_samples_ingested_total",
+      help: "Samples read from devices (or posted) and accepted into a hub queue",
+      labelNames: ["pipeline", "device"],
+      registers,
+    });
+    this.samplesDropped = new client.Counter({
+      name: "telemetry_samples_dropped_total",
+      help: "Samples dropped, by reason (queue_full_oldest, queue_full_newest, closed)",
+      labelNames: ["pipeline", "reason"],
+      registers,
+    });
+    this.samplesProcessed = new client.Counter({
+      name: "telemetry_samples_processed_total",
+      help: "Samples in tasks that completed every handler",
+      labelNames: ["pipeline"],
+      registers,
+    });
+    this.tasksEnqueued = new client.Counter({
+      name: "telemetry_tasks_enqueued_total",
+      help: "Tasks the gateway handed to the broker",
+      labelNames: ["pipeline", "type"],
+      registers,
+    });
+    this.tasks = new client.Counter({
+      name: "telemetry_tasks_total",
+      help: "Task attempts settled, by outcome (completed, retried, dead_lettered, released)",
+      labelNames: ["pipeline", "type", "outcome"],
+      registers,
+    });
+    this.taskDuration = new client.Histogram({
+      name: "telemetry_task_duration_seconds",
+      help: "Time one handler spent on one task",
+      labelNames: ["pipeline", "handler"],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.sampleLatency = new client.Histogram({
+      name: "telemetry_sample_latency_seconds",
+      help: "Sample timestamp to task completion (up to 16 samples observed per task)",
+      labelNames: ["pipeline"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    const probes = this.#depthProbes;
+    this.queueDepth = new client.Gauge({
+      name: "telemetry_queue_depth",
+      help: "Items waiting: hub (samples), broker, inflight, delayed and dead_letter (tasks)",
+      labelNames: ["pipeline", "queue"],
+      registers,
+      async collect() {
+        await Promise.all(probes.map((p) => p()));
+      },
+    });
+    this.deviceUp = new client.Gauge({
+      name: "telemetry_device_up",
+      help: "1 when the device answers, 0 when it is down",
+      labelNames: ["device"],
+      registers,
+    });
+    this.deviceReadErrors = new client.Counter({
+      name: "telemetry_device_read_errors_total",
+      help: "Failed reads and connection errors per device",
+      labelNames: ["device"],
+      registers,
+    });
+    this.deviceRestarts = new client.Counter({
+      name: "telemetry_device_restarts_total",
+      help: "Times a device plugin was started again after failing",
+      labelNames: ["device"],
+      registers,
+    });
+    this.httpRequests = new client.Counter({
+      name: "telemetry_http_requests_total",
+      help: "HTTP requests served, by route and status",
+      labelNames: ["route", "status"],
+      registers,
+    });
+  }
+
+  /** The live totals of a pipeline (created on first use). */
+  totals(pipeline: string): PipelineTotals {
+    let t = this.#totals.get(pipeline);
+    if (!t) {
+      t = emptyTotals();
+      this.#totals.set(pipeline, t);
+    }
+    return t;
+  }
+
+  /** Sum of every pipeline's totals. */
+  grandTotals(): PipelineTotals {
+    const sum = emptyTotals();
+    for (const t of this.#totals.values()) {
+      for (const k of Object.keys(sum) as (keyof PipelineTotals)[]) sum[k] += t[k];
+    }
+    return sum;
+  }
+
+  /** Registers a function that refreshes `telemetry_queue_depth` before each scrape. */
+  addDepthProbe(probe: () => Promise<void> | void): () => void {
+    this.#depthProbes.push(probe);
+    return () => {
+      const i = this.#depthProbes.indexOf(probe);
+      if (i >= 0) this.#depthProbes.splice(i, 1);
+    };
+  }
+
+  /** Prometheus text exposition. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,450 @@
+/**
+ * The runtime: turns a validated configuration into running components for
+ * a role (`all`, `hub`, `processor`), and stops them so that nothing
+ * accepted is lost.
+ *
+ * @module
+ */
+import type { RetryPolicy } from "../backoff.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import type { ResolvedConfig, Role } from "../config/schema.ts";
+import { errorMessage } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type {
+  BrokerInstance,
+  HandlerInstance,
+  InstanceOf,
+  PluginContext,
+  PluginKind,
+} from "../plugin.ts";
+import { type Random, seededRandom, seedFrom } from "../random.ts";
+import type { PluginRegistry } from "../registry.ts";
+import type { Sample } from "../sample.ts";
+import type { Priority } from "../schema.ts";
+import { DeviceRunner, type DeviceStatus } from "./devices.ts";
+import { Gateway } from "./gateway.ts";
+import { HubQueue } from "./hub_queue.ts";
+import { type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
+import { type ChainLink, WorkerPool } from "./workers.ts";
+
+/** What the runtime needs of a loaded configuration. */
+export interface RuntimeConfig {
+  config: ResolvedConfig;
+  registry: PluginRegistry;
+}
+
+/** Options of {@link Runtime.create}. */
+export interface RuntimeOptions {
+  /** Overrides `role:` of the file. */
+  role?: Role;
+  logger: Logger;
+  clock?: Clock;
+  /** Seed of the runtime's randomness (jitter); random when absent. */
+  seed?: number;
+  /** Directory plugins resolve relative paths against. */
+  baseDir?: string;
+}
+
+/** A component that failed to start, named for the user. */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+/** The one-line outcome printed on stop. */
+export interface RunSummary extends PipelineTotals {
+  uptime_ms: number;
+  /** Tasks left in an in-process broker after the grace period (lost with the process). */
+  tasks_abandoned: number;
+}
+
+/** One pipeline's running parts in this process. */
+export interface PipelineRuntime {
+  name: string;
+  brokerName: string;
+  broker: BrokerInstance;
+  queue?: HubQueue;
+  gateway?: Gateway;
+  pool?: WorkerPool;
+  devices: DeviceRunner[];
+  handlers: string[];
+}
+
+/** Formats a {@link RunSummary} as one line. */
+export function formatSummary(s: RunSummary): string {
+  const parts = [
+    `${s.samples_read} samples read`,
+    `${s.tasks_completed} tasks completed`,
+    `${s.tasks_retried} retried`,
+    `${s.tasks_dead_lettered} dead-lettered`,
+    `${s.samples_dropped} samples dropped`,
+  ];
+  if (s.tasks_released > 0) parts.push(`${s.tasks_released} tasks released`);
+  if (s.tasks_abandoned > 0) parts.push(`${s.tasks_abandoned} tasks abandoned`);
+  return `Stopped after ${(s.uptime_ms / 1000).toFixed(1)}s: ${parts.join(", ")}`;
+}
+
+/** A running TelemetryHub process. */
+export class Runtime {
+  readonly role: Role;
+  readonly config: ResolvedConfig;
+  readonly metrics = new RuntimeMetrics();
+  readonly pipelines = new Map<string, PipelineRuntime>();
+  readonly brokers = new Map<string, BrokerInstance>();
+  readonly handlers = new Map<string, HandlerInstance>();
+  readonly startedAt: number;
+  #registry: PluginRegistry;
+  #logger: Logger;
+  #clock: Clock;
+  #random: Random;
+  #baseDir: string;
+  #abort = new AbortController();
+  #deviceOwner = new Map<string, PipelineRuntime>();
+  #state: "created" | "running" | "stopping" | "stopped" = "created";
+  #stopped: Promise<RunSummary> | undefined;
+
+  private constructor(loaded: RuntimeConfig, options: RuntimeOptions) {
+    this.config = loaded.config;
+    this.#registry = loaded.registry;
+    this.role = options.role ?? loaded.config.role;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    this.#baseDir = options.baseDir ?? Deno.cwd();
+    this.startedAt = this.#clock.now();
+  }
+
+  /**
+   * Creates every component the role needs. Throws {@link StartupError}
+   * naming the component and its plugin module when one cannot be created;
+   * whatever was created is closed again.
+   */
+  static async create(loaded: RuntimeConfig, options: RuntimeOptions): Promise<Runtime> {
+    const runtime = new Runtime(loaded, options);
+    try {
+      await runtime.#build();
+    } catch (error) {
+      await runtime.#closeAll();
+      throw error;
+    }
+    return runtime;
+  }
+
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  get clock(): Clock {
+    return this.#clock;
+  }
+
+  get state(): "created" | "running" | "stopping" | "stopped" {
+    return this.#state;
+  }
+
+  get runsHub(): boolean {
+    return this.role !== "processor";
+  }
+
+  get runsProcessor(): boolean {
+    return this.role !== "hub";
+  }
+
+  #context(kind: PluginKind, name: string): PluginContext {
+    return {
+      name,
+      logger: this.#logger.child({ [kind]: name }),
+      clock: this.#clock,
+      random: seededRandom(seedFrom(`${kind}:${name}`)),
+      signal: this.#abort.signal,
+      baseDir: this.#baseDir,
+    };
+  }
+
+  async #instantiate<K extends PluginKind>(
+    kind: K,
+    name: string,
+    block: { type: string; config: Record<string, unknown> },
+  ): Promise<InstanceOf[K]> {
+    const entry = this.#registry.entry(kind, block.type);
+    if (!entry) {
+      throw new StartupError(
+        `Cannot start ${kind} "${name}": unknown ${kind} type "${block.type}"`,
+      );
+    }
+    const from = entry.source === "builtin" ? "" : ` from "${entry.source}"`;
+    try {
+      const instance = await entry.definition.create(block.config, this.#context(kind, name));
+      if (typeof instance !== "object" || instance === null) {
+        throw new Error("create() returned no instance");
+      }
+      return instance as InstanceOf[K];
+    } catch (error) {
+      throw new StartupError(
+        `Cannot start ${kind} "${name}" (plugin "${block.type}"${from}): ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #build(): Promise<void> {
+    const { config } = this;
+    const pipelines = Object.entries(config.pipelines);
+    if (pipelines.length === 0) {
+      throw new StartupError("Nothing to run: the configuration defines no pipelines");
+    }
+    for (const [, p] of pipelines) {
+      if (!this.brokers.has(p.via)) {
+        const block = config.brokers[p.via]!;
+        this.brokers.set(p.via, await this.#instantiate("broker", p.via, block));
+      }
+    }
+    if (this.role !== "all") {
+      for (const [name, broker] of this.brokers) {
+        if (!broker.shared) {
+          throw new StartupError(
+            `Role "${this.role}" cannot use broker "${name}" (type "${
+              config.brokers[name]!.type
+            }"): it lives inside one process, so a separate hub and processor would never ` +
+              `see each other's tasks. Split roles need a shared broker such as Redis; ` +
+              `use role "all" with the in-process broker`,
+          );
+        }
+      }
+    }
+    if (this.runsProcessor) {
+      const used = new Set(pipelines.flatMap(([, p]) => [
+        ...p.handlers,
+        ...Object.values(p.routes).flat(),
+      ]));
+      for (const name of used) {
+        this.handlers.set(
+          name,
+          await this.#instantiate("handler", name, config.handlers[name]!),
+        );
+      }
+    }
+    for (const [name, p] of pipelines) {
+      const broker = this.brokers.get(p.via)!;
+      const pr: PipelineRuntime = {
+        name,
+        brokerName: p.via,
+        broker,
+        devices: [],
+        handlers: p.handlers,
+      };
+      if (this.runsHub) await this.#buildHub(pr);
+      if (this.runsProcessor) this.#buildProcessor(pr);
+      this.pipelines.set(name, pr);
+      this.#addDepthProbe(pr);
+    }
+  }
+
+  async #buildHub(pr: PipelineRuntime): Promise<void> {
+    const p = this.config.pipelines[pr.name]!;
+    const totals = this.metrics.totals(pr.name);
+    const dropped = this.metrics.samplesDropped;
+    const queue = new HubQueue({
+      capacity: p.hub_queue.capacity,
+      overflow: p.hub_queue.overflow,
+      onDrop: (count, reason) => {
+        if (count <= 0) return;
+        totals.samples_dropped += count;
+        dropped.labels(pr.name, reason).inc(count);
+      },
+    });
+    const devicePriority = new Map<string, Priority>();
+    for (const deviceName of p.from) {
+      const block = this.config.devices[deviceName]!;
+      if (block.priority && block.priority !== p.priority) {
+        devicePriority.set(deviceName, block.priority);
+      }
+      const instance = await this.#instantiate("device", deviceName, block);
+      const runner = new DeviceRunner({
+        name: deviceName,
+        type: block.type,
+        pipeline: pr.name,
+        instance,
+        sink: (samples) => queue.push(samples),
+        ...(block.tags ? { tags: block.tags } : {}),
+        logger: this.#logger,
+        clock: this.#clock,
+        random: this.#random,
+        metrics: this.metrics,
+      });
+      pr.devices.push(runner);
+      this.#deviceOwner.set(deviceName, pr);
+    }
+    pr.queue = queue;
+    pr.gateway = new Gateway({
+      pipeline: pr.name,
+      taskType: p.task_type,
+      priority: p.priority,
+      devicePriority,
+      maxSamples: p.batch.max_samples,
+      maxWait: p.batch.max_wait,
+      queue,
+      broker: pr.broker,
+      clock: this.#clock,
+      logger: this.#logger,
+      metrics: this.metrics,
+    });
+  }
+
+  #buildProcessor(pr: PipelineRuntime): void {
+    const p = this.config.pipelines[pr.name]!;
+    const link = (name: string): ChainLink => ({ name, instance: this.handlers.get(name)! });
+    const routes = new Map<string, ChainLink[]>();
+    for (const [type, chain] of Object.entries(p.routes)) routes.set(type, chain.map(link));
+    routes.set(p.task_type, p.handlers.map(link));
+    const retry: RetryPolicy = p.retry;
+    pr.pool = new WorkerPool({
+      pipeline: pr.name,
+      routes,
+      broker: pr.broker,
+      workers: p.workers,
+      prefetch: p.prefetch,
+      retry,
+      clock: this.#clock,
+      random: this.#random,
+      logger: this.#logger,
+      metrics: this.metrics,
+      consumerPrefix: `${pr.name}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
+    });
+  }
+
+  #addDepthProbe(pr: PipelineRuntime): void {
+    const gauge = this.metrics.queueDepth;
+    this.metrics.addDepthProbe(async () => {
+      if (pr.queue) gauge.labels(pr.name, "hub").set(pr.queue.size);
+      try {
+        const d = await pr.broker.depth();
+        gauge.labels(pr.name, "broker").set(d.queued);
+        gauge.labels(pr.name, "inflight").set(d.inflight);
+        gauge.labels(pr.name, "delayed").set(d.delayed);
+        gauge.labels(pr.name, "dead_letter").set(d.dead);
+      } catch {
+        // An unreachable broker shows in readiness, not as a scrape failure.
+      }
+    });
+  }
+
+  /** Starts devices, gateways and workers. */
+  start(): void {
+    if (this.#state !== "created") return;
+    this.#state = "running";
+    for (const pr of this.pipelines.values()) {
+      pr.pool?.start();
+      pr.gateway?.start();
+      for (const d of pr.devices) d.start();
+    }
+    this.#logger.info("Started", {
+      role: this.role,
+      pipelines: [...this.pipelines.keys()],
+      devices: [...this.pipelines.values()].reduce((n, p) => n + p.devices.length, 0),
+    });
+  }
+
+  /** Device states of this process. */
+  devices(): DeviceStatus[] {
+    return [...this.pipelines.values()].flatMap((p) => p.devices.map((d) => d.status));
+  }
+
+  /** The pipeline that owns a device (hub roles only). */
+  pipelineOf(device: string): PipelineRuntime | undefined {
+    return this.#deviceOwner.get(device);
+  }
+
+  /**
+   * Hands samples (from the REST gateway, say) to a pipeline's hub queue.
+   * Returns a promise when the queue is full with `overflow: block`.
+   */
+  ingest(pipeline: string, samples: Sample[]): void | Promise<void> {
+    const pr = this.pipelines.get(pipeline);
+    if (!pr?.queue) throw new Error(`Pipeline "${pipeline}" does not run a hub in this process`);
+    const totals = this.metrics.totals(pipeline);
+    totals.samples_read += samples.length;
+    return pr.queue.push(samples);
+  }
+
+  /** Aborts when the runtime stops (for components that wait). */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /**
+   * Stops in order: devices, then the hub queue drains through the gateway
+   * into the broker, then workers finish (draining an in-process broker),
+   * handlers flush, brokers close. Work still running when `grace` ends is
+   * released back to the broker. Idempotent.
+   */
+  stop(): Promise<RunSummary> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<RunSummary> {
+    this.#state = "stopping";
+    const grace = this.config.shutdown.grace;
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException("Grace period over", "TimeoutError")),
+      grace,
+    );
+    const pipelines = [...this.pipelines.values()];
+    try {
+      await Promise.all(pipelines.flatMap((p) => p.devices.map((d) => d.stop())));
+      for (const p of pipelines) p.queue?.close();
+      await Promise.all(pipelines.map((p) => p.gateway?.stop()));
+      await Promise.all(pipelines.map((p) =>
+        p.pool?.stop({
+          drain: !p.broker.shared && this.runsHub,
+          deadline: deadline.signal,
+        })
+      ));
+      for (const [name, h] of this.handlers) {
+        try {
+          await h.flush?.();
+        } catch (error) {
+          this.#logger.error("Handler flush failed", { handler: name, error: errorMessage(error) });
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    let abandoned = 0;
+    for (const [name, broker] of this.brokers) {
+      if (broker.shared) continue;
+      try {
+        const d = await broker.depth();
+        const left = d.queued + d.delayed + d.inflight;
+        if (left > 0) {
+          abandoned += left;
+          this.#logger.warn("Tasks left in the in-process broker are lost", {
+            broker: name,
+            tasks: left,
+          });
+        }
+      } catch { /* reported by close below */ }
+    }
+    this.#abort.abort();
+    await this.#closeAll();
+    this.#state = "stopped";
+    return {
+      ...this.metrics.grandTotals(),
+      uptime_ms: this.#clock.now() - this.startedAt,
+      tasks_abandoned: abandoned,
+    };
+  }
+
+  async #closeAll(): Promise<void> {
+    const close = async (kind: string, name: string, fn: (() => Promise<void>) | undefined) => {
+      try {
+        await fn?.();
+      } catch (error) {
+        this.#logger.warn(`Closing ${kind} failed`, { [kind]: name, error: errorMessage(error) });
+      }
+    };
+    for (const [name, h] of this.handlers) await close("handler", name, h.close?.bind(h));
+    for (const [name, b] of this.brokers) await close("broker", name, b.close.bind(b));
+  }
+}

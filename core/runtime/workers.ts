@@ -1,0 +1,297 @@
+/**
+ * The worker pool: N workers reserve tasks from a broker, run each task's
+ * handler chain (chosen by task type) and settle every delivery exactly once:
+ * completed, retried after backoff, dead-lettered, or released on a hard stop.
+ *
+ * @module
+ */
+import { decideFailure, type RetryPolicy } from "../backoff.ts";
+import type { Clock } from "../clock.ts";
+import { errorMessage, isPermanent, PermanentError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type {
+  BrokerInstance,
+  Delivery,
+  HandlerContext,
+  HandlerInstance,
+  Settlement,
+} from "../plugin.ts";
+import type { Random } from "../random.ts";
+import { decodeSamples, type Sample } from "../sample.ts";
+import type { TaskError } from "../task.ts";
+import type { RuntimeMetrics } from "./metrics.ts";
+
+/** A handler in a chain, with its component name (for metrics and logs). */
+export interface ChainLink {
+  name: string;
+  instance: HandlerInstance;
+}
+
+/** Options of {@link WorkerPool}. */
+export interface WorkerPoolOptions {
+  pipeline: string;
+  /** Handler chain per task type. */
+  routes: ReadonlyMap<string, readonly ChainLink[]>;
+  broker: BrokerInstance;
+  workers: number;
+  prefetch: number;
+  retry: RetryPolicy;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  metrics: RuntimeMetrics;
+  /** Prefix of consumer names; made unique per process. */
+  consumerPrefix: string;
+}
+
+/** How {@link WorkerPool.stop} ends the pool. */
+export interface StopOptions {
+  /**
+   * Keep taking tasks until the broker has none queued, delayed or in
+   * flight (used for the in-process broker, whose contents die with the
+   * process); otherwise only in-flight tasks are finished.
+   */
+  drain: boolean;
+  /** Aborts when the grace period is over: unfinished work is released. */
+  deadline: AbortSignal;
+}
+
+const LATENCY_SAMPLES_PER_TASK = 16;
+
+function taskError(error: unknown): TaskError {
+  return {
+    message: errorMessage(error),
+    name: error instanceof Error ? error.name : "Error",
+    permanent: isPermanent(error),
+  };
+}
+
+/** Runs a broker's tasks through handler chains. */
+export class WorkerPool {
+  #o: WorkerPoolOptions;
+  #reserving = new AbortController();
+  #hard = new AbortController();
+  #workers: Promise<void>[] = [];
+  #drain = false;
+  #busy = 0;
+
+  constructor(options: WorkerPoolOptions) {
+    this.#o = options;
+  }
+
+  /** Workers currently running a task. */
+  get busy(): number {
+    return this.#busy;
+  }
+
+  start(): void {
+    if (this.#workers.length > 0) return;
+    for (let i = 0; i < this.#o.workers; i++) {
+      this.#workers.push(this.#work(`${this.#o.consumerPrefix}-${i}`));
+    }
+  }
+
+  /** Stops the workers as `options` says and waits for them. */
+  async stop({ drain, deadline }: StopOptions): Promise<void> {
+    this.#drain = drain;
+    const onDeadline = () => {
+      this.#reserving.abort();
+      this.#hard.abort();
+    };
+    if (deadline.aborted) onDeadline();
+    deadline.addEventListener("abort", onDeadline, { once: true });
+    if (!drain) this.#reserving.abort();
+    else this.#watchDrained(deadline);
+    await Promise.all(this.#workers);
+    deadline.removeEventListener("abort", onDeadline);
+  }
+
+  /** In drain mode, stop reserving once the broker is empty. */
+  async #watchDrained(deadline: AbortSignal): Promise<void> {
+    const { broker, clock } = this.#o;
+    while (!this.#reserving.signal.aborted && !deadline.aborted) {
+      const d = await broker.depth();
+      if (d.queued === 0 && d.delayed === 0 && d.inflight === 0 && this.#busy === 0) {
+        this.#reserving.abort();
+        return;
+      }
+      try {
+        await clock.sleep(10, deadline);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  async #work(consumer: string): Promise<void> {
+    const { broker, prefetch, logger, pipeline, clock } = this.#o;
+    const reserving = this.#reserving.signal;
+    while (!reserving.aborted) {
+      let deliveries: Delivery[];
+      try {
+        deliveries = await broker.reserve(consumer, prefetch, reserving);
+      } catch (error) {
+        if (reserving.aborted) break;
+        logger.warn("Cannot reserve tasks; will keep trying", {
+          pipeline,
+          consumer,
+          error: errorMessage(error),
+        });
+        try {
+          await clock.sleep(1000, reserving);
+        } catch {
+          break;
+        }
+        continue;
+      }
+      if (deliveries.length === 0) continue;
+      this.#busy++;
+      try {
+        await this.#runBatch(deliveries);
+      } finally {
+        this.#busy--;
+      }
+    }
+  }
+
+  async #runBatch(deliveries: Delivery[]): Promise<void> {
+    const { broker, logger, pipeline } = this.#o;
+    const settlements: Settlement[] = [];
+    try {
+      await broker.started(deliveries);
+    } catch (error) {
+      logger.warn("Cannot mark tasks running", { pipeline, error: errorMessage(error) });
+    }
+    for (const delivery of deliveries) {
+      if (this.#hard.signal.aborted) {
+        settlements.push({ delivery, outcome: "released" });
+        continue;
+      }
+      settlements.push(await this.#runOne(delivery));
+    }
+    await this.#settle(settlements);
+  }
+
+  async #settle(settlements: Settlement[]): Promise<void> {
+    const { broker, logger, pipeline, clock } = this.#o;
+    for (let failures = 0;; failures++) {
+      try {
+        await broker.settle(settlements);
+        break;
+      } catch (error) {
+        // The task stays reserved in the broker; a shared broker recovers it
+        // after its lease expires, so giving up here loses nothing.
+        if (failures === 0 || this.#hard.signal.aborted) {
+          logger.warn("Cannot settle tasks", { pipeline, error: errorMessage(error) });
+        }
+        if (this.#hard.signal.aborted || failures >= 20) return;
+        await clock.sleep(Math.min(5000, 100 * 2 ** failures));
+      }
+    }
+    this.#count(settlements);
+  }
+
+  async #runOne(delivery: Delivery): Promise<Settlement> {
+    const { routes, retry, random, clock, pipeline, logger } = this.#o;
+    const task = delivery.task;
+    const attempt = task.attempts + 1;
+    try {
+      if (delivery.invalid !== undefined) throw new PermanentError(delivery.invalid);
+      const chain = routes.get(task.type);
+      if (!chain) {
+        const known = [...routes.keys()].map((t) => `"${t}"`).join(", ");
+        throw new PermanentError(
+          `Unknown task type "${task.type}"; pipeline "${pipeline}" handles ${known}`,
+        );
+      }
+      let samples: readonly Sample[] = decodeSamples(task.payload, clock.now());
+      const topics = new Map<string, unknown[]>();
+      const ctx: HandlerContext = {
+        task,
+        attempt,
+        pipeline,
+        signal: this.#hard.signal,
+        clock,
+        publish(topic, item) {
+          let list = topics.get(topic);
+          if (!list) topics.set(topic, list = []);
+          list.push(item);
+        },
+        published: (topic) => topics.get(topic) ?? [],
+      };
+      for (const link of chain) {
+        const started = performance.now();
+        const result = await link.instance.handle(samples, ctx);
+        this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(
+          (performance.now() - started) / 1000,
+        );
+        if (result) samples = result;
+      }
+      this.#observeLatency(samples);
+      return { delivery, outcome: "completed" };
+    } catch (error) {
+      const decision = decideFailure(retry, attempt, isPermanent(error), random);
+      const err = taskError(error);
+      if (decision.action === "retry") {
+        logger.debug("Task failed; retrying", {
+          pipeline,
+          task: task.id,
+          attempt,
+          in_ms: decision.delay,
+          error: err.message,
+        });
+        return { delivery, outcome: "retry", delay: decision.delay, error: err };
+      }
+      logger.warn("Task dead-lettered", {
+        pipeline,
+        task: task.id,
+        type: task.type,
+        attempts: attempt,
+        reason: decision.reason,
+        error: err.message,
+      });
+      return { delivery, outcome: "dead_letter", error: err };
+    }
+  }
+
+  #observeLatency(samples: readonly Sample[]): void {
+    if (samples.length === 0) return;
+    const now = this.#o.clock.now();
+    const hist = this.#o.metrics.sampleLatency.labels(this.#o.pipeline);
+    const step = Math.max(1, Math.floor(samples.length / LATENCY_SAMPLES_PER_TASK));
+    for (let i = 0; i < samples.length; i += step) {
+      hist.observe(Math.max(0, now - samples[i]!.ts) / 1000);
+    }
+  }
+
+  #count(settlements: Settlement[]): void {
+    const { metrics, pipeline } = this.#o;
+    const totals = metrics.totals(pipeline);
+    for (const s of settlements) {
+      const type = s.delivery.task.type;
+      switch (s.outcome) {
+        case "completed": {
+          totals.tasks_completed++;
+          const p = s.delivery.task.payload as { samples?: unknown[] } | null;
+          const n = Array.isArray(p?.samples) ? p.samples.length : 1;
+          totals.samples_processed += n;
+          metrics.samplesProcessed.labels(pipeline).inc(n);
+          metrics.tasks.labels(pipeline, type, "completed").inc();
+          break;
+        }
+        case "retry":
+          totals.tasks_retried++;
+          metrics.tasks.labels(pipeline, type, "retried").inc();
+          break;
+        case "dead_letter":
+          totals.tasks_dead_lettered++;
+          metrics.tasks.labels(pipeline, type, "dead_lettered").inc();
+          break;
+        case "released":
+          totals.tasks_released++;
+          metrics.tasks.labels(pipeline, type, "released").inc();
+          break;
+      }
+    }
+  }
+}

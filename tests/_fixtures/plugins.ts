@@ -1,0 +1,114 @@
+/**
+ * Plugins used by the runtime tests: a device that emits a fixed number of
+ * samples, a handler that records what it sees, and one that fails on
+ * purpose. Built with the public SDK only, like any third-party plugin.
+ *
+ * @module
+ */
+import {
+  defineDevice,
+  defineHandler,
+  duration,
+  PermanentError,
+  RetryableError,
+  type Sample,
+  sleepUnlessAborted,
+  z,
+} from "../../core/mod.ts";
+
+/** What a `record` handler saw, by its `key`. */
+export interface Recording {
+  /** `device/metric/seq` of every sample seen, in order. */
+  seen: string[];
+  tasks: Set<string>;
+  attemptsByTask: Map<string, number>;
+}
+
+/** Recordings by key; tests read and clear them. */
+export const recordings = new Map<string, Recording>();
+
+/** The recording for `key` (created empty). */
+export function recording(key: string): Recording {
+  let r = recordings.get(key);
+  if (!r) recordings.set(key, r = { seen: [], tasks: new Set(), attemptsByTask: new Map() });
+  return r;
+}
+
+/** Emits `count` samples in batches of `batch`, every `every`, then returns. */
+export const fixedDevice = defineDevice({
+  name: "fixed",
+  summary: "Emits a fixed number of samples (tests)",
+  config: z.strictObject({
+    count: z.int().min(0).describe("Samples to emit"),
+    batch: z.int().min(1).default(10).describe("Samples per emitted batch"),
+    every: duration().prefault("0ms").describe("Pause between batches"),
+    metric: z.string().default("temperature").describe("Metric name"),
+  }),
+  create(config, ctx) {
+    return {
+      async run(io) {
+        io.up();
+        let seq = 0;
+        while (seq < config.count && !io.signal.aborted) {
+          const batch: Sample[] = [];
+          for (let i = 0; i < config.batch && seq < config.count; i++, seq++) {
+            batch.push({
+              device: ctx.name,
+              metric: config.metric,
+              value: seq,
+              ts: ctx.clock.now(),
+              seq,
+            });
+          }
+          const pending = io.emit(batch);
+          if (pending) await pending;
+          if (config.every > 0 && !await sleepUnlessAborted(ctx.clock, config.every, io.signal)) {
+            return;
+          }
+        }
+      },
+    };
+  },
+});
+
+/** Records every sample and task it sees into `recordings`. */
+export const recordHandler = defineHandler({
+  name: "record",
+  summary: "Records samples it sees (tests)",
+  config: z.strictObject({
+    key: z.string().describe("Recording key"),
+    delay: duration().prefault("0ms").describe("Time each task takes"),
+  }),
+  create(config, ctx) {
+    const rec = recording(config.key);
+    return {
+      async handle(samples, hctx) {
+        if (config.delay > 0) await ctx.clock.sleep(config.delay);
+        rec.tasks.add(hctx.task.id);
+        rec.attemptsByTask.set(hctx.task.id, hctx.attempt);
+        for (const s of samples) rec.seen.push(`${s.device}/${s.metric}/${s.seq}`);
+      },
+    };
+  },
+});
+
+/** Fails each task's first `fail_times` attempts, or always with `permanent`. */
+export const flakyHandler = defineHandler({
+  name: "flaky",
+  summary: "Fails on purpose (tests)",
+  config: z.strictObject({
+    fail_times: z.int().min(0).default(1).describe("Attempts of each task that fail"),
+    permanent: z.boolean().default(false).describe("Fail with a PermanentError"),
+    message: z.string().default("Simulated failure").describe("Error message"),
+  }),
+  create(config) {
+    return {
+      handle(_samples, ctx) {
+        if (config.permanent) throw new PermanentError(config.message);
+        if (ctx.attempt <= config.fail_times) {
+          throw new RetryableError(`${config.message} (attempt ${ctx.attempt})`);
+        }
+      },
+    };
+  },
+});
