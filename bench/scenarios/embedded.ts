@@ -29,7 +29,7 @@ export interface EmbeddedOptions {
 
 function yaml(o: EmbeddedOptions): string {
   // Three metrics per device; rate is per metric.
-  const total = o.offered ?? 3_000_000;
+  const total = o.offered ?? 6_000_000;
   const rate = total / o.devices / 3;
   const devices = Array.from(
     { length: o.devices },

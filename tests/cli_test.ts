@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { collect, ROOT, runTask, spawnTask } from "./_fixtures/cli.ts";
+import { waitFor } from "./_fixtures/runtime.ts";
+
+Deno.test("validate exits 0 on the default telemetry.yaml", async () => {
+  const r = await runTask("validate", []);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "telemetry.yaml: valid");
+});
+
+Deno.test("validate exits 2 and prints every positioned problem", async () => {
+  const r = await runTask("validate", ["tests/config_cases/several_errors/telemetry.yaml"], {
+    env: {},
+  });
+  assert.equal(r.code, 2);
+  const expected = await Deno.readTextFile(`${ROOT}tests/config_cases/several_errors/expected.txt`);
+  const lines = r.stderr.trim().split("\n");
+  const problems = lines.slice(0, -1).map((l) =>
+    l.replace("tests/config_cases/several_errors/telemetry.yaml", "telemetry.yaml")
+  );
+  // The golden case's registry also knows a "serial" fixture; the CLI has only the built-ins.
+  const want = expected.trim().split("\n").map((l) => l.replace('"serial", ', ""));
+  assert.deepEqual(problems, want);
+  assert.match(lines.at(-1)!, /^\d+ problems found$/);
+});
+
+Deno.test("run refuses an invalid file with the same output as validate", async () => {
+  const file = "tests/config_cases/unknown_key_suggestion/telemetry.yaml";
+  const validate = await runTask("validate", [file]);
+  const run = await runTask("run", ["--config", file]);
+  assert.equal(run.code, 2);
+  assert.equal(run.stderr, validate.stderr);
+});
+
+Deno.test("run refuses split roles with the in-process broker and says why", async () => {
+  const r = await runTask("run", ["--role", "hub"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /Role "hub" cannot use broker "local"/);
+  assert.match(r.stderr, /Split roles need a shared broker/);
+  const env = await runTask("run", [], { env: { TELEMETRY_ROLE: "processor" } });
+  assert.equal(env.code, 1);
+  assert.match(env.stderr, /Role "processor" cannot use broker "local"/);
+  const bad = await runTask("run", ["--role", "both"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown role "both"; expected one of "all", "hub", "processor"/);
+});
+
+Deno.test("run names the plugin module whose create() throws", async () => {
+  const r = await runTask("run", ["--config", "tests/_fixtures/throwing_plugin/telemetry.yaml"]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /Cannot start handler "boom" \(plugin "explodes" from "\.\/plugin\.ts"\): Cannot reach the calibration service/,
+  );
+});
+
+Deno.test("run on the default config stops on SIGTERM with exit 0 and a summary", async () => {
+  const child = await spawnTask("run", [], { env: { TELEMETRY_LOG_LEVEL: "debug" } });
+  const stdout = collect(child.stdout);
+  const stderr = collect(child.stderr);
+  try {
+    await waitFor(() => stderr.text().includes('"msg":"Started"'), "the Started line", 30_000);
+    // Let a few batches flow (max_wait is 250ms in the default file).
+    await new Promise((r) => setTimeout(r, 2500));
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const status = await child.status;
+  const out = await stdout.done;
+  const err = await stderr.done;
+  assert.equal(status.code, 0, err);
+  const match = out.match(
+    /^Stopped after [\d.]+s: (\d+) samples read, (\d+) tasks completed, (\d+) retried, (\d+) dead-lettered, (\d+) samples dropped$/m,
+  );
+  assert.ok(match, `no summary line in ${JSON.stringify(out)}`);
+  const [, read, completed, retried, dead, dropped] = match.map(Number);
+  assert.ok(read! > 0, "samples read");
+  assert.ok(completed! > 0, "tasks completed");
+  assert.equal(retried, 0);
+  assert.equal(dead, 0);
+  assert.equal(dropped, 0);
+  // Not a terminal: logs are JSON lines.
+  for (const line of err.trim().split("\n")) JSON.parse(line);
+});
+
+Deno.test("plugins --json lists every built-in with its fields", async () => {
+  const r = await runTask("plugins", ["--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const list = JSON.parse(r.stdout) as Array<
+    { kind: string; name: string; fields: Array<{ path: string; description: string }> }
+  >;
+  const names = list.map((p) => `${p.kind}:${p.name}`);
+  for (const n of ["device:simulated", "broker:memory", "handler:digest", "handler:discard"]) {
+    assert.ok(names.includes(n), `${n} listed`);
+  }
+  const simulated = list.find((p) => p.name === "simulated")!;
+  const rate = simulated.fields.find((f) => f.path === "rate");
+  assert.ok(rate?.description, "rate is described");
+  const text = await runTask("plugins", []);
+  assert.match(text.stdout, /^device simulated@[\d.]+ — /m);
+});
+
+Deno.test("schema prints the JSON Schema of telemetry.yaml with plugin blocks", async () => {
+  const r = await runTask("schema", []);
+  assert.equal(r.code, 0, r.stderr);
+  const schema = JSON.parse(r.stdout);
+  assert.match(schema.$schema, /json-schema\.org/);
+  const text = JSON.stringify(schema);
+  assert.ok(text.includes("Samples per second of each metric"), "simulated's rate described");
+});
+
+Deno.test("an unknown option exits 2 with usage", async () => {
+  const r = await runTask("run", ["--nope"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Usage: telemetryhub/);
+});
