@@ -7,6 +7,7 @@
 export { type Clock, sleepUnlessAborted, systemClock } from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
 export { formatDuration, parseDuration } from "./duration.ts";
+export { createEventBus, type EventBus } from "./events.ts";
 export {
   ConfigError,
   type ConfigProblem,

@@ -8,6 +8,7 @@
  */
 import type { z } from "zod";
 import type { Clock } from "./clock.ts";
+import type { EventBus } from "./events.ts";
 import type { Logger } from "./log.ts";
 import type { Random } from "./random.ts";
 import type { Sample } from "./sample.ts";
@@ -30,6 +31,11 @@ export interface PluginContext {
   signal: AbortSignal;
   /** Directory of the configuration file, for resolving relative paths. */
   baseDir: string;
+  /**
+   * Process-wide events between plugins (e.g. `anomaly` from the anomaly
+   * handler to the alert handler), including ones no task carries.
+   */
+  events: EventBus;
 }
 
 // ---------------------------------------------------------------- devices

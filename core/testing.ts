@@ -5,7 +5,8 @@
  * @module
  */
 import type { Clock } from "./clock.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createEventBus } from "./events.ts";
+import { createLogger, type Logger, silentLogger } from "./log.ts";
 import type { BrokerInstance, Delivery, PluginContext } from "./plugin.ts";
 import { seededRandom } from "./random.ts";
 import type { Task, TaskError } from "./task.ts";
@@ -122,6 +123,7 @@ export function testContext(overrides: Partial<PluginContext> = {}): PluginConte
     random: seededRandom(1),
     signal: new AbortController().signal,
     baseDir: Deno.cwd(),
+    events: createEventBus(silentLogger),
     ...overrides,
   };
 }

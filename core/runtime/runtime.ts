@@ -9,6 +9,7 @@ import type { RetryPolicy } from "../backoff.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { ResolvedConfig, Role } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
+import { createEventBus, type EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type {
   BrokerInstance,
@@ -92,6 +93,8 @@ export class Runtime {
   readonly brokers = new Map<string, BrokerInstance>();
   readonly handlers = new Map<string, HandlerInstance>();
   readonly startedAt: number;
+  /** The event bus shared by this runtime's plugins. */
+  readonly events: EventBus;
   #registry: PluginRegistry;
   #logger: Logger;
   #clock: Clock;
@@ -111,6 +114,7 @@ export class Runtime {
     this.#random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.#baseDir = options.baseDir ?? Deno.cwd();
     this.startedAt = this.#clock.now();
+    this.events = createEventBus(this.#logger);
   }
 
   /**
@@ -157,6 +161,7 @@ export class Runtime {
       random: seededRandom(seedFrom(`${kind}:${name}`)),
       signal: this.#abort.signal,
       baseDir: this.#baseDir,
+      events: this.events,
     };
   }
 
