@@ -87,7 +87,7 @@ export class DeviceRunner {
   async stop(): Promise<void> {
     this.#abort.abort(new DOMException("Device stopping", "AbortError"));
     await this.#done;
-    await this.#close();
+    await this.close();
   }
 
   /** Resolves when the device has stopped on its own or been stopped. */
@@ -182,7 +182,8 @@ export class DeviceRunner {
     this.#setState("stopped");
   }
 
-  async #close(): Promise<void> {
+  /** Releases the plugin instance (ports, child processes); called by stop(). */
+  async close(): Promise<void> {
     try {
       await this.#options.instance.close?.();
     } catch (error) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import { type Clock, sleepUnlessAborted } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { BrokerInstance } from "../plugin.ts";
@@ -42,6 +42,7 @@ export class Gateway {
   #o: GatewayOptions;
   #done: Promise<void> | undefined;
   #stopping = new AbortController();
+  #deadline: AbortSignal | undefined;
 
   constructor(options: GatewayOptions) {
     this.#o = options;
@@ -53,9 +54,12 @@ export class Gateway {
 
   /**
    * Stops after the hub queue is drained: the caller closes the queue first
-   * so no new samples arrive, then awaits this.
+   * so no new samples arrive, then awaits this. When `deadline` aborts while
+   * the broker still refuses tasks, the remaining samples are dropped and
+   * counted (reason `broker_unavailable`) instead of waiting forever.
    */
-  async stop(): Promise<void> {
+  async stop(deadline?: AbortSignal): Promise<void> {
+    this.#deadline = deadline;
     this.#stopping.abort();
     await this.#done;
   }
@@ -81,8 +85,22 @@ export class Gateway {
       do {
         tasks.push(...this.#tasksFor(queue.take(maxSamples)));
       } while (queue.size >= maxSamples && tasks.length < MAX_TASKS_PER_ENQUEUE);
-      await this.#enqueue(tasks);
+      if (!await this.#enqueue(tasks)) break;
     }
+  }
+
+  /** Gives up on tasks the broker never took: counts their samples as dropped. */
+  #abandon(tasks: Task[], error: unknown): void {
+    const { logger, metrics, pipeline, queue } = this.#o;
+    let samples = tasks.reduce((n, t) => n + (t.payload as { samples: Sample[] }).samples.length, 0);
+    samples += queue.take(Number.MAX_SAFE_INTEGER).length;
+    metrics.totals(pipeline).samples_dropped += samples;
+    metrics.samplesDropped.labels(pipeline, "broker_unavailable").inc(samples);
+    logger.error("Broker unavailable at shutdown; samples dropped", {
+      pipeline,
+      samples,
+      error: errorMessage(error),
+    });
   }
 
   /** One task per priority present in the batch (usually exactly one). */
@@ -109,7 +127,8 @@ export class Gateway {
     return [...groups].map(([p, list]) => make(list, p));
   }
 
-  async #enqueue(tasks: Task[]): Promise<void> {
+  /** Hands tasks to the broker; `false` when they were abandoned at the deadline. */
+  async #enqueue(tasks: Task[]): Promise<boolean> {
     const { broker, logger, metrics, pipeline, taskType, clock } = this.#o;
     let failures = 0;
     while (true) {
@@ -126,12 +145,19 @@ export class Gateway {
             error: errorMessage(error),
           });
         }
-        await clock.sleep(Math.min(5000, (this.#o.retryDelay ?? 100) * 2 ** (failures - 1)));
+        const delay = Math.min(5000, (this.#o.retryDelay ?? 100) * 2 ** (failures - 1));
+        const deadline = this.#deadline;
+        if (deadline && !await sleepUnlessAborted(clock, delay, deadline)) {
+          this.#abandon(tasks, error);
+          return false;
+        }
+        if (!deadline) await clock.sleep(delay);
       }
     }
     if (failures > 0) logger.info("Enqueueing tasks again", { pipeline, failures });
     const totals = metrics.totals(pipeline);
     totals.tasks_enqueued += tasks.length;
     metrics.tasksEnqueued.labels(pipeline, taskType).inc(tasks.length);
+    return true;
   }
 }

@@ -70,6 +70,23 @@ export interface PipelineRuntime {
   handlers: string[];
 }
 
+/** Waits for `work`, or until `signal` aborts (then calls `onAbort` and stops waiting). */
+async function untilOrAborted(
+  work: Promise<unknown>,
+  signal: AbortSignal,
+  onAbort: () => void,
+): Promise<void> {
+  if (signal.aborted) return onAbort();
+  let listener: (() => void) | undefined;
+  const aborted = new Promise<"aborted">((resolve) => {
+    listener = () => resolve("aborted");
+    signal.addEventListener("abort", listener, { once: true });
+  });
+  const outcome = await Promise.race([work.then(() => "done" as const), aborted]);
+  signal.removeEventListener("abort", listener!);
+  if (outcome === "aborted") onAbort();
+}
+
 /** Formats a {@link RunSummary} as one line. */
 export function formatSummary(s: RunSummary): string {
   const parts = [
@@ -102,6 +119,7 @@ export class Runtime {
   #baseDir: string;
   #abort = new AbortController();
   #deviceOwner = new Map<string, PipelineRuntime>();
+  #runners: DeviceRunner[] = [];
   #state: "created" | "running" | "stopping" | "stopped" = "created";
   #stopped: Promise<RunSummary> | undefined;
 
@@ -277,6 +295,7 @@ export class Runtime {
         metrics: this.metrics,
       });
       pr.devices.push(runner);
+      this.#runners.push(runner);
       this.#deviceOwner.set(deviceName, pr);
     }
     pr.queue = queue;
@@ -397,9 +416,13 @@ export class Runtime {
     );
     const pipelines = [...this.pipelines.values()];
     try {
-      await Promise.all(pipelines.flatMap((p) => p.devices.map((d) => d.stop())));
+      await untilOrAborted(
+        Promise.all(pipelines.flatMap((p) => p.devices.map((d) => d.stop()))),
+        deadline.signal,
+        () => this.#logger.error("Devices still running after the grace period; not waiting"),
+      );
       for (const p of pipelines) p.queue?.close();
-      await Promise.all(pipelines.map((p) => p.gateway?.stop()));
+      await Promise.all(pipelines.map((p) => p.gateway?.stop(deadline.signal)));
       await Promise.all(pipelines.map((p) =>
         p.pool?.stop({
           drain: !p.broker.shared && this.runsHub,
@@ -449,6 +472,10 @@ export class Runtime {
         this.#logger.warn(`Closing ${kind} failed`, { [kind]: name, error: errorMessage(error) });
       }
     };
+    if (this.#state === "created") {
+      // Startup failed: devices never ran, so close their instances here.
+      for (const d of this.#runners) await close("device", d.status.name, () => d.close());
+    }
     for (const [name, h] of this.handlers) await close("handler", name, h.close?.bind(h));
     for (const [name, b] of this.brokers) await close("broker", name, b.close.bind(b));
   }

@@ -57,6 +57,7 @@ export interface StopOptions {
 }
 
 const LATENCY_SAMPLES_PER_TASK = 16;
+const STUCK_AFTER_DEADLINE_MS = 1000;
 
 function taskError(error: unknown): TaskError {
   return {
@@ -102,8 +103,23 @@ export class WorkerPool {
     deadline.addEventListener("abort", onDeadline, { once: true });
     if (!drain) this.#reserving.abort();
     else this.#watchDrained(deadline);
-    await Promise.all(this.#workers);
+    // A handler that ignores its abort signal cannot hold the process
+    // forever: a second after the deadline the pool stops waiting for it
+    // (a shared broker redelivers its task once the lease expires).
+    const stuck = Promise.withResolvers<"stuck">();
+    const giveUp = () => setTimeout(() => stuck.resolve("stuck"), STUCK_AFTER_DEADLINE_MS);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (deadline.aborted) timer = giveUp();
+    else deadline.addEventListener("abort", () => timer = giveUp(), { once: true });
+    const outcome = await Promise.race([Promise.all(this.#workers), stuck.promise]);
+    clearTimeout(timer);
     deadline.removeEventListener("abort", onDeadline);
+    if (outcome === "stuck") {
+      this.#o.logger.error("Handlers still running after the grace period; not waiting", {
+        pipeline: this.#o.pipeline,
+        busy_workers: this.#busy,
+      });
+    }
   }
 
   /** In drain mode, stop reserving once the broker is empty. */

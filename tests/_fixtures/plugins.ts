@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  defineBroker,
   defineDevice,
   defineHandler,
   duration,
@@ -110,5 +111,50 @@ export const flakyHandler = defineHandler({
         }
       },
     };
+  },
+});
+
+/** A broker that is never reachable: enqueue always fails, reserve waits. */
+export const unreachableBroker = defineBroker({
+  name: "unreachable",
+  summary: "A broker that refuses everything (tests)",
+  config: z.strictObject({}),
+  create() {
+    const down = () => Promise.reject(new Error("Connection refused"));
+    return {
+      shared: true,
+      enqueue: down,
+      reserve: (_consumer, _max, signal) =>
+        new Promise((resolve) => signal.addEventListener("abort", () => resolve([]))),
+      started: () => Promise.resolve(),
+      settle: down,
+      getTask: () => Promise.resolve(undefined),
+      depth: () => Promise.resolve({ queued: 0, inflight: 0, delayed: 0, dead: 0 }),
+      listDeadLetters: () => Promise.resolve({ items: [] }),
+      replayDeadLetters: () => Promise.resolve(0),
+      purgeDeadLetters: () => Promise.resolve(0),
+      health: down,
+      close: () => Promise.resolve(),
+    };
+  },
+});
+
+/** A handler that never returns and ignores its abort signal. */
+export const hangHandler = defineHandler({
+  name: "hang",
+  summary: "Never finishes (tests)",
+  config: z.strictObject({}),
+  create() {
+    return { handle: () => new Promise<void>(() => {}) };
+  },
+});
+
+/** A device that ignores its abort signal. */
+export const stubbornDevice = defineDevice({
+  name: "stubborn",
+  summary: "Never stops (tests)",
+  config: z.strictObject({}),
+  create() {
+    return { run: () => new Promise<void>(() => {}) };
   },
 });

@@ -8,11 +8,26 @@ import { loadConfigText } from "../../core/config/mod.ts";
 import { recordingLogger } from "../../core/testing.ts";
 import { PluginRegistry } from "../../core/registry.ts";
 import { Runtime, type RuntimeOptions } from "../../core/runtime/runtime.ts";
-import { fixedDevice, flakyHandler, recordHandler } from "./plugins.ts";
+import {
+  fixedDevice,
+  flakyHandler,
+  hangHandler,
+  recordHandler,
+  stubbornDevice,
+  unreachableBroker,
+} from "./plugins.ts";
 
 /** Built-ins plus the test plugins. */
 export function testRegistry(): PluginRegistry {
-  return PluginRegistry.of([...BUILTIN_PLUGINS, fixedDevice, recordHandler, flakyHandler]);
+  return PluginRegistry.of([
+    ...BUILTIN_PLUGINS,
+    fixedDevice,
+    recordHandler,
+    flakyHandler,
+    unreachableBroker,
+    hangHandler,
+    stubbornDevice,
+  ]);
 }
 
 /** Loads `yaml` and creates (but does not start) a runtime. */
