@@ -15,6 +15,9 @@ import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { describeFields } from "./plugin_docs.ts";
 import type { PluginRegistry } from "./registry.ts";
 import { formatSummary, Runtime } from "./runtime/runtime.ts";
+import { createAdminApp } from "./admin/app.ts";
+import { serveAdmin } from "./admin/serve.ts";
+import denoJson from "../deno.json" with { type: "json" };
 
 const USAGE = `Usage: telemetryhub <command> [options]
 
@@ -204,9 +207,38 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     : setTimeout(() => stopRequested.resolve("timer"), runFor);
 
   runtime.start();
+  const serverAbort = new AbortController();
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  if (loaded.config.admin.enabled) {
+    runtime.metrics.enableDefaultMetrics();
+    const app = createAdminApp(runtime, {
+      registry: loaded.registry,
+      redactedConfig: loaded.redacted,
+      version: denoJson.version,
+    });
+    try {
+      ({ server } = await serveAdmin(app, {
+        listen: loaded.config.admin.listen,
+        hasToken: Boolean(loaded.config.admin.token),
+        logger,
+        signal: serverAbort.signal,
+      }));
+    } catch (error) {
+      io.err(
+        `Cannot serve the admin API on "${loaded.config.admin.listen}": ${errorMessage(error)}` +
+          " (change admin.listen, or set admin.enabled: false)",
+      );
+      await runtime.stop();
+      for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+      if (timer !== undefined) clearTimeout(timer);
+      return 1;
+    }
+  }
   await stopRequested.promise;
   if (timer !== undefined) clearTimeout(timer);
   const summary = await runtime.stop();
+  serverAbort.abort();
+  await server?.finished;
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
   io.out(formatSummary(summary));
   return 0;

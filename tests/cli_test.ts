@@ -55,13 +55,30 @@ Deno.test("run names the plugin module whose create() throws", async () => {
 });
 
 Deno.test("run on the default config stops on SIGTERM with exit 0 and a summary", async () => {
-  const child = await spawnTask("run", [], { env: { TELEMETRY_LOG_LEVEL: "debug" } });
+  const child = await spawnTask("run", [], {
+    env: { TELEMETRY_LOG_LEVEL: "debug", TELEMETRY_ADMIN_LISTEN: "127.0.0.1:0" },
+  });
   const stdout = collect(child.stdout);
   const stderr = collect(child.stderr);
   try {
-    await waitFor(() => stderr.text().includes('"msg":"Started"'), "the Started line", 30_000);
+    await waitFor(
+      () => stderr.text().includes('"msg":"Admin API listening"'),
+      "the admin API",
+      30_000,
+    );
     // Let a few batches flow (max_wait is 250ms in the default file).
     await new Promise((r) => setTimeout(r, 2500));
+    // A real HTTP client against the running process.
+    const address = stderr.text().match(/"msg":"Admin API listening","address":"([^"]+)"/)![1];
+    const health = await fetch(`http://${address}/healthz`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+    const metrics = await (await fetch(`http://${address}/metrics`)).text();
+    assert.match(
+      metrics,
+      /^telemetry_samples_ingested_total\{pipeline="factory",device="boiler_1"\} [1-9]/m,
+    );
+    assert.match(metrics, /^process_cpu_seconds_total /m);
   } finally {
     child.kill("SIGTERM");
   }

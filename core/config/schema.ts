@@ -118,9 +118,25 @@ export const configSchema = z.strictObject({
   ),
   admin: z.strictObject({
     enabled: z.boolean().default(true).describe("Serve the admin API"),
-    listen: z.string().default("127.0.0.1:8080").describe("host:port the admin API binds to"),
+    listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
+      error: 'Expected "host:port", e.g. "127.0.0.1:8080" (port 0 picks a free one)',
+    }).default("127.0.0.1:8080").describe(
+      "host:port the admin API binds to; keep it on loopback unless a token is set",
+    ),
     token: z.string().optional().describe(
-      "Bearer token required by state-changing routes; use ${TELEMETRY_ADMIN_TOKEN}",
+      "Bearer token required by every route but /healthz, /readyz and /metrics; " +
+        "use ${TELEMETRY_ADMIN_TOKEN}",
+    ),
+    ingest_tokens: z.array(z.string().min(1)).default([]).describe(
+      "Extra bearer tokens accepted by POST /api/v1/samples only, so devices need not hold " +
+        "the admin token",
+    ),
+    max_body: z.int().min(1024).default(1_048_576).describe(
+      "Largest request body accepted, in bytes; larger bodies get 413",
+    ),
+    tap_rate: z.int().min(1).max(100_000).default(50).describe(
+      "Most samples per second streamed to one /api/v1/tap client; the rest are skipped " +
+        "and counted",
     ),
   }).prefault({}).describe("Admin API"),
   shutdown: z.strictObject({

@@ -48,6 +48,12 @@ export class HubQueue {
     return this.#size;
   }
 
+  /** Whether pushing `count` samples now would wait for room (overflow `block` only). */
+  wouldBlock(count: number): boolean {
+    return this.overflow === "block" &&
+      (this.#blocked.length > 0 || this.#size + count > this.capacity);
+  }
+
   /** Producers waiting for room (overflow `block`). */
   get blockedProducers(): number {
     return this.#blocked.length;

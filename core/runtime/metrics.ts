@@ -186,6 +186,14 @@ export class RuntimeMetrics {
     };
   }
 
+  /**
+   * Adds prom-client's default process metrics (CPU, memory, event loop
+   * lag…). Done by the entry point only: they watch the event loop.
+   */
+  enableDefaultMetrics(): void {
+    client.collectDefaultMetrics({ register: this.registry });
+  }
+
   /** Prometheus text exposition. */
   metrics(): Promise<string> {
     return this.registry.metrics();

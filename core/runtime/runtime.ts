@@ -26,6 +26,7 @@ import { DeviceRunner, type DeviceStatus } from "./devices.ts";
 import { Gateway } from "./gateway.ts";
 import { HubQueue } from "./hub_queue.ts";
 import { type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
+import { Tap } from "./tap.ts";
 import { type ChainLink, WorkerPool } from "./workers.ts";
 
 /** What the runtime needs of a loaded configuration. */
@@ -70,6 +71,16 @@ export interface PipelineRuntime {
   handlers: string[];
 }
 
+/** One line of a readiness report. */
+export interface ReadinessCheck {
+  name: string;
+  ready: boolean;
+  reason?: string;
+}
+
+const RATE_WINDOW_MS = 10_000;
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
 /** Waits for `work`, or until `signal` aborts (then calls `onAbort` and stops waiting). */
 async function untilOrAborted(
   work: Promise<unknown>,
@@ -112,6 +123,8 @@ export class Runtime {
   readonly startedAt: number;
   /** The event bus shared by this runtime's plugins. */
   readonly events: EventBus;
+  /** Live sample taps (admin API). */
+  readonly tap: Tap;
   #registry: PluginRegistry;
   #logger: Logger;
   #clock: Clock;
@@ -120,6 +133,11 @@ export class Runtime {
   #abort = new AbortController();
   #deviceOwner = new Map<string, PipelineRuntime>();
   #runners: DeviceRunner[] = [];
+  #rateTimer: ReturnType<typeof setInterval> | undefined;
+  #rateHistory = new Map<
+    string,
+    Array<{ at: number; read: number; processed: number; tasks: number }>
+  >();
   #state: "created" | "running" | "stopping" | "stopped" = "created";
   #stopped: Promise<RunSummary> | undefined;
 
@@ -133,6 +151,7 @@ export class Runtime {
     this.#baseDir = options.baseDir ?? Deno.cwd();
     this.startedAt = this.#clock.now();
     this.events = createEventBus(this.#logger);
+    this.tap = new Tap(() => this.#clock.now());
   }
 
   /**
@@ -287,7 +306,10 @@ export class Runtime {
         type: block.type,
         pipeline: pr.name,
         instance,
-        sink: (samples) => queue.push(samples),
+        sink: (samples) => {
+          this.tap.offer(pr.name, samples);
+          return queue.push(samples);
+        },
         ...(block.tags ? { tags: block.tags } : {}),
         logger: this.#logger,
         clock: this.#clock,
@@ -356,6 +378,7 @@ export class Runtime {
   start(): void {
     if (this.#state !== "created") return;
     this.#state = "running";
+    this.#rateTimer = setInterval(() => this.rates(), 1000);
     for (const pr of this.pipelines.values()) {
       pr.pool?.start();
       pr.gateway?.start();
@@ -380,14 +403,86 @@ export class Runtime {
 
   /**
    * Hands samples (from the REST gateway, say) to a pipeline's hub queue.
-   * Returns a promise when the queue is full with `overflow: block`.
+   * Returns `"full"` without taking any when the queue is full with
+   * `overflow: block` (the caller answers 503); drop policies apply as for
+   * devices. Throws when the pipeline runs no hub in this process.
    */
-  ingest(pipeline: string, samples: Sample[]): void | Promise<void> {
+  ingest(pipeline: string, samples: Sample[]): "accepted" | "full" {
     const pr = this.pipelines.get(pipeline);
     if (!pr?.queue) throw new Error(`Pipeline "${pipeline}" does not run a hub in this process`);
+    if (pr.queue.wouldBlock(samples.length)) return "full";
     const totals = this.metrics.totals(pipeline);
     totals.samples_read += samples.length;
-    return pr.queue.push(samples);
+    const perDevice = new Map<string, number>();
+    for (const s of samples) perDevice.set(s.device, (perDevice.get(s.device) ?? 0) + 1);
+    for (const [device, n] of perDevice) {
+      this.metrics.samplesIngested.labels(pipeline, device).inc(n);
+    }
+    this.tap.offer(pipeline, samples);
+    void pr.queue.push(samples);
+    return "accepted";
+  }
+
+  /** Readiness of every broker, handler and pipeline, each with a reason when not ready. */
+  async readiness(timeoutMs = 2000): Promise<ReadinessCheck[]> {
+    const probe = async (name: string, fn: () => Promise<void>): Promise<ReadinessCheck> => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([
+          fn(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`No answer within ${timeoutMs}ms`)), timeoutMs);
+          }),
+        ]);
+        return { name, ready: true };
+      } catch (error) {
+        return { name, ready: false, reason: errorMessage(error) };
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const checks: Promise<ReadinessCheck>[] = [];
+    for (const [name, b] of this.brokers) checks.push(probe(`broker:${name}`, () => b.health()));
+    for (const [name, h] of this.handlers) {
+      if (h.health) checks.push(probe(`handler:${name}`, () => h.health!()));
+    }
+    const state = this.#state;
+    for (const name of this.pipelines.keys()) {
+      checks.push(Promise.resolve(
+        state === "running"
+          ? { name: `pipeline:${name}`, ready: true }
+          : { name: `pipeline:${name}`, ready: false, reason: `Runtime is ${state}` },
+      ));
+    }
+    return await Promise.all(checks);
+  }
+
+  /** Samples and tasks per second per pipeline over the last few seconds. */
+  rates(): Record<string, { samples_read: number; samples_processed: number; tasks: number }> {
+    const now = this.#clock.now();
+    const out: Record<string, { samples_read: number; samples_processed: number; tasks: number }> =
+      {};
+    for (const name of this.pipelines.keys()) {
+      const t = this.metrics.totals(name);
+      const current = {
+        at: now,
+        read: t.samples_read,
+        processed: t.samples_processed,
+        tasks: t.tasks_completed,
+      };
+      let history = this.#rateHistory.get(name);
+      if (!history) this.#rateHistory.set(name, history = []);
+      if (history.length === 0 || now - history.at(-1)!.at >= 1000) history.push(current);
+      while (history.length > 2 && now - history[1]!.at >= RATE_WINDOW_MS) history.shift();
+      const base = history[0]!;
+      const seconds = (now - base.at) / 1000;
+      out[name] = seconds <= 0 ? { samples_read: 0, samples_processed: 0, tasks: 0 } : {
+        samples_read: round2((current.read - base.read) / seconds),
+        samples_processed: round2((current.processed - base.processed) / seconds),
+        tasks: round2((current.tasks - base.tasks) / seconds),
+      };
+    }
+    return out;
   }
 
   /** Aborts when the runtime stops (for components that wait). */
@@ -408,6 +503,7 @@ export class Runtime {
 
   async #stop(): Promise<RunSummary> {
     this.#state = "stopping";
+    clearInterval(this.#rateTimer);
     const grace = this.config.shutdown.grace;
     const deadline = new AbortController();
     const timer = setTimeout(

@@ -34,11 +34,12 @@ export function testRegistry(): PluginRegistry {
 export async function createRuntime(
   yaml: string,
   options: Partial<RuntimeOptions> = {},
+  env: Record<string, string> = {},
 ): Promise<{ runtime: Runtime; lines: Record<string, unknown>[] }> {
   const loaded = await loadConfigText(yaml, {
     file: "test.yaml",
     registry: testRegistry(),
-    env: {},
+    env,
     baseDir: new URL(".", import.meta.url).pathname,
   });
   const { logger, lines } = recordingLogger();

@@ -1,0 +1,75 @@
+/**
+ * Parsing and validating `POST /api/v1/samples` bodies: one sample or an
+ * array (JSON), or one sample per line (NDJSON). Every invalid item is
+ * reported by index; a request with any invalid item is rejected whole.
+ *
+ * @module
+ */
+import { type Sample, sampleProblem } from "../sample.ts";
+
+/** An item that cannot be accepted. */
+export interface InvalidItem {
+  index: number;
+  reason: string;
+}
+
+/** What a body parses to. */
+export type ParsedBody =
+  | { ok: true; samples: Sample[] }
+  | { ok: false; malformed: string }
+  | { ok: false; invalid: InvalidItem[] };
+
+function check(items: unknown[], now: number, invalid: InvalidItem[], offset = 0): Sample[] {
+  const samples: Sample[] = [];
+  items.forEach((item, i) => {
+    const reason = sampleProblem(item);
+    if (reason) {
+      invalid.push({ index: i + offset, reason });
+      return;
+    }
+    const s = item as Sample;
+    const sample: Sample = { device: s.device, metric: s.metric, value: s.value, ts: s.ts ?? now };
+    if (s.unit !== undefined) sample.unit = s.unit;
+    if (s.seq !== undefined) sample.seq = s.seq;
+    if (s.tags !== undefined) sample.tags = s.tags;
+    samples.push(sample);
+  });
+  return samples;
+}
+
+/** Parses a JSON body: one sample object or an array of them. */
+export function parseJsonBody(text: string, now: number): ParsedBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, malformed: `Body is not valid JSON: ${(error as Error).message}` };
+  }
+  const items = Array.isArray(value) ? value : [value];
+  if (items.length === 0) return { ok: false, malformed: "Body holds no samples" };
+  const invalid: InvalidItem[] = [];
+  const samples = check(items, now, invalid);
+  return invalid.length > 0 ? { ok: false, invalid } : { ok: true, samples };
+}
+
+/** Parses an NDJSON body: one sample per non-empty line; the index is the line's. */
+export function parseNdjsonBody(text: string, now: number): ParsedBody {
+  const invalid: InvalidItem[] = [];
+  const samples: Sample[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === "") continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      invalid.push({ index: i, reason: "Line is not valid JSON" });
+      continue;
+    }
+    samples.push(...check([value], now, invalid, i));
+  }
+  if (invalid.length > 0) return { ok: false, invalid };
+  if (samples.length === 0) return { ok: false, malformed: "Body holds no samples" };
+  return { ok: true, samples };
+}

@@ -1,0 +1,231 @@
+/**
+ * The OpenAPI 3.1 description of the admin API (`GET /openapi.json`).
+ *
+ * @module
+ */
+
+const problem = {
+  description: "Problem details (RFC 9457)",
+  content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+};
+const json = (description: string, schema: Record<string, unknown> = { type: "object" }) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const query = (
+  name: string,
+  description: string,
+  schema: Record<string, unknown> = { type: "string" },
+) => ({
+  name,
+  in: "query",
+  required: false,
+  description,
+  schema,
+});
+const secured = [{ bearer: [] }];
+
+/** The document; `version` is the TelemetryHub version. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "TelemetryHub admin API",
+      version,
+      description: "Health, Prometheus metrics, the REST sample gateway, and the task and " +
+        "dead-letter workbench. When `admin.token` is set every route but /healthz, /readyz, " +
+        "/metrics and /openapi.json needs `Authorization: Bearer <token>`.",
+    },
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      schemas: {
+        Problem: {
+          type: "object",
+          required: ["title", "status"],
+          properties: {
+            type: { type: "string" },
+            title: { type: "string" },
+            status: { type: "integer" },
+            detail: { type: "string" },
+            invalid: {
+              type: "array",
+              items: {
+                type: "object",
+                properties: { index: { type: "integer" }, reason: { type: "string" } },
+              },
+            },
+          },
+        },
+        Sample: {
+          type: "object",
+          required: ["device", "metric", "value"],
+          properties: {
+            device: { type: "string", minLength: 1 },
+            metric: { type: "string", minLength: 1 },
+            value: { type: "number" },
+            ts: { type: "number", description: "Milliseconds since the epoch; default now" },
+            unit: { type: "string" },
+            seq: { type: "integer" },
+            tags: { type: "object", additionalProperties: { type: "string" } },
+          },
+        },
+        Selector: {
+          type: "object",
+          properties: {
+            ids: { type: "array", items: { type: "string" } },
+            type: { type: "string" },
+            pipeline: { type: "string" },
+            all: { type: "boolean" },
+          },
+        },
+      },
+    },
+    paths: {
+      "/healthz": { get: { summary: "Liveness", responses: { 200: json("Serving") } } },
+      "/readyz": {
+        get: {
+          summary: "Readiness: brokers and stores reachable, pipelines running",
+          responses: { 200: json("Ready"), 503: json("Not ready, with what is not") },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics",
+          responses: {
+            200: { description: "Text exposition format", content: { "text/plain": {} } },
+          },
+        },
+      },
+      "/api/v1/samples": {
+        post: {
+          summary: "Ingest samples (one, an array, or NDJSON)",
+          security: secured,
+          parameters: [query("pipeline", "Pipeline to use instead of the device's owner")],
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: {
+                  oneOf: [{ $ref: "#/components/schemas/Sample" }, {
+                    type: "array",
+                    items: { $ref: "#/components/schemas/Sample" },
+                  }],
+                },
+              },
+              "application/x-ndjson": { schema: { type: "string" } },
+            },
+          },
+          responses: {
+            202: json("Accepted", {
+              type: "object",
+              properties: { accepted: { type: "integer" } },
+            }),
+            400: problem,
+            401: problem,
+            413: problem,
+            415: problem,
+            503: problem,
+          },
+        },
+      },
+      "/api/v1/status": {
+        get: {
+          summary: "Role, version, uptime, pipelines and rates",
+          security: secured,
+          responses: { 200: json("Status") },
+        },
+      },
+      "/api/v1/devices": {
+        get: { summary: "Device states", security: secured, responses: { 200: json("Devices") } },
+      },
+      "/api/v1/devices/{id}": {
+        get: {
+          summary: "One device's state",
+          security: secured,
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: { 200: json("Device"), 404: problem },
+        },
+      },
+      "/api/v1/tasks/{id}": {
+        get: {
+          summary: "A task's state record",
+          security: secured,
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: { 200: json("Task record"), 404: problem },
+        },
+      },
+      "/api/v1/dlq": {
+        get: {
+          summary: "Dead letters, oldest first, paginated",
+          security: secured,
+          parameters: [
+            query("pipeline", "Pipeline (required when several brokers run)"),
+            query("type", "Task type"),
+            query("ids", "Comma-separated task ids"),
+            query("limit", "Page size, 1 to 1000", { type: "integer", default: 100 }),
+            query("cursor", "Cursor from the previous page"),
+          ],
+          responses: { 200: json("A page"), 400: problem },
+        },
+        delete: {
+          summary: "Purge dead letters",
+          security: secured,
+          parameters: [
+            query("pipeline", "Pipeline"),
+            query("type", "Task type"),
+            query("ids", "Comma-separated task ids"),
+            query("all", "Purge everything", { type: "boolean" }),
+          ],
+          responses: { 200: json("How many were purged"), 400: problem },
+        },
+      },
+      "/api/v1/dlq/replay": {
+        post: {
+          summary: "Put dead letters back in the queue",
+          security: secured,
+          requestBody: {
+            content: { "application/json": { schema: { $ref: "#/components/schemas/Selector" } } },
+          },
+          responses: { 200: json("How many were replayed"), 400: problem },
+        },
+      },
+      "/api/v1/config": {
+        get: {
+          summary: "Effective configuration, secrets redacted",
+          security: secured,
+          responses: { 200: json("Configuration") },
+        },
+      },
+      "/api/v1/config/validate": {
+        post: {
+          summary: "Validate a posted telemetry.yaml",
+          security: secured,
+          requestBody: { content: { "application/yaml": { schema: { type: "string" } } } },
+          responses: { 200: json("Valid"), 422: json("Positioned problems") },
+        },
+      },
+      "/api/v1/reload": {
+        post: {
+          summary: "Re-read telemetry.yaml and restart what changed",
+          security: secured,
+          responses: { 200: json("Applied"), 422: json("Refused: positioned problems") },
+        },
+      },
+      "/api/v1/tap": {
+        get: {
+          summary: "Live samples as Server-Sent Events, filtered and rate-capped",
+          security: secured,
+          parameters: [
+            query("pipeline", "Pipeline"),
+            query("device", "Device"),
+            query("metric", "Metric"),
+          ],
+          responses: {
+            200: { description: "event: samples", content: { "text/event-stream": {} } },
+          },
+        },
+      },
+      "/openapi.json": { get: { summary: "This document", responses: { 200: json("OpenAPI") } } },
+    },
+  };
+}
