@@ -92,7 +92,10 @@ export class Gateway {
   /** Gives up on tasks the broker never took: counts their samples as dropped. */
   #abandon(tasks: Task[], error: unknown): void {
     const { logger, metrics, pipeline, queue } = this.#o;
-    let samples = tasks.reduce((n, t) => n + (t.payload as { samples: Sample[] }).samples.length, 0);
+    let samples = tasks.reduce(
+      (n, t) => n + (t.payload as { samples: Sample[] }).samples.length,
+      0,
+    );
     samples += queue.take(Number.MAX_SAFE_INTEGER).length;
     metrics.totals(pipeline).samples_dropped += samples;
     metrics.samplesDropped.labels(pipeline, "broker_unavailable").inc(samples);

@@ -431,7 +431,10 @@ export class Runtime {
         await Promise.race([
           fn(),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`No answer within ${timeoutMs}ms`)), timeoutMs);
+            timer = setTimeout(
+              () => reject(new Error(`No answer within ${timeoutMs}ms`)),
+              timeoutMs,
+            );
           }),
         ]);
         return { name, ready: true };
