@@ -15,7 +15,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { describeFields } from "./plugin_docs.ts";
 import type { PluginRegistry } from "./registry.ts";
 import { formatSummary, Runtime } from "./runtime/runtime.ts";
-import { createAdminApp } from "./admin/app.ts";
+import { createAdminApp, type ReloadOutcome } from "./admin/app.ts";
 import { serveAdmin } from "./admin/serve.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
@@ -166,10 +166,12 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     ? envLevel as LogLevel
     : loaded.config.log.level;
   const format = loaded.config.log.format;
+  // One set for the process: secrets of reloaded configurations join it.
+  const secrets = new Set(loaded.secrets);
   const logger = createLogger({
     level,
     ...(format === "auto" ? {} : { format }),
-    secrets: loaded.secrets,
+    secrets,
   });
   for (const w of loaded.warnings) logger.warn(formatProblem(w));
 
@@ -206,6 +208,38 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     ? undefined
     : setTimeout(() => stopRequested.resolve("timer"), runFor);
 
+  let redacted = loaded.redacted;
+  let reloading: Promise<ReloadOutcome> | undefined;
+  const reload = (): Promise<ReloadOutcome> => {
+    // One reload at a time; a second request waits for the first.
+    const run = async (): Promise<ReloadOutcome> => {
+      let next;
+      try {
+        next = await load(path, builtinRegistry());
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        const problems = error.problems.map(formatProblem);
+        logger.error("Reload refused: the configuration is invalid; keeping the running one", {
+          problems,
+        });
+        return { ok: false, problems };
+      }
+      for (const s of next.secrets) secrets.add(s);
+      try {
+        const report = await runtime.reload(next);
+        redacted = next.redacted;
+        return { ok: true, restarted: report.restarted, unchanged: report.unchanged };
+      } catch (error) {
+        logger.error("Reload failed", { error: errorMessage(error) });
+        return { ok: false, problems: [errorMessage(error)] };
+      }
+    };
+    reloading = (reloading ?? Promise.resolve()).then(run, run);
+    return reloading;
+  };
+  const onHangup = () => void reload();
+  Deno.addSignalListener("SIGHUP", onHangup);
+
   runtime.start();
   const serverAbort = new AbortController();
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
@@ -213,8 +247,9 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     runtime.metrics.enableDefaultMetrics();
     const app = createAdminApp(runtime, {
       registry: loaded.registry,
-      redactedConfig: loaded.redacted,
+      redactedConfig: () => redacted,
       version: denoJson.version,
+      reload,
     });
     try {
       ({ server } = await serveAdmin(app, {
@@ -229,6 +264,7 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
           " (change admin.listen, or set admin.enabled: false)",
       );
       await runtime.stop();
+      Deno.removeSignalListener("SIGHUP", onHangup);
       for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
       if (timer !== undefined) clearTimeout(timer);
       return 1;
@@ -236,6 +272,8 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   }
   await stopRequested.promise;
   if (timer !== undefined) clearTimeout(timer);
+  Deno.removeSignalListener("SIGHUP", onHangup);
+  await reloading?.catch(() => {});
   const summary = await runtime.stop();
   serverAbort.abort();
   await server?.finished;

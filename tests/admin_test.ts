@@ -407,7 +407,7 @@ Deno.test("createAdminApp without reload answers 404 on /api/v1/reload", async (
   const { runtime } = await adminFixture(BASE);
   const app = createAdminApp(runtime, {
     registry: (await import("./_fixtures/runtime.ts")).testRegistry(),
-    redactedConfig: {},
+    redactedConfig: () => ({}),
     version: "x",
   });
   assert.equal((await app.request("/api/v1/reload", { method: "POST" })).status, 404);

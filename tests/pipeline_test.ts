@@ -221,3 +221,29 @@ pipelines:
   assert.ok(fast >= 120, `expected mostly fast_lane first, got ${fast}/200`);
   assert.ok(fast < 200, "low priority still got a turn");
 });
+
+Deno.test("pipelines sharing one broker each run their own chain on their own tasks", async () => {
+  recordings.clear();
+  const { runtime } = await createRuntime(`
+devices:
+  a: { type: fixed, config: { count: 300, batch: 10 } }
+  b: { type: fixed, config: { count: 300, batch: 10 } }
+brokers: { shared: { type: memory } }
+handlers:
+  rec_a: { type: record, config: { key: share_a } }
+  rec_b: { type: record, config: { key: share_b } }
+pipelines:
+  pa: { from: [a], via: shared, handlers: [rec_a], batch: { max_samples: 10, max_wait: 1ms } }
+  pb: { from: [b], via: shared, handlers: [rec_b], batch: { max_samples: 10, max_wait: 1ms } }
+`);
+  runtime.start();
+  await waitFor(
+    () => recording("share_a").seen.length + recording("share_b").seen.length >= 600,
+    "600 samples",
+  );
+  await runtime.stop();
+  assert.equal(recording("share_a").seen.length, 300);
+  assert.ok(recording("share_a").seen.every((s) => s.startsWith("a/")));
+  assert.equal(recording("share_b").seen.length, 300);
+  assert.ok(recording("share_b").seen.every((s) => s.startsWith("b/")));
+});

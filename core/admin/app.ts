@@ -23,8 +23,8 @@ import { openApiDocument } from "./openapi.ts";
 export interface AdminOptions {
   /** Plugins known to the process, for `POST /api/v1/config/validate`. */
   registry: PluginRegistry;
-  /** The effective configuration with secrets redacted. */
-  redactedConfig: unknown;
+  /** The effective configuration with secrets redacted (changes on reload). */
+  redactedConfig: () => unknown;
   /** Version shown by status. */
   version: string;
   /** Environment used when validating posted YAML (default: the process's). */
@@ -54,6 +54,7 @@ const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"
  */
 export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   const { registry, redactedConfig, version } = options;
+  // Admin settings apply from start-up; a reload does not rebind or re-key the API.
   const admin = runtime.config.admin;
   const adminTokens = admin.token ? [admin.token] : [];
   const ingestTokens = [...adminTokens, ...admin.ingest_tokens];
@@ -253,7 +254,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     return c.json({ purged: await picked.purgeDeadLetters(selector) });
   });
 
-  app.get("/api/v1/config", (c) => c.json(redactedConfig));
+  app.get("/api/v1/config", (c) => c.json(redactedConfig()));
 
   app.post("/api/v1/config/validate", limit, async (c) => {
     const text = await c.req.text();

@@ -7,7 +7,7 @@
  */
 import type { RetryPolicy } from "../backoff.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import type { ResolvedConfig, Role } from "../config/schema.ts";
+import type { PipelineConfig, ResolvedConfig, Role } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import { createEventBus, type EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
@@ -27,7 +27,7 @@ import { Gateway } from "./gateway.ts";
 import { HubQueue } from "./hub_queue.ts";
 import { type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
 import { Tap } from "./tap.ts";
-import { type ChainLink, WorkerPool } from "./workers.ts";
+import { BrokerRouter, type ChainLink, WorkerPool } from "./workers.ts";
 
 /** What the runtime needs of a loaded configuration. */
 export interface RuntimeConfig {
@@ -69,6 +69,31 @@ export interface PipelineRuntime {
   pool?: WorkerPool;
   devices: DeviceRunner[];
   handlers: string[];
+  removeDepthProbe?: () => void;
+}
+
+/** Every handler a pipeline's chains use. */
+function handlerNames(p: PipelineConfig): string[] {
+  return [...new Set([...p.handlers, ...Object.values(p.routes).flat()])];
+}
+
+/** What must stay the same for a pipeline to keep running across a reload. */
+function fingerprint(config: ResolvedConfig, name: string): string {
+  const p = config.pipelines[name]!;
+  return JSON.stringify({
+    pipeline: p,
+    devices: p.from.map((d) => config.devices[d]),
+    broker: config.brokers[p.via],
+    handlers: handlerNames(p).map((h) => config.handlers[h]),
+  });
+}
+
+/** What a reload changed. */
+export interface ReloadReport {
+  /** Pipelines stopped and started again (or started, when new). */
+  restarted: string[];
+  unchanged: string[];
+  removed: string[];
 }
 
 /** One line of a readiness report. */
@@ -115,7 +140,7 @@ export function formatSummary(s: RunSummary): string {
 /** A running TelemetryHub process. */
 export class Runtime {
   readonly role: Role;
-  readonly config: ResolvedConfig;
+  #config: ResolvedConfig;
   readonly metrics = new RuntimeMetrics();
   readonly pipelines = new Map<string, PipelineRuntime>();
   readonly brokers = new Map<string, BrokerInstance>();
@@ -133,6 +158,8 @@ export class Runtime {
   #abort = new AbortController();
   #deviceOwner = new Map<string, PipelineRuntime>();
   #runners: DeviceRunner[] = [];
+  #componentAbort = new Map<string, AbortController>();
+  #routers = new Map<string, BrokerRouter>();
   #rateTimer: ReturnType<typeof setInterval> | undefined;
   #rateHistory = new Map<
     string,
@@ -142,7 +169,7 @@ export class Runtime {
   #stopped: Promise<RunSummary> | undefined;
 
   private constructor(loaded: RuntimeConfig, options: RuntimeOptions) {
-    this.config = loaded.config;
+    this.#config = loaded.config;
     this.#registry = loaded.registry;
     this.role = options.role ?? loaded.config.role;
     this.#logger = options.logger;
@@ -170,6 +197,11 @@ export class Runtime {
     return runtime;
   }
 
+  /** The configuration in force (replaced by {@link reload}). */
+  get config(): ResolvedConfig {
+    return this.#config;
+  }
+
   get logger(): Logger {
     return this.#logger;
   }
@@ -191,12 +223,15 @@ export class Runtime {
   }
 
   #context(kind: PluginKind, name: string): PluginContext {
+    const abort = new AbortController();
+    this.#componentAbort.get(`${kind}:${name}`)?.abort();
+    this.#componentAbort.set(`${kind}:${name}`, abort);
     return {
       name,
       logger: this.#logger.child({ [kind]: name }),
       clock: this.#clock,
       random: seededRandom(seedFrom(`${kind}:${name}`)),
-      signal: this.#abort.signal,
+      signal: AbortSignal.any([abort.signal, this.#abort.signal]),
       baseDir: this.#baseDir,
       events: this.events,
     };
@@ -229,56 +264,56 @@ export class Runtime {
   }
 
   async #build(): Promise<void> {
-    const { config } = this;
-    const pipelines = Object.entries(config.pipelines);
-    if (pipelines.length === 0) {
+    const names = Object.keys(this.config.pipelines);
+    if (names.length === 0) {
       throw new StartupError("Nothing to run: the configuration defines no pipelines");
     }
-    for (const [, p] of pipelines) {
-      if (!this.brokers.has(p.via)) {
-        const block = config.brokers[p.via]!;
-        this.brokers.set(p.via, await this.#instantiate("broker", p.via, block));
-      }
+    for (const name of names) await this.#buildPipeline(name);
+  }
+
+  async #ensureBroker(name: string): Promise<BrokerInstance> {
+    const existing = this.brokers.get(name);
+    if (existing) return existing;
+    const block = this.config.brokers[name]!;
+    const broker = await this.#instantiate("broker", name, block);
+    this.brokers.set(name, broker);
+    if (this.role !== "all" && !broker.shared) {
+      throw new StartupError(
+        `Role "${this.role}" cannot use broker "${name}" (type "${block.type}"): it lives ` +
+          `inside one process, so a separate hub and processor would never see each other's ` +
+          `tasks. Split roles need a shared broker such as Redis; use role "all" with the ` +
+          `in-process broker`,
+      );
     }
-    if (this.role !== "all") {
-      for (const [name, broker] of this.brokers) {
-        if (!broker.shared) {
-          throw new StartupError(
-            `Role "${this.role}" cannot use broker "${name}" (type "${
-              config.brokers[name]!.type
-            }"): it lives inside one process, so a separate hub and processor would never ` +
-              `see each other's tasks. Split roles need a shared broker such as Redis; ` +
-              `use role "all" with the in-process broker`,
-          );
-        }
-      }
-    }
+    return broker;
+  }
+
+  async #ensureHandler(name: string): Promise<HandlerInstance> {
+    const existing = this.handlers.get(name);
+    if (existing) return existing;
+    const handler = await this.#instantiate("handler", name, this.config.handlers[name]!);
+    this.handlers.set(name, handler);
+    return handler;
+  }
+
+  async #buildPipeline(name: string): Promise<PipelineRuntime> {
+    const p = this.config.pipelines[name]!;
+    const broker = await this.#ensureBroker(p.via);
     if (this.runsProcessor) {
-      const used = new Set(pipelines.flatMap(([, p]) => [
-        ...p.handlers,
-        ...Object.values(p.routes).flat(),
-      ]));
-      for (const name of used) {
-        this.handlers.set(
-          name,
-          await this.#instantiate("handler", name, config.handlers[name]!),
-        );
-      }
+      for (const h of handlerNames(p)) await this.#ensureHandler(h);
     }
-    for (const [name, p] of pipelines) {
-      const broker = this.brokers.get(p.via)!;
-      const pr: PipelineRuntime = {
-        name,
-        brokerName: p.via,
-        broker,
-        devices: [],
-        handlers: p.handlers,
-      };
-      if (this.runsHub) await this.#buildHub(pr);
-      if (this.runsProcessor) this.#buildProcessor(pr);
-      this.pipelines.set(name, pr);
-      this.#addDepthProbe(pr);
-    }
+    const pr: PipelineRuntime = {
+      name,
+      brokerName: p.via,
+      broker,
+      devices: [],
+      handlers: p.handlers,
+    };
+    if (this.runsHub) await this.#buildHub(pr);
+    if (this.runsProcessor) this.#buildProcessor(pr);
+    this.pipelines.set(name, pr);
+    pr.removeDepthProbe = this.#addDepthProbe(pr);
+    return pr;
   }
 
   async #buildHub(pr: PipelineRuntime): Promise<void> {
@@ -339,17 +374,20 @@ export class Runtime {
   #buildProcessor(pr: PipelineRuntime): void {
     const p = this.config.pipelines[pr.name]!;
     const link = (name: string): ChainLink => ({ name, instance: this.handlers.get(name)! });
-    const routes = new Map<string, ChainLink[]>();
-    for (const [type, chain] of Object.entries(p.routes)) routes.set(type, chain.map(link));
-    routes.set(p.task_type, p.handlers.map(link));
+    const chains = new Map<string, ChainLink[]>();
+    for (const [type, chain] of Object.entries(p.routes)) chains.set(type, chain.map(link));
+    chains.set(p.task_type, p.handlers.map(link));
     const retry: RetryPolicy = p.retry;
+    let router = this.#routers.get(pr.brokerName);
+    if (!router) this.#routers.set(pr.brokerName, router = new BrokerRouter());
+    router.set(pr.name, chains, retry);
     pr.pool = new WorkerPool({
       pipeline: pr.name,
-      routes,
+      router,
       broker: pr.broker,
       workers: p.workers,
       prefetch: p.prefetch,
-      retry,
+      fallbackRetry: retry,
       clock: this.#clock,
       random: this.#random,
       logger: this.#logger,
@@ -358,9 +396,9 @@ export class Runtime {
     });
   }
 
-  #addDepthProbe(pr: PipelineRuntime): void {
+  #addDepthProbe(pr: PipelineRuntime): () => void {
     const gauge = this.metrics.queueDepth;
-    this.metrics.addDepthProbe(async () => {
+    return this.metrics.addDepthProbe(async () => {
       if (pr.queue) gauge.labels(pr.name, "hub").set(pr.queue.size);
       try {
         const d = await pr.broker.depth();
@@ -513,21 +551,12 @@ export class Runtime {
       () => deadline.abort(new DOMException("Grace period over", "TimeoutError")),
       grace,
     );
-    const pipelines = [...this.pipelines.values()];
     try {
-      await untilOrAborted(
-        Promise.all(pipelines.flatMap((p) => p.devices.map((d) => d.stop()))),
+      await this.#stopPipelines(
+        [...this.pipelines.values()],
         deadline.signal,
-        () => this.#logger.error("Devices still running after the grace period; not waiting"),
+        (p) => !p.broker.shared && this.runsHub,
       );
-      for (const p of pipelines) p.queue?.close();
-      await Promise.all(pipelines.map((p) => p.gateway?.stop(deadline.signal)));
-      await Promise.all(pipelines.map((p) =>
-        p.pool?.stop({
-          drain: !p.broker.shared && this.runsHub,
-          deadline: deadline.signal,
-        })
-      ));
       for (const [name, h] of this.handlers) {
         try {
           await h.flush?.();
@@ -561,6 +590,118 @@ export class Runtime {
       uptime_ms: this.#clock.now() - this.startedAt,
       tasks_abandoned: abandoned,
     };
+  }
+
+  /**
+   * Stops pipelines: devices, then the hub queue drains through the gateway
+   * into the broker, then workers finish what they hold (and keep draining
+   * the broker where `drain` says so), all bounded by `deadline`.
+   */
+  async #stopPipelines(
+    pipelines: PipelineRuntime[],
+    deadline: AbortSignal,
+    drain: (p: PipelineRuntime) => boolean,
+  ): Promise<void> {
+    await untilOrAborted(
+      Promise.all(pipelines.flatMap((p) => p.devices.map((d) => d.stop()))),
+      deadline,
+      () => this.#logger.error("Devices still running after the grace period; not waiting"),
+    );
+    for (const p of pipelines) p.queue?.close();
+    await Promise.all(pipelines.map((p) => p.gateway?.stop(deadline)));
+    await Promise.all(pipelines.map((p) => p.pool?.stop({ drain: drain(p), deadline })));
+  }
+
+  /**
+   * Applies a new configuration: pipelines whose wiring (their own settings,
+   * devices, broker or handlers) is unchanged keep running untouched; the
+   * others stop gracefully (in-flight tasks finish, queued tasks stay in a
+   * broker that is kept) and start again with the new settings. Brokers and
+   * handlers nothing uses any more are flushed and closed. `role`, `admin`,
+   * `log` and `shutdown` take effect on the next start only.
+   */
+  async reload(loaded: RuntimeConfig): Promise<ReloadReport> {
+    if (this.#state !== "running") {
+      throw new Error(`Cannot reload a runtime that is ${this.#state}`);
+    }
+    const old = this.#config;
+    const next = loaded.config;
+    const names = new Set([...Object.keys(old.pipelines), ...Object.keys(next.pipelines)]);
+    const restarted: string[] = [];
+    const unchanged: string[] = [];
+    const removed: string[] = [];
+    for (const name of names) {
+      if (!(name in next.pipelines)) removed.push(name);
+      else if (!(name in old.pipelines) || fingerprint(old, name) !== fingerprint(next, name)) {
+        restarted.push(name);
+      } else unchanged.push(name);
+    }
+    const same = (kind: "brokers" | "handlers", name: string) =>
+      JSON.stringify(old[kind][name]) === JSON.stringify(next[kind][name]);
+    const keptPipelines = unchanged.map((n) => next.pipelines[n]!);
+    const brokerKept = (name: string) =>
+      same("brokers", name) &&
+      (keptPipelines.some((p) => p.via === name) ||
+        restarted.some((n) => next.pipelines[n]!.via === name));
+    const stopping = [...removed, ...restarted]
+      .map((n) => this.pipelines.get(n))
+      .filter((p): p is PipelineRuntime => p !== undefined);
+    for (const p of stopping) {
+      const router = this.#routers.get(p.brokerName);
+      if (restarted.includes(p.name)) router?.pause(p.name);
+      else router?.delete(p.name);
+    }
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), old.shutdown.grace);
+    try {
+      // A broker that goes away takes its tasks with it if it is in-process: drain it.
+      await this.#stopPipelines(
+        stopping,
+        deadline.signal,
+        (p) => !p.broker.shared && !brokerKept(p.brokerName) && this.runsHub,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    for (const p of stopping) {
+      p.removeDepthProbe?.();
+      this.pipelines.delete(p.name);
+      for (const d of p.devices) this.#deviceOwner.delete(d.status.name);
+      this.#runners = this.#runners.filter((r) => !p.devices.includes(r));
+    }
+    const usedHandlers = new Set(
+      [...unchanged, ...restarted].flatMap((n) => handlerNames(next.pipelines[n]!)),
+    );
+    for (const [name, h] of [...this.handlers]) {
+      if (usedHandlers.has(name) && same("handlers", name)) continue;
+      try {
+        await h.flush?.();
+        await h.close?.();
+      } catch (error) {
+        this.#logger.warn("Closing handler failed", { handler: name, error: errorMessage(error) });
+      }
+      this.#componentAbort.get(`handler:${name}`)?.abort();
+      this.handlers.delete(name);
+    }
+    for (const [name, b] of [...this.brokers]) {
+      if (brokerKept(name)) continue;
+      await b.close().catch((error) =>
+        this.#logger.warn("Closing broker failed", { broker: name, error: errorMessage(error) })
+      );
+      this.#componentAbort.get(`broker:${name}`)?.abort();
+      this.brokers.delete(name);
+      this.#routers.delete(name);
+    }
+    this.#config = next;
+    this.#registry = loaded.registry;
+    for (const name of restarted) {
+      const pr = await this.#buildPipeline(name);
+      pr.pool?.start();
+      pr.gateway?.start();
+      for (const d of pr.devices) d.start();
+    }
+    this.#logger.info("Reloaded", { restarted, unchanged, removed });
+    return { restarted, unchanged, removed };
   }
 
   async #closeAll(): Promise<void> {

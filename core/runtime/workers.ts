@@ -18,7 +18,7 @@ import type {
 } from "../plugin.ts";
 import type { Random } from "../random.ts";
 import { decodeSamples, type Sample } from "../sample.ts";
-import type { TaskError } from "../task.ts";
+import type { Task, TaskError } from "../task.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
 /** A handler in a chain, with its component name (for metrics and logs). */
@@ -27,15 +27,77 @@ export interface ChainLink {
   instance: HandlerInstance;
 }
 
+/** Where a task goes: its pipeline's chain for its type, and that pipeline's retry policy. */
+export interface Route {
+  pipeline: string;
+  chain: readonly ChainLink[];
+  retry: RetryPolicy;
+}
+
+/**
+ * Routes tasks of every pipeline sharing one broker. A task goes to the
+ * pipeline it names (the gateway stamps it) when that pipeline handles its
+ * type; a task naming no known pipeline (a foreign producer's) goes to the
+ * first pipeline that handles its type.
+ */
+export class BrokerRouter {
+  #byPipeline = new Map<string, Map<string, Route>>();
+  #paused = new Set<string>();
+
+  /** Adds or replaces a pipeline's routes (type → chain), resuming it if paused. */
+  set(
+    pipeline: string,
+    chains: ReadonlyMap<string, readonly ChainLink[]>,
+    retry: RetryPolicy,
+  ): void {
+    const routes = new Map<string, Route>();
+    for (const [type, chain] of chains) routes.set(type, { pipeline, chain, retry });
+    this.#byPipeline.set(pipeline, routes);
+    this.#paused.delete(pipeline);
+  }
+
+  /**
+   * Holds a pipeline's tasks while it restarts: they are released back to
+   * the broker untouched rather than run by another pipeline's chain.
+   */
+  pause(pipeline: string): void {
+    this.#byPipeline.delete(pipeline);
+    this.#paused.add(pipeline);
+  }
+
+  delete(pipeline: string): void {
+    this.#byPipeline.delete(pipeline);
+    this.#paused.delete(pipeline);
+  }
+
+  /** The route of `task`, `"paused"` while its pipeline restarts, or why there is none. */
+  resolve(task: Task): Route | "paused" | { unroutable: string } {
+    if (task.pipeline !== undefined && this.#paused.has(task.pipeline)) return "paused";
+    const own = task.pipeline === undefined ? undefined : this.#byPipeline.get(task.pipeline);
+    const direct = own?.get(task.type);
+    if (direct) return direct;
+    for (const routes of this.#byPipeline.values()) {
+      const route = routes.get(task.type);
+      if (route) return route;
+    }
+    const known = [...new Set([...this.#byPipeline.values()].flatMap((r) => [...r.keys()]))]
+      .map((t) => `"${t}"`).join(", ");
+    return {
+      unroutable: `Unknown task type "${task.type}"; the pipelines on this broker handle ${known}`,
+    };
+  }
+}
+
 /** Options of {@link WorkerPool}. */
 export interface WorkerPoolOptions {
+  /** The pipeline whose workers these are (tasks may belong to others on the same broker). */
   pipeline: string;
-  /** Handler chain per task type. */
-  routes: ReadonlyMap<string, readonly ChainLink[]>;
+  router: BrokerRouter;
   broker: BrokerInstance;
   workers: number;
   prefetch: number;
-  retry: RetryPolicy;
+  /** Retry policy for tasks no pipeline claims (they fail permanently anyway). */
+  fallbackRetry: RetryPolicy;
   clock: Clock;
   random: Random;
   logger: Logger;
@@ -75,6 +137,7 @@ export class WorkerPool {
   #workers: Promise<void>[] = [];
   #drain = false;
   #busy = 0;
+  #releasedPaused = false;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -172,7 +235,7 @@ export class WorkerPool {
 
   async #runBatch(deliveries: Delivery[]): Promise<void> {
     const { broker, logger, pipeline } = this.#o;
-    const settlements: Settlement[] = [];
+    const outcomes: Outcome[] = [];
     try {
       await broker.started(deliveries);
     } catch (error) {
@@ -180,15 +243,25 @@ export class WorkerPool {
     }
     for (const delivery of deliveries) {
       if (this.#hard.signal.aborted) {
-        settlements.push({ delivery, outcome: "released" });
+        outcomes.push({
+          settlement: { delivery, outcome: "released" },
+          pipeline: delivery.task.pipeline ?? this.#o.pipeline,
+          samples: 0,
+        });
         continue;
       }
-      settlements.push(await this.#runOne(delivery));
+      outcomes.push(await this.#runOne(delivery));
     }
-    await this.#settle(settlements);
+    await this.#settle(outcomes);
+    if (this.#releasedPaused) {
+      // Another pipeline's tasks are waiting for it to restart: do not spin on them.
+      this.#releasedPaused = false;
+      await this.#o.clock.sleep(20);
+    }
   }
 
-  async #settle(settlements: Settlement[]): Promise<void> {
+  async #settle(outcomes: Outcome[]): Promise<void> {
+    const settlements = outcomes.map((o) => o.settlement);
     const { broker, logger, pipeline, clock } = this.#o;
     for (let failures = 0;; failures++) {
       try {
@@ -204,23 +277,30 @@ export class WorkerPool {
         await clock.sleep(Math.min(5000, 100 * 2 ** failures));
       }
     }
-    this.#count(settlements);
+    this.#count(outcomes);
   }
 
-  async #runOne(delivery: Delivery): Promise<Settlement> {
-    const { routes, retry, random, clock, pipeline, logger } = this.#o;
+  async #runOne(delivery: Delivery): Promise<Outcome> {
+    const { router, random, clock, logger } = this.#o;
     const task = delivery.task;
     const attempt = task.attempts + 1;
+    const route = delivery.invalid === undefined
+      ? router.resolve(task)
+      : { unroutable: delivery.invalid };
+    if (route === "paused") {
+      this.#releasedPaused = true;
+      return {
+        settlement: { delivery, outcome: "released" },
+        pipeline: task.pipeline ?? this.#o.pipeline,
+        samples: 0,
+      };
+    }
+    const pipeline = "unroutable" in route ? this.#o.pipeline : route.pipeline;
+    let count = 0;
     try {
-      if (delivery.invalid !== undefined) throw new PermanentError(delivery.invalid);
-      const chain = routes.get(task.type);
-      if (!chain) {
-        const known = [...routes.keys()].map((t) => `"${t}"`).join(", ");
-        throw new PermanentError(
-          `Unknown task type "${task.type}"; pipeline "${pipeline}" handles ${known}`,
-        );
-      }
+      if ("unroutable" in route) throw new PermanentError(route.unroutable);
       let samples: readonly Sample[] = decodeSamples(task.payload, clock.now());
+      count = samples.length;
       const topics = new Map<string, unknown[]>();
       const ctx: HandlerContext = {
         task,
@@ -235,7 +315,7 @@ export class WorkerPool {
         },
         published: (topic) => topics.get(topic) ?? [],
       };
-      for (const link of chain) {
+      for (const link of route.chain) {
         const started = performance.now();
         const result = await link.instance.handle(samples, ctx);
         this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(
@@ -243,9 +323,10 @@ export class WorkerPool {
         );
         if (result) samples = result;
       }
-      this.#observeLatency(samples);
-      return { delivery, outcome: "completed" };
+      this.#observeLatency(pipeline, samples);
+      return { settlement: { delivery, outcome: "completed" }, pipeline, samples: count };
     } catch (error) {
+      const retry = "unroutable" in route ? this.#o.fallbackRetry : route.retry;
       const decision = decideFailure(retry, attempt, isPermanent(error), random);
       const err = taskError(error);
       if (decision.action === "retry") {
@@ -256,7 +337,11 @@ export class WorkerPool {
           in_ms: decision.delay,
           error: err.message,
         });
-        return { delivery, outcome: "retry", delay: decision.delay, error: err };
+        return {
+          settlement: { delivery, outcome: "retry", delay: decision.delay, error: err },
+          pipeline,
+          samples: count,
+        };
       }
       logger.warn("Task dead-lettered", {
         pipeline,
@@ -266,35 +351,36 @@ export class WorkerPool {
         reason: decision.reason,
         error: err.message,
       });
-      return { delivery, outcome: "dead_letter", error: err };
+      return {
+        settlement: { delivery, outcome: "dead_letter", error: err },
+        pipeline,
+        samples: count,
+      };
     }
   }
 
-  #observeLatency(samples: readonly Sample[]): void {
+  #observeLatency(pipeline: string, samples: readonly Sample[]): void {
     if (samples.length === 0) return;
     const now = this.#o.clock.now();
-    const hist = this.#o.metrics.sampleLatency.labels(this.#o.pipeline);
+    const hist = this.#o.metrics.sampleLatency.labels(pipeline);
     const step = Math.max(1, Math.floor(samples.length / LATENCY_SAMPLES_PER_TASK));
     for (let i = 0; i < samples.length; i += step) {
       hist.observe(Math.max(0, now - samples[i]!.ts) / 1000);
     }
   }
 
-  #count(settlements: Settlement[]): void {
-    const { metrics, pipeline } = this.#o;
-    const totals = metrics.totals(pipeline);
-    for (const s of settlements) {
+  #count(outcomes: Outcome[]): void {
+    const { metrics } = this.#o;
+    for (const { settlement: s, pipeline, samples } of outcomes) {
+      const totals = metrics.totals(pipeline);
       const type = s.delivery.task.type;
       switch (s.outcome) {
-        case "completed": {
+        case "completed":
           totals.tasks_completed++;
-          const p = s.delivery.task.payload as { samples?: unknown[] } | null;
-          const n = Array.isArray(p?.samples) ? p.samples.length : 1;
-          totals.samples_processed += n;
-          metrics.samplesProcessed.labels(pipeline).inc(n);
+          totals.samples_processed += samples;
+          metrics.samplesProcessed.labels(pipeline).inc(samples);
           metrics.tasks.labels(pipeline, type, "completed").inc();
           break;
-        }
         case "retry":
           totals.tasks_retried++;
           metrics.tasks.labels(pipeline, type, "retried").inc();
@@ -310,4 +396,11 @@ export class WorkerPool {
       }
     }
   }
+}
+
+/** A settlement with what it counts for. */
+interface Outcome {
+  settlement: Settlement;
+  pipeline: string;
+  samples: number;
 }

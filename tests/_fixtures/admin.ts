@@ -15,7 +15,7 @@ export async function adminFixture(yaml: string, env: Record<string, string> = {
   const { runtime, lines } = await createRuntime(yaml, {}, env);
   const app = createAdminApp(runtime, {
     registry,
-    redactedConfig: loaded.redacted,
+    redactedConfig: () => loaded.redacted,
     version: "0.0.0-test",
     env,
   });
