@@ -71,13 +71,21 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   });
   app.notFound((c) => problem(c, 404, "Not found", `No route for ${c.req.method} ${c.req.path}`));
 
-  // Count every request by route pattern and status.
+  // Count every request by route pattern and status (label children cached:
+  // this runs on every ingest request).
+  const counters = new Map<string, { inc(): void }>();
   app.use("*", async function countRequests(c, next) {
     await next();
     const route = c.req.routePath === "/*" || c.req.routePath === "*"
       ? "unmatched"
       : c.req.routePath;
-    runtime.metrics.httpRequests.labels(route, String(c.res.status)).inc();
+    const key = `${route} ${c.res.status}`;
+    let counter = counters.get(key);
+    if (!counter) {
+      counter = runtime.metrics.httpRequests.labels(route, String(c.res.status));
+      counters.set(key, counter);
+    }
+    counter.inc();
   });
 
   // Bearer tokens: everything but the probes, metrics and the API description.
