@@ -8,6 +8,7 @@ export { type Clock, sleepUnlessAborted, systemClock } from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
 export { formatDuration, parseDuration } from "./duration.ts";
 export { createEventBus, type EventBus } from "./events.ts";
+export { globMatcher } from "./glob.ts";
 export {
   ConfigError,
   type ConfigProblem,

@@ -1,0 +1,16 @@
+/**
+ * Device and metric patterns: `*` matches any run of characters, `?` one
+ * character; anything else matches itself.
+ *
+ * @module
+ */
+
+/** Compiles a glob into a predicate. */
+export function globMatcher(pattern: string): (name: string) => boolean {
+  if (pattern === "*") return () => true;
+  if (!/[*?]/.test(pattern)) return (name) => name === pattern;
+  const source = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*")
+    .replaceAll("?", ".");
+  const re = new RegExp(`^${source}$`);
+  return (name) => re.test(name);
+}
