@@ -7,7 +7,7 @@
 import type { Clock } from "./clock.ts";
 import { createEventBus } from "./events.ts";
 import { createLogger, type Logger, silentLogger } from "./log.ts";
-import type { BrokerInstance, Delivery, PluginContext } from "./plugin.ts";
+import type { BrokerInstance, Delivery, HandlerContext, PluginContext } from "./plugin.ts";
 import { seededRandom } from "./random.ts";
 import type { Task, TaskError } from "./task.ts";
 import assert from "node:assert/strict";
@@ -544,4 +544,40 @@ export function brokerConformance(
     await k.broker.close();
     assert.deepEqual(await reserved, []);
   });
+}
+
+/**
+ * A handler context for calling `handle()` directly in tests; override any
+ * part. `publish`/`published` work as in the runtime (per context).
+ *
+ * @example
+ * ```ts
+ * import { handlerContext } from "./testing.ts";
+ * const ctx = handlerContext({ attempt: 2 });
+ * ctx.publish("anomaly", { id: "a" });
+ * ctx.published("anomaly").length; // 1
+ * ```
+ */
+export function handlerContext(overrides: Partial<HandlerContext> = {}): HandlerContext {
+  const topics = new Map<string, unknown[]>();
+  return {
+    task: {
+      id: "task-1",
+      type: "telemetry.analyze",
+      payload: { samples: [] },
+      attempts: 0,
+      created_at: 0,
+    },
+    attempt: 1,
+    pipeline: "test",
+    signal: new AbortController().signal,
+    clock: new FakeClock(),
+    publish(topic, item) {
+      let list = topics.get(topic);
+      if (!list) topics.set(topic, list = []);
+      list.push(item);
+    },
+    published: (topic) => topics.get(topic) ?? [],
+    ...overrides,
+  };
 }
