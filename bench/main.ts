@@ -7,10 +7,16 @@
  */
 import { type BenchResult, markdownTable, tidy, writeResult } from "./_harness.ts";
 import { embedded, embeddedLatency } from "./scenarios/embedded.ts";
+import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
+import { serial } from "./scenarios/serial.ts";
 
 const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   embedded,
   "embedded-latency": embeddedLatency,
+  "http-single": httpSingle,
+  "http-batch": httpBatch,
+  "http-latency": httpLatency,
+  serial,
 };
 
 const RESULTS_DIR = new URL("./results", import.meta.url).pathname;

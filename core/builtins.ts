@@ -8,12 +8,18 @@ import type { AnyPluginDefinition } from "./plugin.ts";
 import { PluginRegistry } from "./registry.ts";
 import memory from "../plugins/memory/mod.ts";
 import simulated from "../plugins/simulated/mod.ts";
+import serial from "../plugins/serial/mod.ts";
+import i2c from "../plugins/i2c/mod.ts";
+import spi from "../plugins/spi/mod.ts";
 import digest from "../handlers/digest/mod.ts";
 import discard from "../handlers/discard/mod.ts";
 
 /** Every built-in plugin definition. */
 export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
   simulated,
+  serial,
+  i2c,
+  spi,
   memory,
   digest,
   discard,
