@@ -43,7 +43,7 @@ async function write(path: string, text: string): Promise<void> {
     let done = 0;
     while (done < bytes.length) done += await file.write(bytes.subarray(done));
   } finally {
-    file.close();
+    await file.close();
   }
 }
 
@@ -129,7 +129,7 @@ Deno.test({
       assert.equal(state("probe"), "up");
     } finally {
       await runtime.stop();
-      responder.close();
+      await responder.close();
       await pair.stop();
       await answering;
       await Deno.remove(dir, { recursive: true });

@@ -67,9 +67,62 @@ export async function startPtyPair(dir: string): Promise<PtyPair> {
   };
 }
 
-/** Opens the test's end of a pair for reading and writing. */
-export function openEnd(path: string): Promise<Deno.FsFile> {
-  return Deno.open(path, { read: true, write: true });
+/** The test's end of a pair: bytes in and out. */
+export interface PtyEnd {
+  write(bytes: Uint8Array): Promise<number>;
+  /** Reads into `buf`; `null` at the end. */
+  read(buf: Uint8Array): Promise<number | null>;
+  /** Ends input, lets socat pass on what it holds, then stops it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the test's end of a pair through a second `socat` relaying its
+ * stdin/stdout to the pty (Deno itself may open `/dev/pts/*` only with
+ * --allow-all, which the test task does not grant).
+ */
+export function openEnd(path: string): Promise<PtyEnd> {
+  const child = new Deno.Command("socat", {
+    args: ["-", `${path},raw,echo=0`],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.getReader();
+  let pending: Uint8Array | undefined;
+  let closed = false;
+  return Promise.resolve({
+    async write(bytes) {
+      await writer.write(bytes);
+      return bytes.length;
+    },
+    async read(buf) {
+      if (!pending || pending.length === 0) {
+        const { value, done } = await reader.read();
+        if (done || !value) return null;
+        pending = value;
+      }
+      const n = Math.min(buf.length, pending.length);
+      buf.set(pending.subarray(0, n));
+      pending = pending.subarray(n);
+      return n;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await writer.close().catch(() => {});
+      // socat exits half a second after its input ends, once it has relayed it.
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGTERM");
+        } catch { /* already gone */ }
+      }, 2000);
+      await reader.cancel().catch(() => {});
+      await child.status;
+      clearTimeout(timer);
+    },
+  });
 }
 
 /**
