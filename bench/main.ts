@@ -8,6 +8,7 @@
 import { type BenchResult, markdownTable, tidy, writeResult } from "./_harness.ts";
 import { embedded, embeddedLatency } from "./scenarios/embedded.ts";
 import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
+import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
 import { serial } from "./scenarios/serial.ts";
 
 const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
@@ -16,6 +17,9 @@ const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   "http-single": httpSingle,
   "http-batch": httpBatch,
   "http-latency": httpLatency,
+  redis: redisBatched,
+  "redis-single": redisSingle,
+  "redis-latency": redisLatency,
   serial,
 };
 

@@ -7,6 +7,7 @@
 import type { AnyPluginDefinition } from "./plugin.ts";
 import { PluginRegistry } from "./registry.ts";
 import memory from "../plugins/memory/mod.ts";
+import redis from "../plugins/redis/mod.ts";
 import simulated from "../plugins/simulated/mod.ts";
 import serial from "../plugins/serial/mod.ts";
 import i2c from "../plugins/i2c/mod.ts";
@@ -21,6 +22,7 @@ export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
   i2c,
   spi,
   memory,
+  redis,
   digest,
   discard,
 ];

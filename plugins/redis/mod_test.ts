@@ -1,0 +1,200 @@
+/**
+ * Unit tests of the Redis broker's pure parts: key layout, wire format,
+ * decoding of foreign and malformed messages, records and script codes.
+ * Behaviour against a real Redis is in tests/redis_*_test.ts.
+ */
+import assert from "node:assert/strict";
+import { decodeSamples, encodeSeries } from "../../core/mod.ts";
+import {
+  compactPayload,
+  decodeDeadLetter,
+  decodeTask,
+  encodeTask,
+  matchesSelector,
+  plainSeries,
+  recordFromHash,
+  redisKeys,
+} from "./_codec.ts";
+import { scriptError } from "./_scripts.ts";
+import redis from "./mod.ts";
+
+Deno.test("redisKeys() follows the original design's layout", () => {
+  const keys = redisKeys("telemetry", "task:{id}");
+  assert.deepEqual(keys.queues, ["telemetry:tasks:high", "telemetry:tasks", "telemetry:tasks:low"]);
+  assert.equal(keys.dlq, "telemetry:dlq");
+  assert.equal(keys.delayed, "telemetry:delayed");
+  assert.equal(keys.task("abc"), "task:abc");
+  assert.equal(keys.processing("w-1@2"), "telemetry:processing:w-1@2");
+  assert.equal(keys.lease("w-1@2"), "telemetry:lease:w-1@2");
+  assert.equal(redisKeys("p", "p:{id}:state").task("x"), "p:x:state");
+});
+
+Deno.test("redisKeys() refuses a task key pattern without exactly one {id}", () => {
+  assert.throws(() => redisKeys("p", "task"), /must contain "\{id\}" exactly once/);
+  assert.throws(() => redisKeys("p", "{id}:{id}"), /exactly once/);
+});
+
+Deno.test("the config defaults to the seed's prefix and task key and deletes completed tasks", () => {
+  const config = redis.config.parse({});
+  assert.equal(config.prefix, "telemetry");
+  assert.equal(config.task_key, "task:{id}");
+  assert.equal(config.retention, 0);
+  assert.equal(config.lease, 5000);
+  assert.equal(config.capacity, undefined);
+  assert.equal(redis.config.safeParse({ task_key: "task" }).success, false);
+  assert.equal(redis.config.safeParse({ prefix: "a b" }).success, false);
+  assert.equal(redis.config.safeParse({ unknown: 1 }).success, false);
+});
+
+Deno.test("encodeTask() writes id then type first, for the scripts' fast path", () => {
+  const raw = encodeTask({
+    id: "t1",
+    type: "telemetry.analyze",
+    payload: { x: 1 },
+    attempts: 2,
+    created_at: 5,
+    priority: "high",
+    pipeline: "p",
+  });
+  assert.ok(raw.startsWith('{"id":"t1","type":"telemetry.analyze",'));
+  assert.deepEqual(JSON.parse(raw), {
+    id: "t1",
+    type: "telemetry.analyze",
+    priority: "high",
+    attempts: 2,
+    created_at: 5,
+    pipeline: "p",
+    payload: { x: 1 },
+  });
+});
+
+Deno.test("compactPayload() turns {samples} into columnar series that decode to the same samples", () => {
+  const samples = [
+    { device: "a", metric: "t", value: 1, ts: 10, seq: 1 },
+    { device: "a", metric: "t", value: 2, ts: 11, seq: 2 },
+    { device: "b", metric: "t", value: 3, ts: 12, unit: "C" },
+  ];
+  const compact = compactPayload({ samples });
+  assert.ok(compact && typeof compact === "object" && "series" in compact);
+  assert.deepEqual(decodeSamples(compact), samples);
+  const single = { device: "a", metric: "t", value: 1, ts: 1 };
+  assert.equal(compactPayload(single), single, "a single sample is kept as is");
+  const odd = { samples: [{ device: "a" }] };
+  assert.equal(compactPayload(odd), odd, "a batch the worker must reject is kept as is");
+});
+
+Deno.test("plainSeries() encodes like encodeSeries() and defers what it does not handle", () => {
+  const samples = [
+    { device: "a", metric: "t", value: 1, ts: 10, unit: "C", seq: 1 },
+    { device: "b", metric: "t", value: 2, ts: 11, unit: "C", seq: 1 },
+    { device: "a", metric: "t", value: 3, ts: 12, unit: "C", seq: 2 },
+    { device: "a", metric: "p", value: 4, ts: 13 },
+  ];
+  assert.deepEqual(plainSeries(samples), encodeSeries(samples));
+  assert.equal(
+    plainSeries([{ device: "a", metric: "t", value: 1, ts: 1, tags: { x: "y" } }]),
+    undefined,
+  );
+  assert.equal(plainSeries([samples[0]!, { ...samples[2]!, unit: "F" }]), undefined);
+  assert.equal(
+    plainSeries([samples[0]!, { device: "a", metric: "t", value: 1, ts: 1 }]),
+    undefined,
+  );
+});
+
+Deno.test("decodeTask() reads a foreign seed-format task with defaults", () => {
+  const { task, invalid } = decodeTask(
+    '{"type":"telemetry.analyze","id":"s1","payload":{"device":"d","metric":"m","value":1}}',
+    99,
+  );
+  assert.equal(invalid, undefined);
+  assert.deepEqual(task, {
+    id: "s1",
+    type: "telemetry.analyze",
+    payload: { device: "d", metric: "m", value: 1 },
+    attempts: 0,
+    created_at: 99,
+  });
+});
+
+Deno.test("decodeTask() reports malformed messages with their reason instead of throwing", () => {
+  assert.match(decodeTask("{oops", 0).invalid ?? "", /^Task is not valid JSON/);
+  assert.equal(decodeTask("[1]", 0).invalid, "Task must be a JSON object");
+  assert.equal(decodeTask('{"type":"t"}', 0).invalid, 'Task has no "id" (a non-empty string)');
+  assert.equal(
+    decodeTask('{"id":"a","payload":{}}', 0).invalid,
+    'Task "a" has no "type" (a non-empty string)',
+  );
+  assert.equal(decodeTask('{"id":"a","type":"t"}', 0).invalid, 'Task "a" has no "payload"');
+  assert.equal(
+    decodeTask('{"id":"a","type":"t","payload":1,"priority":"urgent"}', 0)
+      .task.priority,
+    undefined,
+  );
+});
+
+Deno.test("decodeDeadLetter() ignores elements the broker did not write", () => {
+  assert.equal(decodeDeadLetter("junk"), undefined);
+  assert.equal(decodeDeadLetter('{"task":{}}'), undefined);
+  const letter = decodeDeadLetter(
+    '{"seq":3,"task":{"id":"a","type":"t"},"error":{"message":"x"},"attempts":1}',
+  );
+  assert.equal(letter?.seq, 3);
+});
+
+Deno.test("matchesSelector() requires every given filter to match", () => {
+  const letter = {
+    task: { id: "a", type: "t1", payload: null, attempts: 1, created_at: 0, pipeline: "p1" },
+    error: { message: "x", name: "Error", permanent: false },
+    attempts: 1,
+    dead_lettered_at: 0,
+  };
+  assert.equal(matchesSelector(letter, {}), true);
+  assert.equal(matchesSelector(letter, { ids: ["a"], type: "t1" }), true);
+  assert.equal(matchesSelector(letter, { ids: ["b"] }), false);
+  assert.equal(matchesSelector(letter, { type: "t1", pipeline: "p2" }), false);
+});
+
+Deno.test("recordFromHash() builds a task record and skips hashes without a state", () => {
+  assert.equal(recordFromHash("a", {}), undefined);
+  assert.equal(recordFromHash("a", { state: "bogus" }), undefined);
+  const record = recordFromHash("a", {
+    id: "a",
+    type: "t",
+    state: "failed",
+    attempts: "2",
+    priority: "low",
+    created_at: "10",
+    updated_at: "20",
+    worker: "w1",
+    due_at: "30",
+    last_error: '{"message":"x","name":"Error","permanent":false}',
+  });
+  assert.deepEqual(record, {
+    id: "a",
+    type: "t",
+    state: "failed",
+    attempts: 2,
+    priority: "low",
+    created_at: 10,
+    updated_at: 20,
+    worker: "w1",
+    due_at: 30,
+    last_error: { message: "x", name: "Error", permanent: false },
+  });
+});
+
+Deno.test("scriptError() maps every status code, and names unknown ones", () => {
+  assert.equal(scriptError("thEnqueue", "ok", undefined, "b"), undefined);
+  assert.equal(scriptError("thEnqueue", "again", undefined, "b"), undefined);
+  assert.equal(scriptError("thEnqueue", "full", undefined, "b"), undefined);
+  assert.equal(
+    scriptError("thEnqueue", "duplicate", "t1", "b")?.message,
+    'Task "t1" is already in broker "b"',
+  );
+  assert.match(scriptError("thSettle", "stale", "t1", "b")?.message ?? "", /lease expired/);
+  assert.equal(
+    scriptError("thSettle", "weird", undefined, "b")?.message,
+    'Script "thSettle" of broker "b" returned unknown code "weird"',
+  );
+});

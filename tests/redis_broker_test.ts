@@ -1,0 +1,202 @@
+/**
+ * The Redis broker against a real Redis: the shared conformance suite,
+ * foreign producers, lease recovery and reconnects.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { brokerConformance, recordingLogger } from "../core/testing.ts";
+import { client, HAVE_REDIS, makeBroker, startPrivateRedis } from "./_fixtures/redis_server.ts";
+
+if (HAVE_REDIS) {
+  brokerConformance("redis", async () => {
+    const { broker, cleanup } = await makeBroker({ retention: "1m", poll_interval: "20ms" });
+    return { broker, clock: null, cleanup };
+  });
+}
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, ignore: !HAVE_REDIS, fn, sanitizeOps: false, sanitizeResources: false });
+
+const never = new AbortController().signal;
+
+test("redis broker: a foreign RPUSH in the seed format is delivered with its single sample", async () => {
+  const { broker, prefix, cleanup } = await makeBroker();
+  const redis = client();
+  try {
+    const sample = { device: "d1", metric: "temp", value: 21.5, ts: 1_700_000_000_000 };
+    await redis.rpush(
+      `${prefix}:tasks`,
+      JSON.stringify({ type: "telemetry.analyze", id: "seed-1", payload: sample }),
+    );
+    const [delivery] = await broker.reserve("w1", 10, never);
+    assert.equal(delivery?.task.id, "seed-1");
+    assert.equal(delivery?.task.type, "telemetry.analyze");
+    assert.equal(delivery?.task.attempts, 0);
+    assert.deepEqual(delivery?.task.payload, sample);
+    assert.equal(delivery?.invalid, undefined);
+    const record = await broker.getTask("seed-1");
+    assert.equal(record?.state, "assigned");
+    assert.equal(record?.worker, "w1");
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});
+
+test("redis broker: a malformed element is delivered as invalid and dead-lettered with its raw text", async () => {
+  const { broker, prefix, cleanup } = await makeBroker();
+  const redis = client();
+  try {
+    await redis.rpush(`${prefix}:tasks`, "{not json", JSON.stringify({ id: "x1", payload: {} }));
+    const deliveries = await broker.reserve("w1", 10, never);
+    assert.equal(deliveries.length, 2);
+    assert.match(deliveries[0]!.invalid ?? "", /not valid JSON/);
+    assert.match(deliveries[1]!.invalid ?? "", /has no "type"/);
+    await broker.settle(deliveries.map((delivery) => ({
+      delivery,
+      outcome: "dead_letter" as const,
+      error: { message: delivery.invalid!, name: "PermanentError", permanent: true },
+    })));
+    const { items } = await broker.listDeadLetters({});
+    assert.equal(items.length, 2);
+    assert.equal(items[0]!.raw, "{not json");
+    assert.match(items[0]!.error.message, /not valid JSON/);
+    assert.equal(items[1]!.task.id, "x1");
+    assert.equal((await broker.getTask("x1"))?.state, "dead_letter");
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});
+
+test("redis broker: batched samples are stored as columnar series and read back whole", async () => {
+  const { broker, prefix, cleanup } = await makeBroker();
+  const redis = client();
+  try {
+    const samples = [1, 2, 3].map((seq) => ({
+      device: "d",
+      metric: "m",
+      value: seq * 10,
+      ts: 1000 + seq,
+      seq,
+    }));
+    await broker.enqueue([{
+      id: "b1",
+      type: "t",
+      payload: { samples },
+      attempts: 0,
+      created_at: 1,
+    }]);
+    const stored = JSON.parse((await redis.lindex(`${prefix}:tasks`, 0))!);
+    assert.deepEqual(stored.payload, {
+      series: [{
+        device: "d",
+        metric: "m",
+        ts: [1001, 1002, 1003],
+        values: [10, 20, 30],
+        seq: [1, 2, 3],
+      }],
+    });
+    assert.deepEqual(Object.keys(stored).slice(0, 2), ["id", "type"]);
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});
+
+test("redis broker: tasks of a consumer whose lease expired are requeued at the front", async () => {
+  const { broker, prefix, cleanup } = await makeBroker({ lease: "300ms", recover_interval: "1h" });
+  const redis = client();
+  try {
+    const task = (id: string) => ({ id, type: "t", payload: {}, attempts: 0, created_at: 1 });
+    await broker.enqueue([task("a"), task("b"), task("c")]);
+    // A processor that was killed: it holds a and b, and its lease key has run out.
+    for (let i = 0; i < 2; i++) {
+      await redis.lmove(`${prefix}:tasks`, `${prefix}:processing:ghost@1`, "LEFT", "RIGHT");
+    }
+    await redis.sadd(`${prefix}:consumers`, "ghost@1");
+    await redis.set(`${prefix}:lease:ghost@1`, "1", "PX", 300);
+    assert.equal((await broker.depth()).inflight, 2);
+    assert.equal(await broker.recover(), 0, "lease still valid");
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(await broker.recover(), 2);
+    assert.equal((await broker.getTask("a"))?.state, "queued");
+    const again = await broker.reserve("survivor", 10, never);
+    assert.deepEqual(again.map((d) => d.task.id), ["a", "b", "c"]);
+    assert.equal((await broker.depth()).inflight, 3);
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});
+
+test("redis broker: health() throws while Redis is down and both sides recover after a restart", async () => {
+  const server = await startPrivateRedis();
+  const { broker, cleanup } = await makeBroker({ poll_interval: "20ms" }, server.url);
+  try {
+    await broker.health();
+    const task = (id: string) => ({ id, type: "t", payload: {}, attempts: 0, created_at: 1 });
+    await broker.enqueue([task("before")]);
+    await server.stop();
+    await assert.rejects(broker.health(), /unreachable/);
+    await assert.rejects(broker.enqueue([task("during")]));
+    await server.restart();
+    const end = Date.now() + 10_000;
+    while (Date.now() < end) {
+      try {
+        await broker.health();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    await broker.health();
+    await broker.enqueue([task("after")]);
+    const got = await broker.reserve("w", 10, never);
+    assert.deepEqual(got.map((d) => d.task.id), ["before", "after"], "AOF kept the first task");
+  } finally {
+    await cleanup().catch(() => {});
+    await server.dispose();
+  }
+});
+
+test("redis broker: start-up warns when Redis may evict keys (maxmemory-policy not noeviction)", async () => {
+  const server = await startPrivateRedis(["--maxmemory-policy", "allkeys-lru"]);
+  const { logger, lines } = recordingLogger();
+  const { cleanup } = await makeBroker({}, server.url, logger);
+  try {
+    const end = Date.now() + 5000;
+    while (!lines.some((l) => l.level === "warn") && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const warning = lines.find((l) => l.level === "warn");
+    assert.match(String(warning?.msg), /maxmemory-policy "allkeys-lru".*"noeviction"/);
+  } finally {
+    await cleanup();
+    await server.dispose();
+  }
+});
+
+test("redis broker: a batch sent again after a lost reply is acknowledged once; a different task with a held id is refused", async () => {
+  const { broker, cleanup } = await makeBroker();
+  try {
+    const batch = ["a", "b"].map((id) => ({
+      id,
+      type: "t",
+      payload: {},
+      attempts: 0,
+      created_at: 1,
+    }));
+    await broker.enqueue(batch);
+    await broker.enqueue(batch); // the resend of a reconnect
+    assert.equal((await broker.depth()).queued, 2);
+    await assert.rejects(
+      broker.enqueue([{ ...batch[0]!, created_at: 2 }]),
+      /Task "a" is already in broker "test"/,
+    );
+    assert.equal((await broker.depth()).queued, 2);
+  } finally {
+    await cleanup();
+  }
+});
