@@ -66,3 +66,25 @@ pipelines:
     lines.some((l) => l.msg === "Devices still running after the grace period; not waiting"),
   );
 });
+
+Deno.test("an unreachable broker is reported once per outage, not once per worker per second", async () => {
+  const { runtime, lines } = await createRuntime(`
+shutdown: { grace: 100ms }
+devices:
+  dev: { type: fixed, config: { count: 0 } }
+brokers:
+  down: { type: unreachable }
+pipelines:
+  main: { from: [dev], via: down, workers: 4 }
+`);
+  // Reserve on this broker waits; make it fail instead.
+  runtime.brokers.get("down")!.reserve = () => Promise.reject(new Error("Connection refused"));
+  runtime.start();
+  await waitFor(
+    () => lines.some((l) => l.msg === "Cannot reserve tasks; will keep trying"),
+    "a warning",
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  await runtime.stop();
+  assert.equal(lines.filter((l) => l.msg === "Cannot reserve tasks; will keep trying").length, 1);
+});

@@ -138,6 +138,7 @@ export class WorkerPool {
   #drain = false;
   #busy = 0;
   #releasedPaused = false;
+  #reserveFailing = false;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -211,17 +212,24 @@ export class WorkerPool {
         deliveries = await broker.reserve(consumer, prefetch, reserving);
       } catch (error) {
         if (reserving.aborted) break;
-        logger.warn("Cannot reserve tasks; will keep trying", {
-          pipeline,
-          consumer,
-          error: errorMessage(error),
-        });
+        // Once per outage for the whole pool, not once per worker per second.
+        if (!this.#reserveFailing) {
+          this.#reserveFailing = true;
+          logger.warn("Cannot reserve tasks; will keep trying", {
+            pipeline,
+            error: errorMessage(error),
+          });
+        }
         try {
           await clock.sleep(1000, reserving);
         } catch {
           break;
         }
         continue;
+      }
+      if (this.#reserveFailing) {
+        this.#reserveFailing = false;
+        logger.info("Reserving tasks again", { pipeline });
       }
       if (deliveries.length === 0) continue;
       this.#busy++;
