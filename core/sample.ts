@@ -157,6 +157,41 @@ function decodeSeries(series: unknown[]): Sample[] {
  * the compact wire form for brokers that serialize.
  */
 export function encodeSeries(samples: readonly Sample[]): { series: Series[] } {
+  return plainSeries(samples) ?? groupedSeries(samples);
+}
+
+/**
+ * The common case, about three times faster: no tags or quality, and one
+ * unit per device and metric. Nested maps avoid building a string key per
+ * sample. `undefined` when the batch needs the general encoder.
+ */
+function plainSeries(samples: readonly Sample[]): { series: Series[] } | undefined {
+  const byDevice = new Map<string, Map<string, Series>>();
+  const series: Series[] = [];
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    if (s.tags !== undefined || s.quality !== undefined) return undefined;
+    let metrics = byDevice.get(s.device);
+    if (!metrics) byDevice.set(s.device, metrics = new Map());
+    let g = metrics.get(s.metric);
+    if (!g) {
+      g = { device: s.device, metric: s.metric, ts: [], values: [] };
+      if (s.unit !== undefined) g.unit = s.unit;
+      if (s.seq !== undefined) g.seq = [];
+      metrics.set(s.metric, g);
+      series.push(g);
+    } else if (g.unit !== s.unit || (g.seq === undefined) !== (s.seq === undefined)) {
+      return undefined;
+    }
+    g.ts.push(s.ts);
+    g.values.push(s.value);
+    if (g.seq) g.seq.push(s.seq!);
+  }
+  return { series };
+}
+
+/** The general encoder: groups by everything a series holds once. */
+function groupedSeries(samples: readonly Sample[]): { series: Series[] } {
   const groups = new Map<string, Series>();
   for (const s of samples) {
     // Everything a series holds once per group is part of the key, so no

@@ -134,3 +134,21 @@ Deno.test("encodeSeries() keeps tags, quality and partial seq apart so a batch r
   const key = (s: Sample) => JSON.stringify([s.ts, s.value, s.seq, s.tags, s.quality]);
   assert.deepEqual(back.map(key).sort(), samples.map(key).sort());
 });
+
+Deno.test("encodeSeries() takes the fast path for plain batches and falls back for mixed units", () => {
+  const plain: Sample[] = [
+    { device: "a", metric: "t", value: 1, ts: 10, unit: "C", seq: 1 },
+    { device: "b", metric: "t", value: 2, ts: 11, unit: "C", seq: 1 },
+    { device: "a", metric: "t", value: 3, ts: 12, unit: "C", seq: 2 },
+    { device: "a", metric: "p", value: 4, ts: 13 },
+  ];
+  assert.deepEqual(encodeSeries(plain), {
+    series: [
+      { device: "a", metric: "t", unit: "C", ts: [10, 12], values: [1, 3], seq: [1, 2] },
+      { device: "b", metric: "t", unit: "C", ts: [11], values: [2], seq: [1] },
+      { device: "a", metric: "p", ts: [13], values: [4] },
+    ],
+  });
+  const mixed: Sample[] = [plain[0]!, { ...plain[2]!, unit: "F" }];
+  assert.deepEqual(encodeSeries(mixed).series.map((s) => s.unit), ["C", "F"]);
+});

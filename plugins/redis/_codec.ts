@@ -82,38 +82,7 @@ export function compactPayload(payload: unknown): unknown {
   for (const s of samples) {
     if (!isRecord(s) || typeof s.ts !== "number") return payload; // let the worker report it
   }
-  return plainSeries(samples as Sample[]) ?? encodeSeries(samples as Sample[]);
-}
-
-/**
- * {@link encodeSeries} for the common case, about three times faster: no
- * tags or quality, and one unit per device and metric. Grouping by nested
- * maps avoids building a string key per sample, which is most of the hub's
- * encoding time. `undefined` when the batch needs the general encoder.
- */
-export function plainSeries(samples: readonly Sample[]): { series: Series[] } | undefined {
-  const byDevice = new Map<string, Map<string, Series>>();
-  const series: Series[] = [];
-  for (let i = 0; i < samples.length; i++) {
-    const s = samples[i]!;
-    if (s.tags !== undefined || s.quality !== undefined) return undefined;
-    let metrics = byDevice.get(s.device);
-    if (!metrics) byDevice.set(s.device, metrics = new Map());
-    let g = metrics.get(s.metric);
-    if (!g) {
-      g = { device: s.device, metric: s.metric, ts: [], values: [] };
-      if (s.unit !== undefined) g.unit = s.unit;
-      if (s.seq !== undefined) g.seq = [];
-      metrics.set(s.metric, g);
-      series.push(g);
-    } else if (g.unit !== s.unit || (g.seq === undefined) !== (s.seq === undefined)) {
-      return undefined;
-    }
-    g.ts.push(s.ts);
-    g.values.push(s.value);
-    if (g.seq) g.seq.push(s.seq!);
-  }
-  return { series };
+  return encodeSeries(samples as Sample[]);
 }
 
 /**

@@ -11,7 +11,6 @@ import {
   decodeTask,
   encodeTask,
   matchesSelector,
-  plainSeries,
   recordFromHash,
   redisKeys,
 } from "./_codec.ts";
@@ -81,25 +80,6 @@ Deno.test("compactPayload() turns {samples} into columnar series that decode to 
   assert.equal(compactPayload(single), single, "a single sample is kept as is");
   const odd = { samples: [{ device: "a" }] };
   assert.equal(compactPayload(odd), odd, "a batch the worker must reject is kept as is");
-});
-
-Deno.test("plainSeries() encodes like encodeSeries() and defers what it does not handle", () => {
-  const samples = [
-    { device: "a", metric: "t", value: 1, ts: 10, unit: "C", seq: 1 },
-    { device: "b", metric: "t", value: 2, ts: 11, unit: "C", seq: 1 },
-    { device: "a", metric: "t", value: 3, ts: 12, unit: "C", seq: 2 },
-    { device: "a", metric: "p", value: 4, ts: 13 },
-  ];
-  assert.deepEqual(plainSeries(samples), encodeSeries(samples));
-  assert.equal(
-    plainSeries([{ device: "a", metric: "t", value: 1, ts: 1, tags: { x: "y" } }]),
-    undefined,
-  );
-  assert.equal(plainSeries([samples[0]!, { ...samples[2]!, unit: "F" }]), undefined);
-  assert.equal(
-    plainSeries([samples[0]!, { device: "a", metric: "t", value: 1, ts: 1 }]),
-    undefined,
-  );
 });
 
 Deno.test("decodeTask() reads a foreign seed-format task with defaults", () => {
