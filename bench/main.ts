@@ -10,6 +10,7 @@ import { embedded, embeddedLatency } from "./scenarios/embedded.ts";
 import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
 import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
 import { serial } from "./scenarios/serial.ts";
+import { storePglite, storePostgres } from "./scenarios/store.ts";
 
 const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   embedded,
@@ -21,6 +22,8 @@ const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   "redis-single": redisSingle,
   "redis-latency": redisLatency,
   serial,
+  store: storePostgres,
+  "store-pglite": storePglite,
 };
 
 const RESULTS_DIR = new URL("./results", import.meta.url).pathname;

@@ -14,6 +14,11 @@ import i2c from "../plugins/i2c/mod.ts";
 import spi from "../plugins/spi/mod.ts";
 import digest from "../handlers/digest/mod.ts";
 import discard from "../handlers/discard/mod.ts";
+import store from "../handlers/store/mod.ts";
+import aggregate from "../handlers/aggregate/mod.ts";
+import analyze from "../handlers/analyze/mod.ts";
+import anomaly from "../handlers/anomaly/mod.ts";
+import alert from "../handlers/alert/mod.ts";
 
 /** Every built-in plugin definition. */
 export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
@@ -25,6 +30,11 @@ export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
   redis,
   digest,
   discard,
+  store,
+  aggregate,
+  analyze,
+  anomaly,
+  alert,
 ];
 
 /** A registry of the built-ins. */

@@ -60,3 +60,17 @@ Deno.test("the Grafana dashboard is valid JSON whose queries name exported metri
     }
   }
 });
+
+Deno.test("the fleet configuration in deploy/ is valid once its secret is given", async () => {
+  const { runTask } = await import("./_fixtures/cli.ts");
+  const ok = await runTask("validate", ["deploy/telemetry.fleet.yaml"], {
+    env: { TELEMETRY_ADMIN_TOKEN: "t0ken" },
+  });
+  assert.equal(ok.code, 0, ok.stderr);
+  const missing = await runTask("validate", ["deploy/telemetry.fleet.yaml"]);
+  assert.equal(missing.code, 2);
+  assert.match(
+    missing.stderr,
+    /admin\.token: Environment variable "TELEMETRY_ADMIN_TOKEN" is not set/,
+  );
+});

@@ -11,7 +11,6 @@ import {
   PRIORITIES,
   type Priority,
   type Sample,
-  type Series,
   type Task,
   TASK_STATES,
   type TaskError,

@@ -4,7 +4,7 @@
  * Behaviour against a real Redis is in tests/redis_*_test.ts.
  */
 import assert from "node:assert/strict";
-import { decodeSamples, encodeSeries } from "../../core/mod.ts";
+import { decodeSamples } from "../../core/mod.ts";
 import {
   compactPayload,
   decodeDeadLetter,

@@ -1,0 +1,299 @@
+/**
+ * The storage operations of handlers, on either engine: migrations, batched
+ * idempotent sample inserts, exact aggregate merges and anomalies.
+ *
+ * @module
+ */
+import type { Sample } from "../../core/mod.ts";
+import { classifyError, type Driver, errorCode, type Executor } from "./_drivers.ts";
+import {
+  MIGRATIONS,
+  numberArray,
+  quoteIdent,
+  type Statements,
+  statements,
+  textArray,
+} from "./_sql.ts";
+
+/** One anomaly as stored in `anomalies`; `id` makes inserting it idempotent. */
+export interface AnomalyRow {
+  id: string;
+  device: string;
+  metric: string;
+  /** Milliseconds since the epoch. */
+  ts: number;
+  value: number;
+  expected_low: number | null;
+  expected_high: number | null;
+  score: number | null;
+  rule: string;
+  severity: "info" | "warning" | "critical";
+  detail?: string;
+}
+
+/** Statistics of some samples of one device, metric and window. */
+export interface AggregatePartial {
+  device: string;
+  metric: string;
+  /** Window length in milliseconds. */
+  window_ms: number;
+  /** Start of the window, milliseconds since the epoch (a multiple of `window_ms`). */
+  window_start: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+}
+
+/** SQLSTATE of a duplicate key. */
+const UNIQUE_VIOLATION = "23505";
+
+/** Series ids cached per database; cleared whole when it grows past this. */
+const MAX_CACHED_SERIES = 100_000;
+
+/** Merges partials of the same key, then sorts them so concurrent upserts lock in one order. */
+export function combinePartials(partials: readonly AggregatePartial[]): AggregatePartial[] {
+  const byKey = new Map<string, AggregatePartial>();
+  for (const p of partials) {
+    const key = `${p.device}\u0000${p.metric}\u0000${p.window_ms}\u0000${p.window_start}`;
+    const seen = byKey.get(key);
+    if (!seen) byKey.set(key, { ...p });
+    else {
+      seen.count += p.count;
+      seen.sum += p.sum;
+      seen.min = Math.min(seen.min, p.min);
+      seen.max = Math.max(seen.max, p.max);
+    }
+  }
+  const text = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return [...byKey.values()].sort((a, b) =>
+    text(a.device, b.device) || text(a.metric, b.metric) || a.window_ms - b.window_ms ||
+    a.window_start - b.window_start
+  );
+}
+
+/** Storage on one schema of one engine. Made and shared by `openDatabase()`. */
+export class DatabaseCore {
+  readonly driver: Driver;
+  readonly schema: string;
+  readonly #s: string;
+  readonly #series = new Map<string, number>();
+  readonly #sql: Statements;
+
+  constructor(driver: Driver, schema: string) {
+    this.driver = driver;
+    this.schema = schema;
+    this.#s = quoteIdent(schema);
+    this.#sql = statements(this.#s);
+  }
+
+  /**
+   * Applies missing migrations in one transaction under an advisory lock
+   * per schema, so processes starting together take turns and each
+   * version is applied exactly once.
+   */
+  async migrate(): Promise<number[]> {
+    const s = this.#s;
+    return await this.driver.transaction(async (tx) => {
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`telemetryhub:${this.schema}`]);
+      const exists = await tx.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [this.schema]);
+      if (exists.rows.length === 0) await tx.exec(`CREATE SCHEMA ${s}`);
+      await tx.exec(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now())`);
+      const done = new Set(
+        (await tx.query(`SELECT version FROM ${s}.schema_migrations`)).rows.map((r) =>
+          Number(r.version)
+        ),
+      );
+      const applied: number[] = [];
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await tx.exec(m.sql(s));
+        await tx.query(`INSERT INTO ${s}.schema_migrations (version, name) VALUES ($1, $2)`, [
+          m.version,
+          m.name,
+        ]);
+        applied.push(m.version);
+      }
+      return applied;
+    });
+  }
+
+  /** Series ids of every device+metric in `samples`, creating missing series. */
+  async #seriesIds(samples: readonly Sample[]): Promise<Int32Array> {
+    const ids = new Int32Array(samples.length);
+    const missing = new Map<string, [string, string]>();
+    let device = "", metric = "", key = "";
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      if (s.device !== device || s.metric !== metric) {
+        device = s.device;
+        metric = s.metric;
+        key = `${device}\u0000${metric}`;
+      }
+      const id = this.#series.get(key);
+      if (id === undefined) missing.set(key, [device, metric]);
+      else ids[i] = id;
+    }
+    if (missing.size === 0) return ids;
+    if (this.#series.size + missing.size > MAX_CACHED_SERIES) this.#series.clear();
+    const pairs = [...missing.values()];
+    const params = [textArray(pairs.map((p) => p[0])), textArray(pairs.map((p) => p[1]))];
+    await this.driver.query(this.#sql.series, params);
+    // A separate statement sees series another process committed meanwhile.
+    for (const row of (await this.driver.query(this.#sql.seriesRead, params)).rows) {
+      this.#series.set(`${row.device}\u0000${row.metric}`, Number(row.id));
+    }
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      const id = this.#series.get(`${s.device}\u0000${s.metric}`);
+      if (id === undefined) throw new Error(`Series "${s.device}/${s.metric}" was not created`);
+      ids[i] = id;
+    }
+    return ids;
+  }
+
+  /**
+   * Stores samples in one statement; samples already stored (same device,
+   * metric and seq, or same timestamp when there is no seq) are skipped.
+   * Returns the number of rows inserted.
+   */
+  async insertSamples(samples: readonly Sample[]): Promise<number> {
+    const n = samples.length;
+    if (n === 0) return 0;
+    try {
+      const ids = await this.#seriesIds(samples);
+      return await this.#unnestSamples(samples, ids);
+    } catch (error) {
+      throw classifyError(error, `Cannot store ${n} samples in schema "${this.schema}"`);
+    }
+  }
+
+  /**
+   * One INSERT of unnested array literals, on both engines: first without
+   * ON CONFLICT (its speculative insertion costs about 30% of the
+   * throughput), and again with ON CONFLICT DO NOTHING only when a sample is
+   * already stored. No COPY: with npm `postgres` 3.4.9 a server going away
+   * during a COPY crashes the process (uncaught TypeError in `nextWrite`).
+   */
+  async #unnestSamples(samples: readonly Sample[], ids: Int32Array): Promise<number> {
+    const n = samples.length;
+    const ts = new Array<number>(n), values = new Array<number>(n);
+    const seq = new Array<number | undefined>(n), unit = new Array<string | undefined>(n);
+    const quality = new Array<string | undefined>(n), tags = new Array<string | undefined>(n);
+    for (let i = 0; i < n; i++) {
+      const s = samples[i]!;
+      ts[i] = s.ts;
+      values[i] = s.value;
+      seq[i] = s.seq;
+      unit[i] = s.unit;
+      quality[i] = s.quality;
+      tags[i] = s.tags === undefined ? undefined : JSON.stringify(s.tags);
+    }
+    const params = [
+      numberArray(Array.from(ids)),
+      numberArray(ts),
+      numberArray(values),
+      numberArray(seq),
+      textArray(unit),
+      textArray(quality),
+      textArray(tags),
+    ];
+    try {
+      return (await this.driver.query(this.#sql.samples, params)).count;
+    } catch (error) {
+      // A statement that fails changes nothing: on a duplicate, skip the stored ones.
+      if (errorCode(error) !== UNIQUE_VIOLATION) throw error;
+      return (await this.driver.query(`${this.#sql.samples} ON CONFLICT DO NOTHING`, params)).count;
+    }
+  }
+
+  /**
+   * Adds partial statistics to `aggregates` exactly once per `taskId`: the
+   * id goes into the `aggregate_tasks` ledger in the same transaction as
+   * the upsert (counts and sums added, min and max widened), so a task seen
+   * again is skipped. Resolves `false` when it was skipped.
+   */
+  async mergeAggregates(
+    taskId: string,
+    partials: readonly AggregatePartial[],
+    now: number = Date.now(),
+  ): Promise<boolean> {
+    const rows = combinePartials(partials);
+    try {
+      return await this.driver.transaction(async (tx: Executor) => {
+        const ledger = await tx.query(this.#sql.ledger, [taskId, now]);
+        if (ledger.count === 0) return false;
+        if (rows.length > 0) {
+          await tx.query(this.#sql.merge, [
+            textArray(rows.map((r) => r.device)),
+            textArray(rows.map((r) => r.metric)),
+            numberArray(rows.map((r) => r.window_ms)),
+            numberArray(rows.map((r) => r.window_start)),
+            numberArray(rows.map((r) => r.count)),
+            numberArray(rows.map((r) => r.sum)),
+            numberArray(rows.map((r) => r.min)),
+            numberArray(rows.map((r) => r.max)),
+            now,
+          ]);
+        }
+        return true;
+      });
+    } catch (error) {
+      throw classifyError(error, `Cannot merge aggregates of task "${taskId}"`);
+    }
+  }
+
+  /** Forgets ledger entries older than `before` (ms); returns how many. */
+  async pruneAggregateLedger(before: number): Promise<number> {
+    try {
+      return (await this.driver.query(this.#sql.prune, [before])).count;
+    } catch (error) {
+      throw classifyError(error, "Cannot prune the aggregate ledger");
+    }
+  }
+
+  /** Stores anomalies; ids already stored are skipped. Returns rows inserted. */
+  async insertAnomalies(rows: readonly AnomalyRow[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    try {
+      const col = <K extends keyof AnomalyRow>(k: K) => rows.map((r) => r[k]);
+      const result = await this.driver.query(this.#sql.anomalies, [
+        textArray(col("id")),
+        textArray(col("device")),
+        textArray(col("metric")),
+        numberArray(col("ts")),
+        numberArray(col("value")),
+        numberArray(col("expected_low")),
+        numberArray(col("expected_high")),
+        numberArray(col("score")),
+        textArray(col("rule")),
+        textArray(col("severity")),
+        textArray(col("detail")),
+      ]);
+      return result.count;
+    } catch (error) {
+      throw classifyError(error, `Cannot store ${rows.length} anomalies`);
+    }
+  }
+
+  /** Sets `resolved_at` of an open anomaly; resolves `false` when none was open. */
+  async resolveAnomaly(id: string, resolvedAt: number): Promise<boolean> {
+    try {
+      return (await this.driver.query(this.#sql.resolve, [id, resolvedAt])).count > 0;
+    } catch (error) {
+      throw classifyError(error, `Cannot resolve anomaly "${id}"`);
+    }
+  }
+
+  /** Throws a {@link RetryableError} when the database does not answer. */
+  async health(): Promise<void> {
+    try {
+      await this.driver.query("SELECT 1");
+    } catch (error) {
+      throw classifyError(error, `Database of schema "${this.schema}" does not answer`);
+    }
+  }
+}

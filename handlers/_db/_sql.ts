@@ -1,0 +1,162 @@
+/**
+ * SQL text shared by PostgreSQL and PGlite: array literals for bulk
+ * parameters and the versioned migrations.
+ *
+ * Bulk writes pass one array literal per column (`$1::float8[]`) and
+ * `unnest` them, so a batch of any size is one statement with a fixed text
+ * (prepared once per connection) and the same SQL runs on both engines.
+ *
+ * @module
+ */
+
+/** Quotes an identifier (schema names are checked by the config schema too). */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A PostgreSQL array literal of numbers; `null`/`undefined` become `NULL`. */
+export function numberArray(values: readonly (number | null | undefined)[]): string {
+  let out = "{";
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ",";
+    out += v === null || v === undefined ? "NULL" : String(v);
+  }
+  return out + "}";
+}
+
+/** A PostgreSQL array literal of strings; `null`/`undefined` become `NULL`. */
+export function textArray(values: readonly (string | null | undefined)[]): string {
+  let out = "{";
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ",";
+    out += v === null || v === undefined ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`;
+  }
+  return out + "}";
+}
+
+/** The statements of a database on schema `s` (quoted), prepared once per connection. */
+export function statements(s: string) {
+  return {
+    series: `INSERT INTO ${s}.telemetry_series (device, metric)
+      SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+    seriesRead: `SELECT t.id, t.device, t.metric FROM ${s}.telemetry_series t
+      JOIN unnest($1::text[], $2::text[]) AS x(device, metric) USING (device, metric)`,
+    samples: `INSERT INTO ${s}.telemetry_samples (series_id, ts, value, seq, unit, quality, tags)
+      SELECT i, to_timestamp(t / 1000), v, q, u, ql, g::jsonb
+      FROM unnest($1::int4[], $2::float8[], $3::float8[], $4::int8[], $5::text[], $6::text[],
+        $7::text[]) AS x(i, t, v, q, u, ql, g)`,
+    ledger: `INSERT INTO ${s}.aggregate_tasks (task_id, done_at)
+      VALUES ($1, to_timestamp($2::float8 / 1000)) ON CONFLICT DO NOTHING`,
+    merge: `INSERT INTO ${s}.aggregates AS a
+        (device, metric, window_ms, window_start, count, sum, min, max, updated_at)
+      SELECT d, m, w, to_timestamp(st::float8 / 1000), c, su, mi, ma, to_timestamp($9::float8 / 1000)
+      FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::float8[],
+        $7::float8[], $8::float8[]) WITH ORDINALITY AS x(d, m, w, st, c, su, mi, ma, n)
+      ORDER BY n
+      ON CONFLICT (device, metric, window_ms, window_start) DO UPDATE SET
+        count = a.count + excluded.count, sum = a.sum + excluded.sum,
+        min = least(a.min, excluded.min), max = greatest(a.max, excluded.max),
+        updated_at = excluded.updated_at`,
+    prune: `DELETE FROM ${s}.aggregate_tasks WHERE done_at < to_timestamp($1::float8 / 1000)`,
+    anomalies: `INSERT INTO ${s}.anomalies (id, device, metric, ts, value, expected_low,
+        expected_high, score, rule, severity, detail)
+      SELECT id, d, m, to_timestamp(t / 1000), v, lo, hi, sc, r, sv, dt
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[],
+        $7::float8[], $8::float8[], $9::text[], $10::text[], $11::text[])
+        AS x(id, d, m, t, v, lo, hi, sc, r, sv, dt)
+      ON CONFLICT (id) DO NOTHING`,
+    resolve: `UPDATE ${s}.anomalies SET resolved_at = to_timestamp($2::float8 / 1000)
+      WHERE id = $1 AND resolved_at IS NULL`,
+  } as const;
+}
+
+/** The statements of {@link statements}. */
+export type Statements = ReturnType<typeof statements>;
+
+/** One schema change: applied once, in version order, inside the migration transaction. */
+export interface Migration {
+  version: number;
+  name: string;
+  /** SQL for schema `s` (already quoted). */
+  sql(s: string): string;
+}
+
+/**
+ * The migrations. Never edit a released one: add a new version.
+ *
+ * Samples live in `telemetry_samples` keyed by an integer series id (a
+ * text key on the hot table costs about 3× on insert); `telemetry_data` is
+ * the readable view with device and metric names. The series id is not a
+ * foreign key: ids only ever come from `telemetry_series`, and the check
+ * would cost a lookup per row.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "samples, aggregates and anomalies",
+    sql: (s) => `
+CREATE TABLE ${s}.telemetry_series (
+  id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  device text NOT NULL,
+  metric text NOT NULL,
+  UNIQUE (device, metric)
+);
+CREATE TABLE ${s}.telemetry_samples (
+  series_id integer NOT NULL,
+  ts timestamptz NOT NULL,
+  value double precision NOT NULL,
+  seq bigint,
+  unit text,
+  quality text,
+  tags jsonb
+);
+-- One sample, one row: (series, seq) when the sample has a seq, else (series, ts).
+CREATE UNIQUE INDEX telemetry_samples_seq_key ON ${s}.telemetry_samples (series_id, seq)
+  WHERE seq IS NOT NULL;
+CREATE UNIQUE INDEX telemetry_samples_ts_key ON ${s}.telemetry_samples (series_id, ts)
+  WHERE seq IS NULL;
+CREATE INDEX telemetry_samples_ts_brin ON ${s}.telemetry_samples USING brin (ts);
+CREATE VIEW ${s}.telemetry_data AS
+  SELECT r.device, r.metric, d.ts, d.value, d.unit, d.quality, d.seq, d.tags
+  FROM ${s}.telemetry_samples d JOIN ${s}.telemetry_series r ON r.id = d.series_id;
+
+CREATE TABLE ${s}.aggregates (
+  device text NOT NULL,
+  metric text NOT NULL,
+  window_ms bigint NOT NULL,
+  window_start timestamptz NOT NULL,
+  count bigint NOT NULL,
+  sum double precision NOT NULL,
+  min double precision NOT NULL,
+  max double precision NOT NULL,
+  mean double precision GENERATED ALWAYS AS (sum / count) STORED,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (device, metric, window_ms, window_start)
+);
+CREATE TABLE ${s}.aggregate_tasks (
+  task_id text PRIMARY KEY,
+  done_at timestamptz NOT NULL
+);
+CREATE INDEX aggregate_tasks_done_at ON ${s}.aggregate_tasks (done_at);
+
+CREATE TABLE ${s}.anomalies (
+  id text PRIMARY KEY,
+  device text NOT NULL,
+  metric text NOT NULL,
+  ts timestamptz NOT NULL,
+  value double precision NOT NULL,
+  expected_low double precision,
+  expected_high double precision,
+  score double precision,
+  rule text NOT NULL,
+  severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+  detail text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  resolved_at timestamptz
+);
+CREATE INDEX anomalies_series_ts ON ${s}.anomalies (device, metric, ts);
+`,
+  },
+];

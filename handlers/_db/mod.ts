@@ -1,0 +1,209 @@
+/**
+ * Private library of the handlers that write to PostgreSQL (`store`,
+ * `aggregate`, `anomaly`): the shared config fields, and process-wide,
+ * reference-counted databases on real PostgreSQL (npm `postgres`) or
+ * embedded PGlite, with the same SQL and migrations on both.
+ *
+ * @example
+ * ```ts
+ * import { defineHandler, z } from "../../core/mod.ts";
+ * import { databaseConfig, openDatabase } from "./mod.ts";
+ *
+ * export default defineHandler({
+ *   name: "my_store",
+ *   summary: "Stores samples",
+ *   config: z.strictObject({ ...databaseConfig() }),
+ *   async create(config, ctx) {
+ *     const db = await openDatabase(config, ctx);
+ *     return {
+ *       async handle(samples) {
+ *         await db.insertSamples(samples);
+ *       },
+ *       close: () => db.release(),
+ *     };
+ *   },
+ * });
+ * ```
+ *
+ * @module
+ */
+import { isAbsolute, join } from "node:path";
+import { duration, type PluginContext, z } from "../../core/mod.ts";
+import { DatabaseCore } from "./_database.ts";
+import { classifyError, type Driver, openPglite, openPostgres } from "./_drivers.ts";
+
+export type { AggregatePartial, AnomalyRow } from "./_database.ts";
+export { classifyError } from "./_drivers.ts";
+
+/**
+ * The config fields of every handler that writes to the database; spread
+ * them into the handler's strict config:
+ * `z.strictObject({ ...databaseConfig(), windows: … })`.
+ */
+export function databaseConfig() {
+  return {
+    url: z.string().default("").describe(
+      "PostgreSQL URL (postgres://user:password@host:5432/db), usually " +
+        '"${DATABASE_URL:-}"; empty means embedded PGlite in data_dir',
+    ),
+    data_dir: z.string().min(1).default("./data/pg").describe(
+      "PGlite data directory when url is empty, relative to the configuration file",
+    ),
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, {
+      error: 'Expected a lower-case PostgreSQL schema name such as "public" or "telemetry"',
+    }).default("public").describe("PostgreSQL schema holding the tables (created when missing)"),
+    pool: z.int().min(1).max(100).default(4).describe(
+      "Most connections to PostgreSQL; handlers of one process with the same url share one pool " +
+        "(the first opened sets its size)",
+    ),
+    connect_timeout: duration().pipe(z.number().min(1)).prefault("10s").describe(
+      "Longest wait for a PostgreSQL connection",
+    ),
+  };
+}
+
+const databaseOptionsSchema = z.object(databaseConfig());
+/** Where and how to connect; the fields of {@link databaseConfig}. */
+export type DatabaseOptions = z.output<typeof databaseOptionsSchema>;
+
+/** A shared database handle; {@link release} it when done. */
+export interface Database extends
+  Pick<
+    DatabaseCore,
+    | "schema"
+    | "insertSamples"
+    | "mergeAggregates"
+    | "pruneAggregateLedger"
+    | "insertAnomalies"
+    | "resolveAnomaly"
+    | "health"
+  > {
+  /** `postgres` or `pglite`. */
+  readonly kind: Driver["kind"];
+  /** Runs one statement (for tests and ad-hoc reads). */
+  query: Driver["query"];
+  /** Gives this handle back; the last release of a database closes it. Safe to call twice. */
+  release(): Promise<void>;
+}
+
+interface Shared<V> {
+  value: Promise<V>;
+  refs: number;
+}
+
+/** Values opened once per key and closed when the last user lets go. */
+class SharedCache<V> {
+  readonly #entries = new Map<string, Shared<V>>();
+
+  async acquire(key: string, open: () => Promise<V>): Promise<V> {
+    let entry = this.#entries.get(key);
+    if (!entry) {
+      entry = { value: open(), refs: 0 };
+      this.#entries.set(key, entry);
+    }
+    entry.refs++;
+    try {
+      return await entry.value;
+    } catch (error) {
+      if (--entry.refs === 0 && this.#entries.get(key) === entry) this.#entries.delete(key);
+      throw error;
+    }
+  }
+
+  /** Drops one reference; returns the value when it was the last one. */
+  async release(key: string): Promise<V | undefined> {
+    const entry = this.#entries.get(key);
+    if (!entry || --entry.refs > 0) return undefined;
+    this.#entries.delete(key);
+    return await entry.value;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+const drivers = new SharedCache<Driver>();
+const databases = new SharedCache<DatabaseCore>();
+
+/** How many databases this process holds open (for tests). */
+export function openDatabaseCount(): number {
+  return databases.size;
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^/]*@/i, "$1:***@");
+}
+
+function location(options: DatabaseOptions, baseDir: string) {
+  if (options.url !== "") {
+    return {
+      key: `postgres ${options.url}`,
+      label: redactUrl(options.url),
+      open: () =>
+        openPostgres({
+          url: options.url,
+          pool: options.pool,
+          connectTimeoutMs: options.connect_timeout,
+        }),
+    };
+  }
+  const dir = isAbsolute(options.data_dir) ? options.data_dir : join(baseDir, options.data_dir);
+  return { key: `pglite ${dir}`, label: `pglite:${dir}`, open: () => openPglite(dir) };
+}
+
+/**
+ * Opens the database of `options` and applies missing migrations, or joins
+ * the one this process already opened for the same url (or data directory)
+ * and schema. Connection failures throw a `RetryableError`.
+ */
+export async function openDatabase(
+  options: DatabaseOptions,
+  ctx: Pick<PluginContext, "baseDir" | "logger">,
+): Promise<Database> {
+  const where = location(options, ctx.baseDir);
+  const key = `${where.key}\u0000${options.schema}`;
+  const core = await databases.acquire(key, async () => {
+    let driver: Driver | undefined;
+    try {
+      driver = await drivers.acquire(where.key, where.open);
+      const core = new DatabaseCore(driver, options.schema);
+      const applied = await core.migrate();
+      ctx.logger.info("Database ready", {
+        database: where.label,
+        schema: options.schema,
+        ...(applied.length > 0 ? { migrations_applied: applied } : {}),
+      });
+      return core;
+    } catch (error) {
+      if (driver) {
+        const last = await drivers.release(where.key);
+        await last?.close().catch(() => {});
+      }
+      throw classifyError(
+        error,
+        `Cannot open database "${where.label}" schema "${options.schema}"`,
+      );
+    }
+  });
+  let released = false;
+  return {
+    kind: core.driver.kind,
+    schema: core.schema,
+    insertSamples: (samples) => core.insertSamples(samples),
+    mergeAggregates: (taskId, partials, now) => core.mergeAggregates(taskId, partials, now),
+    pruneAggregateLedger: (before) => core.pruneAggregateLedger(before),
+    insertAnomalies: (rows) => core.insertAnomalies(rows),
+    resolveAnomaly: (id, at) => core.resolveAnomaly(id, at),
+    health: () => core.health(),
+    query: (text, params) => core.driver.query(text, params),
+    async release() {
+      if (released) return;
+      released = true;
+      if (!(await databases.release(key))) return;
+      const driver = await drivers.release(where.key);
+      await driver?.close();
+    },
+  };
+}

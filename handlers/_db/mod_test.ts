@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { PermanentError, RetryableError, z } from "../../core/mod.ts";
+import { testContext } from "../../core/testing.ts";
+import { combinePartials } from "./_database.ts";
+import { numberArray, textArray } from "./_sql.ts";
+import {
+  type AnomalyRow,
+  classifyError,
+  databaseConfig,
+  openDatabase,
+  openDatabaseCount,
+  redactUrl,
+} from "./mod.ts";
+
+const schema = z.strictObject({ ...databaseConfig() });
+
+Deno.test("databaseConfig() defaults to PGlite in ./data/pg and the public schema", () => {
+  assert.deepEqual(schema.parse({}), {
+    url: "",
+    data_dir: "./data/pg",
+    schema: "public",
+    pool: 4,
+    connect_timeout: 10_000,
+  });
+});
+
+Deno.test("databaseConfig() rejects a schema name that is not a plain identifier", () => {
+  const result = schema.safeParse({ schema: 'x"; DROP TABLE y' });
+  assert.equal(result.success, false);
+  assert.match(result.error!.issues[0]!.message, /lower-case PostgreSQL schema name/);
+});
+
+Deno.test("array literals quote text and keep nulls and numbers exact", () => {
+  assert.equal(
+    textArray(['a"b', "c\\d", null, undefined, "", "{x,y}"]),
+    '{"a\\"b","c\\\\d",NULL,NULL,"","{x,y}"}',
+  );
+  assert.equal(
+    numberArray([1, -2.5, null, 0.1 + 0.2, 1e21]),
+    "{1,-2.5,NULL,0.30000000000000004,1e+21}",
+  );
+  assert.equal(numberArray([]), "{}");
+});
+
+Deno.test("classifyError() retries connection trouble and fails data errors permanently", () => {
+  const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), {
+    code: "ECONNREFUSED",
+  });
+  const shutdown = Object.assign(new Error("terminating connection due to administrator command"), {
+    code: "57P01",
+  });
+  const badValue = Object.assign(new Error("timestamp out of range"), { code: "22008" });
+  const deadlock = Object.assign(new Error("deadlock detected"), { code: "40P01" });
+  for (const error of [refused, shutdown, deadlock, new Error("Something odd")]) {
+    const mapped = classifyError(error, "Cannot store 3 samples");
+    assert.ok(mapped instanceof RetryableError, error.message);
+    assert.equal(mapped.cause, error);
+    assert.match(mapped.message, /^Cannot store 3 samples: /);
+  }
+  const permanent = classifyError(badValue, "Cannot store 3 samples");
+  assert.ok(permanent instanceof PermanentError);
+  assert.equal(
+    permanent.message,
+    "Cannot store 3 samples: timestamp out of range (SQLSTATE 22008)",
+  );
+  const already = new PermanentError("Bad");
+  assert.equal(classifyError(already, "x"), already);
+});
+
+Deno.test("redactUrl() hides the password of a PostgreSQL URL", () => {
+  assert.equal(redactUrl("postgres://app:s3cr@t@db:5432/x"), "postgres://app:***@db:5432/x");
+  assert.equal(redactUrl("postgres://app@db/x"), "postgres://app@db/x");
+});
+
+Deno.test("combinePartials() merges equal keys and orders rows by key", () => {
+  const p = (device: string, start: number, value: number) => ({
+    device,
+    metric: "m",
+    window_ms: 1000,
+    window_start: start,
+    count: 1,
+    sum: value,
+    min: value,
+    max: value,
+  });
+  assert.deepEqual(
+    combinePartials([p("b", 0, 1), p("a", 1000, 5), p("a", 0, 2), p("a", 1000, -1)]),
+    [
+      { ...p("a", 0, 2) },
+      {
+        device: "a",
+        metric: "m",
+        window_ms: 1000,
+        window_start: 1000,
+        count: 2,
+        sum: 4,
+        min: -1,
+        max: 5,
+      },
+      { ...p("b", 0, 1) },
+    ],
+  );
+});
+
+Deno.test({
+  name: "openDatabase() on PGlite migrates, shares one instance, stores samples and anomalies " +
+    "idempotently",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const baseDir = await Deno.makeTempDir({ prefix: "th_db_" });
+    const before = openDatabaseCount();
+    const options = schema.parse({ data_dir: "pg", schema: "telemetry" });
+    const [db, again] = await Promise.all([
+      openDatabase(options, testContext({ baseDir })),
+      openDatabase(options, testContext({ baseDir })),
+    ]);
+    try {
+      assert.equal(db.kind, "pglite");
+      assert.equal(openDatabaseCount(), before + 1);
+      assert.ok(
+        (await Deno.stat(`${baseDir}/pg/PG_VERSION`)).isFile,
+        "data_dir is relative to baseDir",
+      );
+      await again.release();
+
+      const samples = [
+        { device: "d", metric: "m", value: 1.5, ts: 1_700_000_000_000.5, seq: 1, unit: "°C" },
+        { device: "d", metric: "m", value: 2, ts: 1_700_000_000_001, tags: { a: "x\ty" } },
+      ];
+      assert.equal(await db.insertSamples(samples), 2);
+      assert.equal(await db.insertSamples(samples), 0);
+      const { rows } = await db.query(
+        "SELECT value, unit, seq::int AS seq, tags FROM telemetry.telemetry_data ORDER BY value",
+      );
+      assert.deepEqual(rows, [
+        { value: 1.5, unit: "°C", seq: 1, tags: null },
+        { value: 2, unit: null, seq: null, tags: { a: "x\ty" } },
+      ]);
+
+      const anomaly: AnomalyRow = {
+        id: "a-1",
+        device: "d",
+        metric: "m",
+        ts: 1_700_000_000_000,
+        value: 99,
+        expected_low: 0,
+        expected_high: 50,
+        score: 4.2,
+        rule: "above",
+        severity: "critical",
+      };
+      assert.equal(await db.insertAnomalies([anomaly, { ...anomaly, id: "a-2", detail: "x" }]), 2);
+      assert.equal(await db.insertAnomalies([anomaly]), 0);
+      assert.equal(await db.resolveAnomaly("a-1", 1_700_000_060_000), true);
+      assert.equal(await db.resolveAnomaly("a-1", 1_700_000_070_000), false);
+      const resolved = await db.query(
+        `SELECT id, (extract(epoch FROM resolved_at) * 1000)::float8 AS at
+         FROM telemetry.anomalies ORDER BY id`,
+      );
+      assert.deepEqual(resolved.rows, [{ id: "a-1", at: 1_700_000_060_000 }, {
+        id: "a-2",
+        at: null,
+      }]);
+      await db.health();
+    } finally {
+      await db.release();
+      await Deno.remove(baseDir, { recursive: true });
+    }
+    assert.equal(openDatabaseCount(), before);
+  },
+});

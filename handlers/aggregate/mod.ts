@@ -1,0 +1,123 @@
+/**
+ * The `aggregate` handler: count, sum, min, max and mean of samples per
+ * device, metric and tumbling window, merged into `aggregates`.
+ *
+ * Exactness without memory: each task's samples are reduced to partials
+ * per (device, metric, window, window start) and merged in one transaction
+ * that also records the task in the `aggregate_tasks` ledger. Workers and
+ * processes sharing a window add to the same row; a redelivered task finds
+ * its ledger entry and adds nothing. Nothing is buffered, so shutdown loses
+ * no partial window.
+ *
+ * @module
+ */
+import { defineHandler, duration, type Sample, z } from "../../core/mod.ts";
+import { type AggregatePartial, databaseConfig, openDatabase } from "../_db/mod.ts";
+
+/** Longest pause between two prunes of the ledger. */
+const MAX_PRUNE_INTERVAL = 3_600_000;
+
+/**
+ * Reduces samples to partial statistics per device, metric, window and
+ * window start. Windows are aligned to the epoch (a `1m` window starts on
+ * a whole minute, UTC).
+ */
+export function partialsOf(
+  samples: readonly Sample[],
+  windows: readonly number[],
+  includeBad = false,
+): AggregatePartial[] {
+  const byKey = new Map<string, AggregatePartial>();
+  for (const s of samples) {
+    if (!includeBad && s.quality === "bad") continue;
+    for (const w of windows) {
+      const start = Math.floor(s.ts / w) * w;
+      const key = `${s.device}\u0000${s.metric}\u0000${w}\u0000${start}`;
+      const p = byKey.get(key);
+      if (!p) {
+        byKey.set(key, {
+          device: s.device,
+          metric: s.metric,
+          window_ms: w,
+          window_start: start,
+          count: 1,
+          sum: s.value,
+          min: s.value,
+          max: s.value,
+        });
+      } else {
+        p.count++;
+        p.sum += s.value;
+        if (s.value < p.min) p.min = s.value;
+        if (s.value > p.max) p.max = s.value;
+      }
+    }
+  }
+  return [...byKey.values()];
+}
+
+const windowSchema = duration().pipe(
+  z.int({ error: "Expected a whole number of milliseconds" }).min(1, {
+    error: "Window must be at least 1ms",
+  }),
+);
+
+export default defineHandler({
+  name: "aggregate",
+  summary: "Tumbling-window count, sum, min, max and mean per device and metric, stored exactly",
+  version: "0.1.0",
+  description: "Merges per-task partial statistics into `aggregates` with an upsert that adds " +
+    "counts and sums and widens min and max, in the same transaction as a ledger entry for " +
+    "the task, so windows split across workers or processes are exact and redelivered " +
+    "tasks count once. Samples pass on unchanged.",
+  config: z.strictObject({
+    ...databaseConfig(),
+    windows: z.array(windowSchema).min(1).prefault(["1m"]).describe(
+      'Window lengths, e.g. ["10s", "1m", "1h"]; windows start at multiples of their length',
+    ),
+    include_bad_quality: z.boolean().default(false).describe(
+      'Also aggregate samples whose quality is "bad" (flagged by analyze)',
+    ),
+    ledger_retention: duration().pipe(z.number().min(60_000)).prefault("1d").describe(
+      "How long a handled task id is remembered; a task redelivered later is counted again",
+    ),
+  }),
+  async create(config, ctx) {
+    const windows = [...new Set(config.windows)];
+    const { ledger_retention: retention, include_bad_quality: includeBad } = config;
+    const { clock, logger, name } = ctx;
+    const db = await openDatabase(config, ctx);
+    const pruneEvery = Math.min(retention / 10, MAX_PRUNE_INTERVAL);
+    let nextPrune = clock.now();
+
+    async function pruneIfDue(now: number): Promise<void> {
+      if (now < nextPrune) return;
+      nextPrune = now + pruneEvery;
+      try {
+        const pruned = await db.pruneAggregateLedger(now - retention);
+        if (pruned > 0) logger.debug("Aggregate ledger pruned", { entries: pruned });
+      } catch (error) {
+        // Pruning is housekeeping: the next due prune tries again.
+        logger.warn("Cannot prune the aggregate ledger", { error: String(error) });
+      }
+    }
+
+    return {
+      async handle(samples, hctx): Promise<void> {
+        if (samples.length === 0) return;
+        const now = clock.now();
+        // The handler's name is part of the key: two aggregate handlers may see one task.
+        await db.mergeAggregates(
+          `${name}:${hctx.task.id}`,
+          partialsOf(samples, windows, includeBad),
+          now,
+        );
+        await pruneIfDue(now);
+      },
+      // Nothing is buffered: every handled task is already merged.
+      flush: () => Promise.resolve(),
+      health: () => db.health(),
+      close: () => db.release(),
+    };
+  },
+});

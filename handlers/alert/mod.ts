@@ -1,0 +1,217 @@
+/**
+ * The `alert` handler: turns anomalies from the process event bus (and,
+ * optionally, from earlier handlers of its chain) into notices for a log
+ * and webhooks, with a cooldown per device+rule and resolved notices.
+ *
+ * @module
+ */
+import {
+  defineHandler,
+  duration,
+  type HandlerContext,
+  type Sample,
+  sleepUnlessAborted,
+  z,
+} from "../../core/mod.ts";
+import { type AnomalyEvent, logSink, type Notice, type Sink, WebhookSink } from "./_sinks.ts";
+
+export type { AnomalyEvent, Notice } from "./_sinks.ts";
+
+const SEVERITIES = ["info", "warning", "critical"] as const;
+const RANK = { info: 0, warning: 1, critical: 2 } as const;
+
+const logSinkSchema = z.strictObject({
+  type: z.literal("log").describe("Log each alert (critical: error, warning: warn, else info)"),
+});
+
+const webhookSinkSchema = z.strictObject({
+  type: z.literal("webhook").describe("POST each alert as JSON"),
+  url: z.url({ protocol: /^https?$/, error: "Expected an http:// or https:// URL" }).describe(
+    "Where alerts are POSTed",
+  ),
+  headers: z.record(z.string(), z.string()).default({}).describe(
+    'Extra request headers, e.g. `Authorization: "Bearer ${WEBHOOK_TOKEN}"`',
+  ),
+  timeout: duration().pipe(z.number().min(1)).prefault("5s").describe(
+    "Longest wait for an answer to one request",
+  ),
+  retries: z.int().min(0).max(100).default(5).describe(
+    "Further attempts after a network error, timeout, 5xx, 408, 425 or 429 (other 4xx: none)",
+  ),
+  backoff: duration().pipe(z.number().min(1)).prefault("1s").describe(
+    "Delay before the first retry; doubles per attempt (±20% jitter)",
+  ),
+  max_backoff: duration().pipe(z.number().min(1)).prefault("1m").describe(
+    "Longest delay between attempts",
+  ),
+  queue_size: z.int().positive().default(1000).describe(
+    "Most alerts waiting for this webhook; further ones are dropped and counted",
+  ),
+});
+
+const configSchema = z.strictObject({
+  sinks: z.array(z.discriminatedUnion("type", [logSinkSchema, webhookSinkSchema], {
+    error: (issue) =>
+      issue.code === "invalid_union" ? 'Expected "type" to be "log" or "webhook"' : undefined,
+  }))
+    .prefault([{ type: "log" }]).describe("Where alerts go (`type`: log or webhook)"),
+  min_severity: z.enum(SEVERITIES).default("info").describe(
+    "Anomalies below this severity raise no alert",
+  ),
+  cooldown: duration().prefault("5m").describe(
+    "After an alert for a device and rule, further ones for the same pair within this time " +
+      "are only counted (reported as `suppressed` on the next one sent)",
+  ),
+  send_resolved: z.boolean().default(true).describe(
+    "Send a resolved notice when a condition that raised an alert clears",
+  ),
+  read_published: z.boolean().default(true).describe(
+    "Also take anomalies published by earlier handlers of the chain (duplicates by id are " +
+      "sent once)",
+  ),
+  max_keys: z.int().positive().default(10_000).describe(
+    "Most device+rule pairs (cooldowns) and anomaly ids (de-duplication) remembered; the " +
+      "oldest are forgotten beyond it",
+  ),
+  flush_timeout: duration().prefault("5s").describe(
+    "Longest wait at shutdown for queued and in-flight deliveries",
+  ),
+});
+
+/** The validated configuration of `alert`. */
+export type AlertConfig = z.output<typeof configSchema>;
+
+interface KeyState {
+  lastSent: number;
+  firing: boolean;
+  suppressed: number;
+}
+
+function isAnomaly(item: unknown): item is AnomalyEvent {
+  if (typeof item !== "object" || item === null) return false;
+  const a = item as Record<string, unknown>;
+  return typeof a.id === "string" && typeof a.device === "string" &&
+    typeof a.metric === "string" && typeof a.rule === "string" && typeof a.ts === "number" &&
+    (a.severity === "info" || a.severity === "warning" || a.severity === "critical");
+}
+
+function isResolved(
+  item: unknown,
+): item is { device: string; metric: string; rule: string; ts: number; anomaly_id?: string } {
+  if (typeof item !== "object" || item === null) return false;
+  const r = item as Record<string, unknown>;
+  return typeof r.device === "string" && typeof r.metric === "string" &&
+    typeof r.rule === "string" && typeof r.ts === "number";
+}
+
+/** Adds `key` as most recent, forgetting the oldest beyond `cap`. */
+function remember<V>(map: Map<string, V>, key: string, value: V, cap: number): void {
+  map.delete(key);
+  if (map.size >= cap) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
+export default defineHandler({
+  name: "alert",
+  summary: "Sends alerts for anomalies to a log and webhooks, with cooldown and resolved notices",
+  version: "0.1.0",
+  description: "Subscribes to the process event bus (`anomaly`, `anomaly.resolved`) when " +
+    "created, so it must be in some chain to run; samples pass through unchanged. Alerts are " +
+    "best effort per process: held in a bounded in-memory queue, not persisted.",
+  config: configSchema,
+  create(config, ctx) {
+    const { clock, logger } = ctx;
+    const stopped = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, stopped.signal]);
+    const sinks: Sink[] = config.sinks.map((s) =>
+      s.type === "log"
+        ? logSink(logger)
+        : new WebhookSink(s, { logger, clock, random: ctx.random, signal })
+    );
+    const keys = new Map<string, KeyState>();
+    const seen = new Map<string, true>();
+
+    function send(notice: Notice): void {
+      for (const sink of sinks) sink.deliver(notice);
+    }
+
+    function onAnomaly(item: unknown): void {
+      if (!isAnomaly(item)) {
+        logger.warn("Ignored a malformed anomaly event");
+        return;
+      }
+      if (seen.has(item.id)) return;
+      remember(seen, item.id, true, config.max_keys);
+      if (RANK[item.severity] < RANK[config.min_severity]) return;
+      const key = `${item.device}\u0000${item.rule}`;
+      const now = clock.now();
+      const state = keys.get(key);
+      if (state && now - state.lastSent < config.cooldown) {
+        state.suppressed++;
+        return;
+      }
+      const suppressed = state?.suppressed ?? 0;
+      remember(keys, key, { lastSent: now, firing: true, suppressed: 0 }, config.max_keys);
+      send({
+        status: "firing",
+        device: item.device,
+        metric: item.metric,
+        rule: item.rule,
+        severity: item.severity,
+        ts: item.ts,
+        suppressed,
+        anomaly: item,
+      });
+    }
+
+    function onResolved(item: unknown): void {
+      if (!isResolved(item)) return;
+      const state = keys.get(`${item.device}\u0000${item.rule}`);
+      // Only conditions whose alert went out get a resolved notice; a flapping pair in its
+      // cooldown so sends neither.
+      if (!state?.firing) return;
+      state.firing = false;
+      if (!config.send_resolved) return;
+      const notice: Notice = {
+        status: "resolved",
+        device: item.device,
+        metric: item.metric,
+        rule: item.rule,
+        ts: item.ts,
+      };
+      if (item.anomaly_id !== undefined) notice.anomaly_id = item.anomaly_id;
+      send(notice);
+    }
+
+    const unsubscribe = [
+      ctx.events.subscribe("anomaly", onAnomaly),
+      ctx.events.subscribe("anomaly.resolved", onResolved),
+    ];
+
+    return {
+      handle(_samples: readonly Sample[], hctx: HandlerContext): void {
+        if (config.read_published) { for (const a of hctx.published("anomaly")) onAnomaly(a); }
+      },
+      async flush(): Promise<void> {
+        const give = new AbortController();
+        const drained = Promise.all(sinks.map((s) => s.idle()));
+        const timedOut = sleepUnlessAborted(clock, config.flush_timeout, give.signal);
+        const finished = await Promise.race([drained.then(() => true), timedOut.then(() => false)]);
+        give.abort();
+        if (!finished) {
+          logger.warn(`Alerts still undelivered after ${config.flush_timeout}ms; giving up`);
+        }
+        for (const sink of sinks) {
+          if (sink instanceof WebhookSink && sink.dropped > 0) {
+            logger.warn(`Alert queue of ${sink.name} dropped alerts`, { dropped: sink.dropped });
+          }
+        }
+      },
+      close(): Promise<void> {
+        for (const off of unsubscribe) off();
+        stopped.abort();
+        return Promise.resolve();
+      },
+    };
+  },
+});

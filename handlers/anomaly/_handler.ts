@@ -1,0 +1,360 @@
+/**
+ * The anomaly handler's engine: per-series detectors, the silence timer,
+ * publishing and storing. `mod.ts` wires it to the configured database;
+ * tests give it a fake {@link AnomalySink}.
+ *
+ * @module
+ */
+import {
+  errorMessage,
+  type HandlerContext,
+  type HandlerInstance,
+  type PluginContext,
+  RetryableError,
+  type Sample,
+  seedFrom,
+  sleepUnlessAborted,
+} from "../../core/mod.ts";
+import { createDetector, type Detector, type Finding } from "./_detectors.ts";
+import { globMatcher } from "../../core/mod.ts";
+import type { AnomalyRow } from "../_db/mod.ts";
+import { type Rule, ruleName, type RuleOf } from "./_rules.ts";
+
+/**
+ * One anomaly: what is stored (a row of `anomalies`), published and alerted on. `id` is
+ * deterministic (a hash of rule, device, metric and ts); for a silent device `metric` is the
+ * rule's metric pattern and `ts` the moment the silence reached `after`; an open side of the
+ * expected band is `null`.
+ */
+export type Anomaly = AnomalyRow & { score: number };
+
+/** A condition that cleared: published on the bus as `anomaly.resolved`. */
+export interface AnomalyResolved {
+  /** Id of the anomaly that opened the condition. */
+  anomaly_id: string;
+  device: string;
+  metric: string;
+  rule: string;
+  ts: number;
+}
+
+/** Where anomalies are stored. Inserting must be idempotent by `id`. */
+export interface AnomalySink {
+  insertAnomalies(rows: Anomaly[]): Promise<unknown>;
+  /** Records when the condition an anomaly opened cleared (best effort). */
+  resolveAnomaly?(id: string, resolvedAt: number): Promise<unknown>;
+  release(): Promise<void> | void;
+}
+
+/** What the engine needs from the configuration. */
+export interface AnomalyEngineOptions {
+  rules: readonly Rule[];
+  max_series: number;
+  check_interval: number;
+  /** Where anomalies are stored; none: not stored. */
+  sink?: AnomalySink | undefined;
+}
+
+/** Bus topic of anomalies. */
+export const ANOMALY_TOPIC = "anomaly";
+/** Bus topic of cleared conditions. */
+export const RESOLVED_TOPIC = "anomaly.resolved";
+
+/** Anomalies remembered per series, to publish and store again when a task is redelivered. */
+const RECENT_PER_SERIES = 16;
+/** Silence anomalies kept for a retry while storage fails. */
+const MAX_PENDING = 10_000;
+
+interface Compiled {
+  rule: Rule;
+  name: string;
+  matches: (device: string, metric: string) => boolean;
+}
+
+interface RuleState {
+  compiled: Compiled;
+  detector: Detector;
+  /** Id of the anomaly of the open condition; `undefined` while normal. */
+  active: string | undefined;
+}
+
+interface SeriesState {
+  rules: RuleState[];
+  silent: SilentState[];
+  hasLast: boolean;
+  lastTs: number;
+  lastValue: number;
+  /** `seq` of the last sample judged, when it had one. */
+  lastSeq: number | undefined;
+  recent: Anomaly[];
+}
+
+interface SilentState {
+  compiled: Compiled & { rule: RuleOf<"silent"> };
+  device: string;
+  lastSeen: number;
+  active: string | undefined;
+}
+
+/** A stable 16-hex-digit id from the parts (two FNV-1a hashes). */
+export function anomalyId(rule: string, device: string, metric: string, ts: number): string {
+  const text = `${rule}\u0000${device}\u0000${metric}\u0000${ts}`;
+  const hex = (n: number) => n.toString(16).padStart(8, "0");
+  return hex(seedFrom(text)) + hex(seedFrom(text, 0x9e3779b9));
+}
+
+/**
+ * Whether a sample was judged before (redelivered) or is late: by `seq` when both it and the
+ * last judged sample have one, else by timestamp (equal timestamps count as new).
+ */
+function seenBefore(s: Sample, state: SeriesState): boolean {
+  if (s.seq !== undefined && state.lastSeq !== undefined) return s.seq <= state.lastSeq;
+  return s.ts < state.lastTs;
+}
+
+/** Moves `key` to the most recently used end, evicting the idlest entry beyond `cap`. */
+function touch<V>(map: Map<string, V>, key: string, make: () => V, cap: number): V {
+  let value = map.get(key);
+  if (value !== undefined) map.delete(key);
+  else {
+    value = make();
+    if (map.size >= cap) map.delete(map.keys().next().value!);
+  }
+  map.set(key, value);
+  return value;
+}
+
+/** Creates the handler instance. */
+export function createAnomalyEngine(
+  options: AnomalyEngineOptions,
+  ctx: PluginContext,
+): HandlerInstance {
+  const { clock, logger, events } = ctx;
+  const { sink, max_series: maxSeries } = options;
+  const compiled: Compiled[] = options.rules.map((rule) => {
+    const device = globMatcher(rule.device), metric = globMatcher(rule.metric);
+    return { rule, name: ruleName(rule), matches: (d, m) => device(d) && metric(m) };
+  });
+  const series = new Map<string, SeriesState>();
+  const silences = new Map<string, SilentState>();
+  let pending: Anomaly[] = [];
+  const resolutions: AnomalyResolved[] = [];
+
+  function newSeries(device: string, metric: string): SeriesState {
+    const state: SeriesState = {
+      rules: [],
+      silent: [],
+      hasLast: false,
+      lastTs: 0,
+      lastValue: 0,
+      lastSeq: undefined,
+      recent: [],
+    };
+    for (const c of compiled) {
+      if (!c.matches(device, metric)) continue;
+      if (c.rule.kind === "silent") continue; // per device, not per series: see touchSilences()
+      state.rules.push({ compiled: c, detector: createDetector(c.rule), active: undefined });
+    }
+    return state;
+  }
+
+  /** The silence trackers a sample of this series feeds, refreshed (LRU) on each use. */
+  function touchSilences(device: string, metric: string, now: number): void {
+    for (const c of compiled) {
+      if (c.rule.kind !== "silent" || !c.matches(device, metric)) continue;
+      const rule = c.rule;
+      const state = touch(
+        silences,
+        `${c.name}\u0000${device}`,
+        () => ({ compiled: { ...c, rule }, device, lastSeen: now, active: undefined }),
+        maxSeries,
+      );
+      state.lastSeen = now;
+      if (state.active !== undefined) {
+        resolved({ anomaly_id: state.active, device, metric: rule.metric, rule: c.name, ts: now });
+        state.active = undefined;
+      }
+    }
+  }
+
+  function resolved(item: AnomalyResolved): void {
+    events.publish(RESOLVED_TOPIC, item);
+    if (sink?.resolveAnomaly) resolutions.push(item);
+  }
+
+  /** Marks cleared conditions in storage, after their anomalies were inserted; best effort. */
+  async function storeResolutions(): Promise<void> {
+    const items = resolutions.splice(0);
+    await Promise.all(items.map(async (item) => {
+      try {
+        await sink?.resolveAnomaly?.(item.anomaly_id, item.ts);
+      } catch (error) {
+        // Not replayed on redelivery (the condition is already closed), so not worth a retry.
+        logger.warn(`Cannot mark anomaly "${item.anomaly_id}" resolved: ${errorMessage(error)}`);
+      }
+    }));
+  }
+
+  function anomalyOf(
+    c: Compiled,
+    device: string,
+    metric: string,
+    ts: number,
+    value: number,
+    f: Finding,
+  ): Anomaly {
+    return {
+      id: anomalyId(c.name, device, metric, ts),
+      device,
+      metric,
+      ts,
+      value,
+      expected_low: f.expected_low,
+      expected_high: f.expected_high,
+      score: f.score,
+      rule: c.name,
+      severity: c.rule.severity,
+      detail: f.detail,
+    };
+  }
+
+  async function store(rows: Anomaly[]): Promise<void> {
+    if (!sink || rows.length === 0) return;
+    await sink.insertAnomalies(rows);
+  }
+
+  async function checkSilence(): Promise<void> {
+    const now = clock.now();
+    const found: Anomaly[] = [];
+    for (const state of silences.values()) {
+      const { after } = state.compiled.rule;
+      const silentFor = now - state.lastSeen;
+      if (state.active !== undefined || silentFor < after) continue;
+      const c = state.compiled;
+      const anomaly = anomalyOf(
+        c,
+        state.device,
+        c.rule.metric,
+        state.lastSeen + after,
+        silentFor / 1000,
+        {
+          expected_low: 0,
+          expected_high: after / 1000,
+          score: silentFor / after,
+          detail: `No sample for ${silentFor / 1000}s (limit ${after / 1000}s)`,
+        },
+      );
+      state.active = anomaly.id;
+      found.push(anomaly);
+      events.publish(ANOMALY_TOPIC, anomaly);
+    }
+    if (!sink) return;
+    const rows = [...pending, ...found];
+    if (rows.length === 0) return;
+    try {
+      await store(rows);
+      pending = [];
+    } catch (error) {
+      // Kept for the next tick; beyond the cap the oldest are given up.
+      pending = rows.slice(-MAX_PENDING);
+      logger.warn(`Cannot store ${rows.length} silent-device anomalies: ${errorMessage(error)}`, {
+        pending: pending.length,
+      });
+    }
+  }
+
+  const stopped = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stopped.signal]);
+  const hasSilent = compiled.some((c) => c.rule.kind === "silent");
+  const timer = hasSilent
+    ? (async function silenceTimer() {
+      while (await sleepUnlessAborted(clock, options.check_interval, signal)) await checkSilence();
+    })().catch((error) => logger.error(`Silence timer failed: ${errorMessage(error)}`))
+    : Promise.resolve();
+
+  return {
+    async handle(samples: readonly Sample[], hctx: HandlerContext): Promise<void> {
+      const found: Anomaly[] = [];
+      const now = clock.now();
+      let state: SeriesState | undefined;
+      let prev: Sample | undefined;
+      for (const s of samples) {
+        if (!state || !prev || s.device !== prev.device || s.metric !== prev.metric) {
+          const { device, metric } = s;
+          state = touch(
+            series,
+            `${device}\u0000${metric}`,
+            () => newSeries(device, metric),
+            maxSeries,
+          );
+          touchSilences(device, metric, now);
+        }
+        prev = s;
+        // Analyze marked it physically impossible: not a reading to learn from.
+        if (s.quality === "bad") continue;
+        if (state.hasLast) {
+          // Redelivered (or late): judged before; hand on what was found then. A sample with
+          // no seq and the last timestamp may be either, so it is also judged.
+          const seen = seenBefore(s, state);
+          if (seen || s.ts === state.lastTs) {
+            for (const a of state.recent) if (a.ts === s.ts && !found.includes(a)) found.push(a);
+          }
+          if (seen) continue;
+        }
+        const previous = state.hasLast ? { ts: state.lastTs, value: state.lastValue } : undefined;
+        for (const r of state.rules) {
+          const finding = r.detector.judge(s.value, s.ts, previous);
+          if (finding && r.active === undefined) {
+            const anomaly = anomalyOf(r.compiled, s.device, s.metric, s.ts, s.value, finding);
+            r.active = anomaly.id;
+            found.push(anomaly);
+            state.recent.push(anomaly);
+            if (state.recent.length > RECENT_PER_SERIES) state.recent.shift();
+            events.publish(ANOMALY_TOPIC, anomaly);
+          } else if (!finding && r.active !== undefined) {
+            const item = {
+              anomaly_id: r.active,
+              device: s.device,
+              metric: s.metric,
+              rule: r.compiled.name,
+              ts: s.ts,
+            };
+            r.active = undefined;
+            resolved(item);
+          }
+        }
+        state.hasLast = true;
+        state.lastTs = s.ts;
+        state.lastValue = s.value;
+        state.lastSeq = s.seq;
+      }
+      for (const a of found) hctx.publish(ANOMALY_TOPIC, a);
+      try {
+        await store(found);
+      } catch (error) {
+        throw new RetryableError(`Cannot store ${found.length} anomalies: ${errorMessage(error)}`, {
+          cause: error,
+        });
+      }
+      await storeResolutions();
+    },
+    async flush(): Promise<void> {
+      if (pending.length === 0) return;
+      try {
+        await store(pending);
+        pending = [];
+      } catch (error) {
+        logger.error(
+          `Cannot store ${pending.length} silent-device anomalies at shutdown: ${
+            errorMessage(error)
+          }`,
+        );
+      }
+    },
+    async close(): Promise<void> {
+      stopped.abort();
+      await timer;
+      await sink?.release();
+    },
+  };
+}

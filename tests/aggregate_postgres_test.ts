@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import type { HandlerInstance } from "../core/mod.ts";
+import { FakeClock, testContext } from "../core/testing.ts";
+import aggregate from "../handlers/aggregate/mod.ts";
+import {
+  aggregatesSql,
+  assertSameAggregates,
+  bruteForce,
+  chunks,
+  rowsToMap,
+  syntheticSamples,
+  taskContext,
+} from "./_fixtures/pg_aggregates.ts";
+import { dropSchema, freshSchema, HAVE_POSTGRES, PG_URL, queryRows } from "./_fixtures/pg_env.ts";
+
+const ignore = !HAVE_POSTGRES;
+const WINDOWS = ["10s", "1m", "1h"];
+const WINDOW_MS = [10_000, 60_000, 3_600_000];
+
+/** An aggregate handler on its own connection pool (the URL differs by application name). */
+async function instance(schema: string, app: string, clock = new FakeClock()) {
+  return await aggregate.create(
+    aggregate.config.parse({ url: `${PG_URL}?application_name=${app}`, schema, windows: WINDOWS }),
+    testContext({ name: "agg", clock }),
+  );
+}
+
+async function stored(schema: string) {
+  return rowsToMap(await queryRows(schema, aggregatesSql(schema)));
+}
+
+Deno.test({
+  name: "aggregate equals a brute-force computation over the same samples",
+  ignore,
+  async fn() {
+    const schema = freshSchema("agg");
+    const handler = await instance(schema, "a");
+    try {
+      const samples = syntheticSamples(3000, 150_000);
+      for (const [i, task] of chunks(samples, 250).entries()) {
+        await handler.handle(task, taskContext(`task-${i}`));
+      }
+      assertSameAggregates(await stored(schema), bruteForce(samples, WINDOW_MS));
+    } finally {
+      await handler.close?.();
+      await dropSchema(schema);
+    }
+  },
+});
+
+Deno.test({
+  name: "aggregate stays exact when one window's samples are split across two instances " +
+    "and tasks are delivered twice",
+  ignore,
+  async fn() {
+    const schema = freshSchema("agg");
+    const handlers: HandlerInstance[] = [];
+    try {
+      handlers.push(await instance(schema, "worker_a"), await instance(schema, "worker_b"));
+      const [a, b] = handlers as [HandlerInstance, HandlerInstance];
+      // 20 s of samples: every 1m and 1h window is fed by both instances.
+      const samples = syntheticSamples(4000, 20_000, 7);
+      const tasks = chunks(samples, 100);
+      await Promise.all(
+        tasks.map((task, i) => (i % 2 === 0 ? a : b).handle(task, taskContext(`task-${i}`))),
+      );
+      // Redelivery: every third task again, on the other instance, concurrently.
+      await Promise.all(
+        tasks.map((task, i) =>
+          i % 3 === 0 ? (i % 2 === 0 ? b : a).handle(task, taskContext(`task-${i}`)) : undefined
+        ),
+      );
+      assertSameAggregates(await stored(schema), bruteForce(samples, WINDOW_MS));
+    } finally {
+      for (const h of handlers) await h.close?.();
+      await dropSchema(schema);
+    }
+  },
+});
+
+Deno.test({
+  name: "aggregate forgets handled tasks after the ledger retention",
+  ignore,
+  async fn() {
+    const schema = freshSchema("agg");
+    const clock = new FakeClock();
+    const handler = await aggregate.create(
+      aggregate.config.parse({ url: PG_URL, schema, ledger_retention: "1m" }),
+      testContext({ name: "agg", clock }),
+    );
+    try {
+      const [first = [], second = []] = chunks(syntheticSamples(20, 1000), 10);
+      await handler.handle(first, taskContext("old", clock));
+      await clock.advance(120_000);
+      await handler.handle(second, taskContext("new", clock));
+      const rows = await queryRows(schema, `SELECT task_id FROM "${schema}".aggregate_tasks`);
+      assert.deepEqual(rows, [{ task_id: "agg:new" }]);
+    } finally {
+      await handler.close?.();
+      await dropSchema(schema);
+    }
+  },
+});

@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { PermanentError, RetryableError, type Sample } from "../core/mod.ts";
+import { testContext } from "../core/testing.ts";
+import store from "../handlers/store/mod.ts";
+import { openDatabase, openDatabaseCount } from "../handlers/_db/mod.ts";
+import {
+  dropSchema,
+  freshSchema,
+  HAVE_POSTGRES,
+  PG_URL,
+  queryRows,
+  SAMPLE_ROWS_SQL,
+  withSchema,
+} from "./_fixtures/pg_env.ts";
+import { freePort } from "./_fixtures/pg_server.ts";
+import { taskContext } from "./_fixtures/pg_aggregates.ts";
+
+const ignore = !HAVE_POSTGRES;
+
+function batch(n: number, device = "boiler"): Sample[] {
+  return Array.from({ length: n }, (_, i) => ({
+    device,
+    metric: i % 2 === 0 ? "temperature" : "pressure",
+    value: i * 1.25 - 3,
+    ts: 1_700_000_000_000 + i + 0.5,
+    seq: i,
+  }));
+}
+
+Deno.test({
+  name: "store writes rows that match the input samples on PostgreSQL",
+  ignore,
+  async fn() {
+    const schema = freshSchema("store");
+    const handler = await store.create(
+      store.config.parse({ url: PG_URL, schema }),
+      testContext({ name: "store" }),
+    );
+    try {
+      const samples: Sample[] = [
+        { device: 'b"oil,er', metric: "t{1}", value: 21.5, ts: 1_700_000_000_123.25, seq: 7 },
+        {
+          device: "boiler",
+          metric: "rh",
+          value: -0.1,
+          ts: 1_700_000_000_000,
+          unit: "%",
+          quality: "bad",
+          tags: { site: 'north \\ "A"', floor: "2" },
+        },
+      ];
+      await handler.handle(samples, taskContext("t1"));
+      const rows = await queryRows(schema, SAMPLE_ROWS_SQL(schema));
+      assert.deepEqual(rows, [
+        {
+          device: 'b"oil,er',
+          metric: "t{1}",
+          seq: 7,
+          value: 21.5,
+          unit: null,
+          quality: null,
+          tags: null,
+          ts: 1_700_000_000_123.25,
+        },
+        {
+          device: "boiler",
+          metric: "rh",
+          seq: null,
+          value: -0.1,
+          unit: "%",
+          quality: "bad",
+          tags: { site: 'north \\ "A"', floor: "2" },
+          ts: 1_700_000_000_000,
+        },
+      ]);
+    } finally {
+      await handler.close?.();
+      await dropSchema(schema);
+    }
+  },
+});
+
+Deno.test({
+  name: "store keeps each sample once when a task is delivered twice",
+  ignore,
+  fn: () =>
+    withSchema("store", async (db, schema) => {
+      const samples = batch(1000);
+      // Samples without seq are keyed by timestamp.
+      const noSeq = batch(10, "pump").map(({ seq: _, ...s }) => s);
+      assert.equal(await db.insertSamples([...samples, ...noSeq]), 1010);
+      assert.equal(await db.insertSamples([...samples, ...noSeq]), 0);
+      assert.equal(await db.insertSamples([...samples.slice(500), ...batch(1005).slice(1000)]), 5);
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM "${schema}".telemetry_data`);
+      assert.equal(rows[0]!.n, 1015);
+    }),
+});
+
+Deno.test({
+  name: "openDatabase shares one database per url and schema and closes it on the last release",
+  ignore,
+  async fn() {
+    const schema = freshSchema("share");
+    const options = store.config.parse({ url: PG_URL, schema });
+    const before = openDatabaseCount();
+    const [a, b] = await Promise.all([
+      openDatabase(options, testContext()),
+      openDatabase(options, testContext()),
+    ]);
+    try {
+      assert.equal(openDatabaseCount(), before + 1);
+      await a.release();
+      await a.release();
+      assert.equal(openDatabaseCount(), before + 1, "b still holds it");
+      await b.health();
+    } finally {
+      await b.release();
+      await dropSchema(schema);
+    }
+    assert.equal(openDatabaseCount(), before);
+  },
+});
+
+Deno.test({
+  name: "migrations run once when two processes start on a fresh schema together",
+  ignore,
+  async fn() {
+    const schema = freshSchema("mig");
+    const script = new URL("./_fixtures/pg_migrate.ts", import.meta.url).pathname;
+    const config = new URL("../deno.json", import.meta.url).pathname;
+    try {
+      const runs = await Promise.all([1, 2, 3].map(() =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "--config", config, script, PG_URL, schema],
+          stdout: "piped",
+          stderr: "piped",
+        }).output()
+      ));
+      const outputs = runs.map((r) => new TextDecoder().decode(r.stdout).trim());
+      for (const [i, r] of runs.entries()) {
+        assert.ok(r.success, `process ${i}: ${new TextDecoder().decode(r.stderr)}`);
+      }
+      // Exactly one process applied version 1; the others found it applied.
+      assert.deepEqual(outputs.sort(), ["[1]", "[]", "[]"].sort());
+      const rows = await queryRows(schema, `SELECT version FROM "${schema}".schema_migrations`);
+      assert.deepEqual(rows, [{ version: 1 }]);
+    } finally {
+      await dropSchema(schema);
+    }
+  },
+});
+
+Deno.test({
+  name: "store reports an unreachable PostgreSQL as retryable",
+  async fn() {
+    const url = `postgres://postgres@127.0.0.1:${freePort()}/test`;
+    await assert.rejects(
+      async () =>
+        await store.create(
+          store.config.parse({ url, schema: "x", connect_timeout: "2s" }),
+          testContext(),
+        ),
+      (error: unknown) => {
+        assert.ok(error instanceof RetryableError, String(error));
+        assert.match(error.message, /ECONNREFUSED/);
+        assert.ok(error.cause);
+        return true;
+      },
+    );
+  },
+});
+
+Deno.test({
+  name: "store reports a value PostgreSQL rejects as permanent",
+  ignore,
+  fn: () =>
+    withSchema("perm", async (db) => {
+      await assert.rejects(
+        db.insertSamples([{ device: "d", metric: "m", value: 1, ts: 1e20, seq: 1 }]),
+        (error: unknown) => error instanceof PermanentError && /SQLSTATE 22/.test(error.message),
+      );
+    }),
+});
