@@ -61,7 +61,10 @@ export class LatencyHistogram {
       seen += this.#counts[i]!;
       if (seen >= rank) {
         // Upper edge of the bucket, capped by the true maximum.
-        return Math.min(this.#max, Math.pow(10, (i + 1) / LatencyHistogram.#SUB - 3));
+        return Math.min(
+          this.#max,
+          Math.pow(10, (i + 1) / LatencyHistogram.#SUB - 3),
+        );
       }
     }
     return this.#max;
@@ -75,7 +78,10 @@ export class LatencyHistogram {
 }
 
 /** Machine facts stamped on every result. */
-export function machine(): Pick<BenchResult, "cores" | "cpu_model" | "deno" | "date"> {
+export function machine(): Pick<
+  BenchResult,
+  "cores" | "cpu_model" | "deno" | "date"
+> {
   const list = cpus();
   return {
     cores: navigator.hardwareConcurrency ?? list.length,
@@ -88,7 +94,10 @@ export function machine(): Pick<BenchResult, "cores" | "cpu_model" | "deno" | "d
 const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 
 /** Writes `bench/results/<scenario>.json`. */
-export async function writeResult(dir: string, result: BenchResult): Promise<void> {
+export async function writeResult(
+  dir: string,
+  result: BenchResult,
+): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(
     `${dir}/${result.scenario}.json`,

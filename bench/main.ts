@@ -46,9 +46,20 @@ if (import.meta.main) {
     await writeResult(RESULTS_DIR, result);
     results.push(result);
   }
-  const table = markdownTable(results);
-  await Deno.writeTextFile(`${RESULTS_DIR}/summary.md`, table);
-  console.log(table);
+  // The summary holds the latest result of every scenario run so far, in
+  // scenario order, so running one scenario does not erase the others.
+  const latest: BenchResult[] = [];
+  for (const name of Object.keys(SCENARIOS)) {
+    const fresh = results.find((r) => r.scenario === name);
+    if (fresh) latest.push(fresh);
+    else {
+      try {
+        latest.push(JSON.parse(await Deno.readTextFile(`${RESULTS_DIR}/${name}.json`)));
+      } catch { /* never run here */ }
+    }
+  }
+  await Deno.writeTextFile(`${RESULTS_DIR}/summary.md`, markdownTable(latest));
+  console.log(markdownTable(results));
   // Timers of stopped components may linger; results are written.
   Deno.exit(0);
 }

@@ -61,7 +61,11 @@ pipelines:
 /** Runs one embedded measurement. */
 export async function runEmbedded(o: EmbeddedOptions): Promise<BenchResult> {
   const registry = PluginRegistry.of([...BUILTIN_PLUGINS, probeHandler]);
-  const loaded = await loadConfigText(yaml(o), { file: `${o.scenario}.yaml`, registry, env: {} });
+  const loaded = await loadConfigText(yaml(o), {
+    file: `${o.scenario}.yaml`,
+    registry,
+    env: {},
+  });
   const runtime = await Runtime.create(loaded, {
     logger: createLogger({ level: "warn" }),
     seed: 1,

@@ -45,19 +45,33 @@ function body(samples: number): string {
   return JSON.stringify(samples === 1 ? list[0] : list);
 }
 
-async function withServer<T>(fn: (url: string, runtime: Runtime) => Promise<T>): Promise<T> {
+async function withServer<T>(
+  fn: (url: string, runtime: Runtime) => Promise<T>,
+): Promise<T> {
   const registry = PluginRegistry.of(BUILTIN_PLUGINS);
-  const loaded = await loadConfigText(CONFIG, { file: "http.yaml", registry, env: {} });
-  const runtime = await Runtime.create(loaded, { logger: createLogger({ level: "warn" }) });
+  const loaded = await loadConfigText(CONFIG, {
+    file: "http.yaml",
+    registry,
+    env: {},
+  });
+  const runtime = await Runtime.create(loaded, {
+    logger: createLogger({ level: "warn" }),
+  });
   const app = createAdminApp(runtime, {
     registry,
     redactedConfig: () => loaded.redacted,
     version: "bench",
   });
   runtime.start();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    app.fetch,
+  );
   try {
-    return await fn(`http://127.0.0.1:${server.addr.port}/api/v1/samples`, runtime);
+    return await fn(
+      `http://127.0.0.1:${server.addr.port}/api/v1/samples`,
+      runtime,
+    );
   } finally {
     await server.shutdown();
     await runtime.stop();
@@ -77,7 +91,12 @@ function ms(text: string): number {
   return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
 }
 
-async function wrk(url: string, bodyText: string, seconds: number, connections: number) {
+async function wrk(
+  url: string,
+  bodyText: string,
+  seconds: number,
+  connections: number,
+) {
   const dir = await benchTempDir();
   const script = `${dir}/post.lua`;
   await Deno.writeTextFile(
@@ -89,25 +108,40 @@ async function wrk(url: string, bodyText: string, seconds: number, connections: 
   let out;
   try {
     out = await new Deno.Command("wrk", {
-      args: ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, url],
+      args: [
+        "-t1",
+        `-c${connections}`,
+        `-d${seconds}s`,
+        "--latency",
+        "-s",
+        script,
+        url,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();
   } catch (error) {
-    throw new Error("The http scenarios need wrk: apt-get install wrk", { cause: error });
+    throw new Error("The http scenarios need wrk: apt-get install wrk", {
+      cause: error,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
   const text = new TextDecoder().decode(out.stdout);
   const rps = Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1]);
-  const non2xx = Number(text.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  const non2xx = Number(
+    text.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0,
+  );
   const p50 = ms(text.match(/\s50%\s+(\S+)/)?.[1] ?? "");
   const p99 = ms(text.match(/\s99%\s+(\S+)/)?.[1] ?? "");
   const max = ms(text.match(/Latency\s+\S+\s+\S+\s+(\S+)/)?.[1] ?? "");
   return { rps, non2xx, p50, p99, max, raw: text };
 }
 
-async function throughput(scenario: string, samplesPerRequest: number): Promise<BenchResult> {
+async function throughput(
+  scenario: string,
+  samplesPerRequest: number,
+): Promise<BenchResult> {
   return await withServer(async (url, runtime) => {
     const seconds = 10;
     const result = await wrk(url, body(samplesPerRequest), seconds, 64);
@@ -141,40 +175,68 @@ export function httpBatch(): Promise<BenchResult> {
   return throughput("http-batch", 100);
 }
 
-/** `http-latency`: request latency at 10,000 single-sample requests/s. */
+/**
+ * `http-latency`: request latency at 10,000 single-sample requests/s,
+ * paced by autocannon (Node.js, `bench/tools/package.json`; installed on first use).
+ */
 export function httpLatency(): Promise<BenchResult> {
   return withServer(async (url) => {
     const rate = 10_000;
     const seconds = 10;
-    const dir = await benchTempDir();
-    const file = `${dir}/body.json`;
-    await Deno.writeTextFile(file, body(1));
-    const out = await new Deno.Command(Deno.execPath(), {
+    const benchDir = new URL("../tools/", import.meta.url).pathname;
+    const tool = `${benchDir}node_modules/autocannon/autocannon.js`;
+    try {
+      await Deno.stat(tool);
+    } catch {
+      const npm = await new Deno.Command("npm", {
+        args: ["ci", "--no-audit", "--no-fund"],
+        cwd: benchDir,
+        stdout: "null",
+      }).output();
+      if (!npm.success) {
+        throw new Error("Cannot install autocannon: run npm ci in bench/tools/");
+      }
+    }
+    const out = await new Deno.Command("node", {
       args: [
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-read",
-        new URL("../_loadgen.ts", import.meta.url).pathname,
-        url,
+        tool,
+        "-c",
+        "32",
+        "-R",
         String(rate),
+        "-d",
         String(seconds),
-        "64",
-        file,
+        "-m",
+        "POST",
+        "-H",
+        "content-type=application/json",
+        "-b",
+        body(1),
+        "--json",
+        url,
       ],
       stdout: "piped",
+      stderr: "null",
     }).output();
-    await Deno.remove(dir, { recursive: true });
-    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    const r = JSON.parse(new TextDecoder().decode(out.stdout));
     return {
       scenario: "http-latency",
-      description: "POST /api/v1/samples, one sample each, paced at 10,000 requests/s",
-      samples_per_second: r.ok / r.seconds,
-      latency_ms: { p50: r.p50, p99: r.p99, max: r.max },
+      description: "POST /api/v1/samples, one sample each, paced at 10,000 requests/s (autocannon)",
+      samples_per_second: r.requests.average,
+      latency_ms: {
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        max: r.latency.max,
+      },
       offered_per_second: rate,
-      duration_s: r.seconds,
-      samples: r.ok,
+      duration_s: seconds,
+      samples: r.requests.total,
       ...machine(),
-      extra: { errors: r.errors, latency_is: "request latency from scheduled send time" },
+      extra: {
+        non_2xx: r.non2xx,
+        errors: r.errors,
+        latency_is: "request latency (autocannon, 1 ms resolution)",
+      },
     };
   });
 }

@@ -44,7 +44,11 @@ export interface RedisBenchOptions {
   measureMs: number;
 }
 
-function config(o: RedisBenchOptions, prefix: string, window: { from: number; to: number }) {
+function config(
+  o: RedisBenchOptions,
+  prefix: string,
+  window: { from: number; to: number },
+) {
   // Three metrics per device (the simulated default); rate is per metric.
   const total = o.offered ?? 3_000_000;
   const rate = total / o.devices / 3;
@@ -82,7 +86,10 @@ pipelines:
 `;
 }
 
-async function spawnRole(role: string, path: string): Promise<Deno.ChildProcess> {
+async function spawnRole(
+  role: string,
+  path: string,
+): Promise<Deno.ChildProcess> {
   return new Deno.Command(Deno.execPath(), {
     args: [...await taskArgs("run"), "--role", role, "--config", path],
     cwd: ROOT,
@@ -100,7 +107,11 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
 /** Output of a short command (`ps`, `cat`), or "" when it fails. */
 async function output(cmd: string, args: string[]): Promise<string> {
   try {
-    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    const out = await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
     return new TextDecoder().decode(out.stdout).trim();
   } catch {
     return "";
@@ -124,7 +135,10 @@ export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
   const prefix = `bench-${o.scenario}-${crypto.randomUUID().slice(0, 6)}`;
   const redis = new Redis(REDIS_URL);
   const started = Date.now() + 3000; // processes take about this long to start
-  const window = { from: started + o.warmupMs, to: started + o.warmupMs + o.measureMs };
+  const window = {
+    from: started + o.warmupMs,
+    to: started + o.warmupMs + o.measureMs,
+  };
   const yaml = config(o, prefix, window);
   const files: string[] = [];
   const processors: Deno.ChildProcess[] = [];
@@ -147,7 +161,9 @@ export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
     const cpuAfter = await redisCpuSeconds(redis);
     const procAfter = await processCpu(pids);
     const share = (i: number) =>
-      Math.round(((procAfter[i]! - procBefore[i]!) / (o.measureMs / 1000)) * 100);
+      Math.round(
+        ((procAfter[i]! - procBefore[i]!) / (o.measureMs / 1000)) * 100,
+      );
     const redisInfo = await redis.info("server");
     const backlog = await redis.llen(`${prefix}:tasks`);
     hub.kill("SIGTERM");
@@ -185,7 +201,9 @@ export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
         redis_cpu_percent: Math.round(((cpuAfter - cpuBefore) / seconds) * 100),
         hub_cpu_percent: share(0),
         processor_cpu_percent: processors.map((_, i) => share(i + 1)),
-        load_average_1m: Number((await output("cat", ["/proc/loadavg"])).split(" ")[0]),
+        load_average_1m: Number(
+          (await output("cat", ["/proc/loadavg"])).split(" ")[0],
+        ),
         redis_version: redisInfo.match(/redis_version:(\S+)/)?.[1],
         queue_backlog_after: backlog,
       },

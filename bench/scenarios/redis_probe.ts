@@ -23,7 +23,9 @@ export default defineHandler({
   summary: "Counts samples and their latency, writes a summary on stop (benchmarks)",
   config: z.strictObject({
     file: z.string().describe("Where to write the JSON summary on close"),
-    from: z.number().describe("Start of the measuring window (ms since the epoch)"),
+    from: z.number().describe(
+      "Start of the measuring window (ms since the epoch)",
+    ),
     to: z.number().describe("End of the measuring window (ms since the epoch)"),
   }),
   create(config, ctx) {

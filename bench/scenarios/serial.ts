@@ -67,7 +67,11 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms: number) {
+async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  ms: number,
+) {
   const end = Date.now() + ms;
   while (!await condition()) {
     if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
@@ -75,7 +79,10 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
-function writeAll(writer: WritableStreamDefaultWriter<Uint8Array>, bytes: Uint8Array) {
+function writeAll(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  bytes: Uint8Array,
+) {
   return writer.write(bytes);
 }
 
@@ -96,8 +103,15 @@ export async function serial(): Promise<BenchResult> {
   try {
     await until(async () => await exists(`${dir}/B`), "socat", 5000);
     const registry = PluginRegistry.of([...BUILTIN_PLUGINS, probeHandler]);
-    const loaded = await loadConfigText(yaml(dir), { file: "serial.yaml", registry, env: {} });
-    runtime = await Runtime.create(loaded, { logger: createLogger({ level: "warn" }), seed: 1 });
+    const loaded = await loadConfigText(yaml(dir), {
+      file: "serial.yaml",
+      registry,
+      env: {},
+    });
+    runtime = await Runtime.create(loaded, {
+      logger: createLogger({ level: "warn" }),
+      seed: 1,
+    });
     const hop = new LatencyHistogram();
     let received = 0;
     let lastAt = 0;
@@ -109,7 +123,11 @@ export async function serial(): Promise<BenchResult> {
     });
     runtime.start();
     const rt = runtime;
-    await until(() => rt.devices()[0]?.state === "up", "serial device up", 10_000);
+    await until(
+      () => rt.devices()[0]?.state === "up",
+      "serial device up",
+      10_000,
+    );
     const enc = new TextEncoder();
     const chunk = (from: number, count: number) => {
       let text = "";
@@ -131,8 +149,15 @@ export async function serial(): Promise<BenchResult> {
     await until(() => received >= THROUGHPUT_LINES, "every line", 120_000);
     const seconds = (lastAt - started) / 1000;
     const linesPerSecond = THROUGHPUT_LINES / seconds;
-    const unpacedHop = { p50: hop.percentile(50), p99: hop.percentile(99), max: hop.max };
-    const endToEnd = { p50: probe.latency.percentile(50), p99: probe.latency.percentile(99) };
+    const unpacedHop = {
+      p50: hop.percentile(50),
+      p99: hop.percentile(99),
+      max: hop.max,
+    };
+    const endToEnd = {
+      p50: probe.latency.percentile(50),
+      p99: probe.latency.percentile(99),
+    };
 
     // Paced: one line per millisecond, written one at a time.
     received = 0;
@@ -155,7 +180,11 @@ export async function serial(): Promise<BenchResult> {
         "pty (socat stdin → pty master) → driver host → serial device (regex) → memory broker → " +
         "no-op handler; latency = write into the pty → sample enters the pipeline, at 1,000 lines/s",
       samples_per_second: linesPerSecond,
-      latency_ms: { p50: hop.percentile(50), p99: hop.percentile(99), max: hop.max },
+      latency_ms: {
+        p50: hop.percentile(50),
+        p99: hop.percentile(99),
+        max: hop.max,
+      },
       offered_per_second: null,
       duration_s: seconds,
       samples: THROUGHPUT_LINES,

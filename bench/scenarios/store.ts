@@ -140,7 +140,8 @@ export function storePostgres(): Promise<BenchResult> {
     scenario: "store",
     description: "simulated devices → memory broker → store handler → local PostgreSQL",
     target: {
-      url: Deno.env.get("BENCH_DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres",
+      url: Deno.env.get("BENCH_DATABASE_URL") ??
+        "postgres://postgres@127.0.0.1:5432/postgres",
     },
     devices: 4,
     // One connection per core: more backends contend for the same index pages.
