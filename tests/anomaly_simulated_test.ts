@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createEventBus, type HandlerContext, type Sample, silentLogger } from "../core/mod.ts";
-import { FakeClock, testContext } from "../core/testing.ts";
+import { FakeClock, handlerContext, testContext } from "../core/testing.ts";
 import type { Anomaly } from "../handlers/anomaly/mod.ts";
 import anomaly from "../handlers/anomaly/mod.ts";
 import { METRIC_DEFAULTS } from "../plugins/simulated/mod.ts";
@@ -54,15 +54,11 @@ Deno.test("anomaly finds the simulated device's spikes and stuck stretches with 
     }),
     testContext({ clock, events }),
   );
-  const ctx: HandlerContext = {
+  const ctx: HandlerContext = handlerContext({
     task: { id: "t", type: "telemetry.analyze", payload: {}, attempts: 0, created_at: 0 },
-    attempt: 1,
     pipeline: "main",
-    signal: new AbortController().signal,
     clock,
-    publish() {},
-    published: () => [],
-  };
+  });
   for (let i = 0; i < samples.length; i += 500) {
     await handler.handle(samples.slice(i, i + 500), ctx);
   }

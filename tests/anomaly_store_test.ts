@@ -1,20 +1,8 @@
 import assert from "node:assert/strict";
-import type { HandlerContext, Sample } from "../core/mod.ts";
-import { FakeClock, testContext } from "../core/testing.ts";
+import type { Sample } from "../core/mod.ts";
+import { FakeClock, handlerContext, testContext } from "../core/testing.ts";
 import { openDatabase } from "../handlers/_db/mod.ts";
 import anomaly from "../handlers/anomaly/mod.ts";
-
-function handlerContext(clock: FakeClock): HandlerContext {
-  return {
-    task: { id: "t1", type: "telemetry.analyze", payload: {}, attempts: 0, created_at: 0 },
-    attempt: 1,
-    pipeline: "main",
-    signal: new AbortController().signal,
-    clock,
-    publish() {},
-    published: () => [],
-  };
-}
 
 Deno.test("anomaly stores each anomaly once in PGlite and marks it resolved", async () => {
   const dir = await Deno.makeTempDir({ prefix: "anomaly-store-" });
@@ -34,8 +22,8 @@ Deno.test("anomaly stores each anomaly once in PGlite and marks it resolved", as
       value,
       ts: t0 + i * 1000,
     }));
-    await handler.handle(batch, handlerContext(clock));
-    await handler.handle(batch, handlerContext(clock)); // redelivered
+    await handler.handle(batch, handlerContext({ pipeline: "main", clock }));
+    await handler.handle(batch, handlerContext({ pipeline: "main", clock })); // redelivered
     const { rows } = await db.query(
       "SELECT id, device, metric, value, expected_low, expected_high, score, rule, severity, " +
         "extract(epoch from ts) * 1000 AS ts_ms, resolved_at IS NOT NULL AS resolved " +

@@ -2,24 +2,12 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { builtinRegistry } from "../core/builtins.ts";
 import { loadConfigFile } from "../core/config/mod.ts";
-import type { HandlerContext, HandlerInstance, Sample } from "../core/mod.ts";
+import type { HandlerInstance, Sample } from "../core/mod.ts";
 import { Runtime } from "../core/runtime/runtime.ts";
-import { recordingLogger, testContext } from "../core/testing.ts";
+import { handlerContext, recordingLogger, testContext } from "../core/testing.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
 
 const YAML = fileURLToPath(new URL("../examples/telemetry.yaml", import.meta.url));
-
-function handlerContext(): HandlerContext {
-  return {
-    task: { id: "t1", type: "telemetry.analyze", payload: {}, attempts: 0, created_at: 0 },
-    attempt: 1,
-    pipeline: "main",
-    signal: new AbortController().signal,
-    clock: testContext().clock,
-    publish() {},
-    published: () => [],
-  };
-}
 
 Deno.test("examples/telemetry.yaml loads the clamp handler from its plugins list", async () => {
   const loaded = await loadConfigFile(YAML, { registry: builtinRegistry(), env: {} });
@@ -42,7 +30,7 @@ Deno.test("examples/telemetry.yaml loads the clamp handler from its plugins list
     { device: "boiler", metric: "humidity", value: -3, ts: 2 },
     { device: "boiler", metric: "pressure", value: 999, ts: 2 },
   ];
-  const out = await handler.handle(input, handlerContext());
+  const out = await handler.handle(input, handlerContext({ pipeline: "main" }));
   assert.ok(out);
   assert.deepEqual(out.map((s) => [s.metric, s.value, s.quality]), [
     ["temperature", 60, "bad"],
@@ -51,9 +39,16 @@ Deno.test("examples/telemetry.yaml loads the clamp handler from its plugins list
     ["pressure", 999, undefined],
   ]);
   assert.equal(input[0]!.value, 75, "input samples are not modified");
-  assert.equal(await handler.handle(input.slice(1, 2), handlerContext()), undefined);
+  assert.equal(
+    await handler.handle(input.slice(1, 2), handlerContext({ pipeline: "main" })),
+    undefined,
+  );
   assert.throws(
-    () => handler.handle([{ device: "boiler", metric: "x", value: NaN, ts: 1 }], handlerContext()),
+    () =>
+      handler.handle(
+        [{ device: "boiler", metric: "x", value: NaN, ts: 1 }],
+        handlerContext({ pipeline: "main" }),
+      ),
     { name: "PermanentError", message: 'Sample 0 of "boiler" has a non-finite value' },
   );
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { HandlerContext, Sample } from "../../core/mod.ts";
-import { FakeClock, recordingLogger, testContext } from "../../core/testing.ts";
+import { FakeClock, handlerContext, recordingLogger, testContext } from "../../core/testing.ts";
 import analyze from "./mod.ts";
 import { conversion } from "./_units.ts";
 
@@ -11,15 +11,11 @@ async function setup(input: unknown) {
     analyze.config.parse(input),
     testContext({ name: "analyze", clock, logger }),
   );
-  const ctx: HandlerContext = {
+  const ctx: HandlerContext = handlerContext({
     task: { id: "t1", type: "telemetry.analyze", payload: {}, attempts: 0, created_at: 0 },
-    attempt: 1,
     pipeline: "main",
-    signal: new AbortController().signal,
     clock,
-    publish() {},
-    published: () => [],
-  };
+  });
   const handle = async (samples: readonly Sample[]) =>
     (await handler.handle(samples, ctx)) ?? samples;
   return { handle, lines };

@@ -6,19 +6,15 @@
  */
 import assert from "node:assert/strict";
 import type { HandlerContext, Sample } from "../../core/mod.ts";
-import { FakeClock } from "../../core/testing.ts";
+import { FakeClock, handlerContext } from "../../core/testing.ts";
 
 /** A handler context for task `id`. */
 export function taskContext(id: string, clock = new FakeClock()): HandlerContext {
-  return {
+  return handlerContext({
     task: { id, type: "telemetry.analyze", payload: {}, attempts: 0, created_at: 0 },
-    attempt: 1,
     pipeline: "main",
-    signal: new AbortController().signal,
     clock,
-    publish() {},
-    published: () => [],
-  };
+  });
 }
 
 /** `n` samples over about `spanMs`, three devices and two metrics, seeded. */
