@@ -413,3 +413,40 @@ Deno.test("createAdminApp without reload answers 404 on /api/v1/reload", async (
   assert.equal((await app.request("/api/v1/reload", { method: "POST" })).status, 404);
   await stopQuietly(runtime);
 });
+
+Deno.test("chunked bodies without Content-Length are limited while they stream", async () => {
+  const { app, runtime } = await adminFixture(`${BASE}\nadmin: { max_body: 2048 }\n`);
+  const stream = (text: string, parts: number) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        const bytes = new TextEncoder().encode(text);
+        const size = Math.ceil(bytes.length / parts);
+        for (let i = 0; i < bytes.length; i += size) controller.enqueue(bytes.slice(i, i + size));
+        controller.close();
+      },
+    });
+  const small = JSON.stringify({ device: "boiler", metric: "t", value: 1 });
+  const ok = await app.request("/api/v1/samples", {
+    method: "POST",
+    body: stream(small, 3),
+    headers: { "content-type": "application/json" },
+  });
+  assert.equal(ok.status, 202);
+  const big = JSON.stringify(
+    Array.from({ length: 100 }, () => ({ device: "boiler", metric: "t", value: 1 })),
+  );
+  const refused = await app.request("/api/v1/samples", {
+    method: "POST",
+    body: stream(big, 10),
+    headers: { "content-type": "application/json" },
+  });
+  assert.equal(refused.status, 413);
+  const declared = await app.request("/api/v1/samples", {
+    method: "POST",
+    body: big,
+    headers: { "content-type": "application/json", "content-length": String(big.length) },
+  });
+  assert.equal(declared.status, 413, "refused on its Content-Length alone");
+  assert.equal(runtime.pipelines.get("main")!.queue!.size, 1);
+  await stopQuietly(runtime);
+});

@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { type Context, Hono } from "@hono/hono";
-import { bodyLimit } from "@hono/hono/body-limit";
+import { type Context, Hono, type MiddlewareHandler } from "@hono/hono";
 import { streamSSE } from "@hono/hono/streaming";
 import { loadConfigText } from "../config/mod.ts";
 import { ConfigError, errorMessage, formatProblem } from "../errors.ts";
@@ -73,19 +72,12 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
 
   // Count every request by route pattern and status (label children cached:
   // this runs on every ingest request).
-  const counters = new Map<string, { inc(): void }>();
   app.use("*", async function countRequests(c, next) {
     await next();
     const route = c.req.routePath === "/*" || c.req.routePath === "*"
       ? "unmatched"
       : c.req.routePath;
-    const key = `${route} ${c.res.status}`;
-    let counter = counters.get(key);
-    if (!counter) {
-      counter = runtime.metrics.httpRequests.labels(route, String(c.res.status));
-      counters.set(key, counter);
-    }
-    counter.inc();
+    runtime.metrics.fastCounter(runtime.metrics.httpRequests, route, String(c.res.status)).inc();
   });
 
   // Bearer tokens: everything but the probes, metrics and the API description.
@@ -103,11 +95,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     await next();
   });
 
-  const limit = bodyLimit({
-    maxSize: admin.max_body,
-    onError: (c) =>
-      problem(c, 413, "Payload too large", `Bodies are limited to ${admin.max_body} bytes`),
-  });
+  const limit = bodyLimit(admin.max_body);
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
@@ -323,6 +311,41 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   });
 
   return app;
+}
+
+/**
+ * Refuses bodies over `max` bytes with 413: at once when Content-Length says
+ * so, and while reading when the body is chunked (never buffered whole).
+ * Hono's own middleware re-wraps every body stream, which cost more than
+ * the rest of an ingest request.
+ */
+function bodyLimit(max: number): MiddlewareHandler {
+  const tooLarge = (c: Context) =>
+    problem(c, 413, "Payload too large", `Bodies are limited to ${max} bytes`);
+  return async function limitBody(c, next) {
+    const declared = c.req.header("content-length");
+    if (declared !== undefined) {
+      if (Number(declared) > max) return tooLarge(c);
+      return await next();
+    }
+    const body = c.req.raw.body;
+    if (!body) return await next();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      size += chunk.length;
+      if (size > max) return tooLarge(c);
+      chunks.push(chunk);
+    }
+    const whole = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      whole.set(chunk, offset);
+      offset += chunk.length;
+    }
+    c.req.raw = new Request(c.req.raw, { body: whole });
+    return await next();
+  };
 }
 
 function invalidSamples(c: Context, invalid: InvalidItem[]): Response {

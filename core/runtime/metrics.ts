@@ -34,6 +34,11 @@ export function emptyTotals(): PipelineTotals {
   };
 }
 
+/** A cheap counter child (see {@link RuntimeMetrics.fastCounter}). */
+export interface FastCounter {
+  inc(n?: number): void;
+}
+
 /** Task outcomes counted by `telemetry_tasks_total`. */
 export type TaskOutcome = "completed" | "retried" | "dead_lettered" | "released";
 
@@ -73,6 +78,11 @@ export class RuntimeMetrics {
   readonly deviceRestarts: client.Counter<"device">;
   readonly httpRequests: client.Counter<"route" | "status">;
   #totals = new Map<string, PipelineTotals>();
+  #counterIds = new Map<object, number>();
+  #fast = new Map<
+    string,
+    FastCounter & { entry: { pending: number; child: { inc(n: number): void } } }
+  >();
   #depthProbes: Array<() => Promise<void> | void> = [];
 
   constructor() {
@@ -194,8 +204,40 @@ export class RuntimeMetrics {
     client.collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * A counter child for a hot path: `inc()` adds to a plain number, and the
+   * total reaches prom-client (which hashes label values on every call) at
+   * the next {@link metrics} or {@link flush}. Cached per label values.
+   */
+  fastCounter<L extends string>(counter: client.Counter<L>, ...values: string[]): FastCounter {
+    let id = this.#counterIds.get(counter);
+    if (id === undefined) this.#counterIds.set(counter, id = this.#counterIds.size);
+    const key = `${id}\u0000${values.join("\u0000")}`;
+    let fast = this.#fast.get(key);
+    if (!fast) {
+      if (this.#fast.size > 50_000) this.flush(); // label churn: keep memory bounded
+      const child = counter.labels(...values);
+      const entry = { pending: 0, child };
+      fast = { inc: (n = 1) => void (entry.pending += n), entry };
+      this.#fast.set(key, fast);
+    }
+    return fast;
+  }
+
+  /** Hands pending fast-counter increments to prom-client. */
+  flush(): void {
+    for (const { entry } of this.#fast.values()) {
+      if (entry.pending !== 0) {
+        entry.child.inc(entry.pending);
+        entry.pending = 0;
+      }
+    }
+    if (this.#fast.size > 50_000) this.#fast.clear();
+  }
+
   /** Prometheus text exposition. */
   metrics(): Promise<string> {
+    this.flush();
     return this.registry.metrics();
   }
 }

@@ -160,7 +160,6 @@ export class Runtime {
   #runners: DeviceRunner[] = [];
   #componentAbort = new Map<string, AbortController>();
   #routers = new Map<string, BrokerRouter>();
-  #ingestCounters = new Map<string, { inc(n?: number): void }>();
   #rateTimer: ReturnType<typeof setInterval> | undefined;
   #rateHistory = new Map<
     string,
@@ -452,27 +451,18 @@ export class Runtime {
     if (pr.queue.wouldBlock(samples.length)) return "full";
     const totals = this.metrics.totals(pipeline);
     totals.samples_read += samples.length;
-    if (samples.length === 1) this.#ingestCounter(pipeline, samples[0]!.device).inc();
-    else {
+    if (samples.length === 1) {
+      this.metrics.fastCounter(this.metrics.samplesIngested, pipeline, samples[0]!.device).inc();
+    } else {
       const perDevice = new Map<string, number>();
       for (const s of samples) perDevice.set(s.device, (perDevice.get(s.device) ?? 0) + 1);
-      for (const [device, n] of perDevice) this.#ingestCounter(pipeline, device).inc(n);
+      for (const [device, n] of perDevice) {
+        this.metrics.fastCounter(this.metrics.samplesIngested, pipeline, device).inc(n);
+      }
     }
     this.tap.offer(pipeline, samples);
     void pr.queue.push(samples);
     return "accepted";
-  }
-
-  /** The `samples_ingested` child of a pipeline and device, cached (bounded). */
-  #ingestCounter(pipeline: string, device: string): { inc(n?: number): void } {
-    const key = `${pipeline}\u0000${device}`;
-    let child = this.#ingestCounters.get(key);
-    if (!child) {
-      if (this.#ingestCounters.size > 10_000) this.#ingestCounters.clear();
-      child = this.metrics.samplesIngested.labels(pipeline, device);
-      this.#ingestCounters.set(key, child);
-    }
-    return child;
   }
 
   /** Readiness of every broker, handler and pipeline, each with a reason when not ready. */
