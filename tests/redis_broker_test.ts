@@ -200,3 +200,28 @@ test("redis broker: a batch sent again after a lost reply is acknowledged once; 
     await cleanup();
   }
 });
+
+test("redis broker: a task a blocking move lands for a consumer that gave up waiting goes straight back", async () => {
+  const { broker, prefix, cleanup } = await makeBroker({ poll_interval: "500ms" });
+  const redis = client();
+  try {
+    const gaveUp = new AbortController();
+    const waiting = broker.reserve("c1", 1, gaveUp.signal);
+    await new Promise((r) => setTimeout(r, 50)); // c1 is blocked in BLMOVE now
+    gaveUp.abort();
+    assert.deepEqual(await waiting, []);
+    // The stale BLMOVE of c1 is still pending on its connection and takes this task.
+    await redis.rpush(
+      `${prefix}:tasks`,
+      JSON.stringify({ id: "stray", type: "t", payload: { device: "d", metric: "m", value: 1 } }),
+    );
+    const wait = new AbortController();
+    const timer = setTimeout(() => wait.abort(), 1500);
+    const got = await broker.reserve("c2", 1, wait.signal);
+    clearTimeout(timer);
+    assert.deepEqual(got.map((d) => d.task.id), ["stray"], "not left for lease recovery");
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});

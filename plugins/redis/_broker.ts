@@ -347,8 +347,13 @@ export class RedisBroker implements BrokerInstance {
       );
       const outcome = await Promise.race([moved, abort]);
       if (outcome === "aborted") {
-        // A task BLMOVE moves after this stays in the processing list; recovery returns it.
-        moved.catch(() => {});
+        // The move may still land a task for a consumer that stopped waiting:
+        // put it straight back rather than leave it to lease recovery.
+        moved.then((raw) => {
+          if (raw !== null) return this.#unmove(holder, raw);
+        }).catch((error) =>
+          this.#log.debug("Cannot put back a task", { error: errorMessage(error) })
+        );
         return null;
       }
       return outcome;
@@ -358,6 +363,10 @@ export class RedisBroker implements BrokerInstance {
         cause: error,
       });
     }
+  }
+
+  async #unmove(holder: string, raw: string): Promise<void> {
+    await this.#script("thUnmove", [this.keys.processing(holder), this.keys.queues[1]!], [raw]);
   }
 
   /** Resolves once `conn` is ready or `ms` have passed. */

@@ -360,6 +360,24 @@ return { redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call(
   inflight, redis.call('ZCARD', KEYS[4]), redis.call('LLEN', KEYS[5]) }
 `;
 
+/**
+ * Puts back a task that a blocking move took for a consumer that had
+ * already given up waiting (its reserve was aborted): out of the consumer's
+ * processing list, back to the front of the queue it came from. The task's
+ * record was never touched by the move, so it still says `queued`.
+ *
+ * KEYS: [1] the consumer's processing list, [2] the queue the task came from
+ * ARGV: [1] the task's stored element
+ * Returns: 1 when put back, 0 when the element was no longer there
+ */
+export const UNMOVE = `
+if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+`;
+
 /** Every script by the command name it is registered under. */
 export const SCRIPTS = {
   thEnqueue: ENQUEUE,
@@ -369,6 +387,7 @@ export const SCRIPTS = {
   thRecover: RECOVER,
   thDeadLetters: DEAD_LETTERS,
   thDepth: DEPTH,
+  thUnmove: UNMOVE,
 } as const;
 
 /** A registered script's name. */
