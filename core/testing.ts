@@ -375,7 +375,9 @@ export function brokerConformance(
     assert.deepEqual(await k.broker.depth(), { queued: 0, inflight: 0, delayed: 1, dead: 0 });
 
     assert.deepEqual(await k.reserveWithin(k.delay / 2, 1), [], "redelivered before due");
-    const again = await k.reserveWithin(k.delay * 3, 1);
+    // Returns as soon as the task is due; the long bound only absorbs a busy
+    // event loop when the whole suite runs in one process on real time.
+    const again = await k.reserveWithin(k.clock ? k.delay * 3 : k.delay * 3 + 2000, 1);
     assert.deepEqual(idsOf(again), [task.id]);
     assert.equal(again[0]!.task.attempts, 1);
     assert.equal((await k.broker.getTask(task.id))?.state, "assigned");

@@ -88,3 +88,24 @@ pipelines:
   await runtime.stop();
   assert.equal(lines.filter((l) => l.msg === "Cannot reserve tasks; will keep trying").length, 1);
 });
+
+Deno.test("a task cut short by the grace deadline is released, not retried", async () => {
+  const { runtime } = await createRuntime(`
+shutdown: { grace: 100ms }
+devices:
+  dev: { type: fixed, config: { count: 10, batch: 10 } }
+brokers:
+  mem: { type: memory }
+handlers:
+  busy: { type: abortable }
+pipelines:
+  main: { from: [dev], via: mem, handlers: [busy], workers: 1 }
+`);
+  runtime.start();
+  const broker = runtime.brokers.get("mem")!;
+  await waitFor(async () => (await broker.depth()).inflight === 1, "the task in flight");
+  const summary = await runtime.stop();
+  assert.equal(summary.tasks_released, 1);
+  assert.equal(summary.tasks_retried, 0);
+  assert.equal(summary.tasks_dead_lettered, 0);
+});

@@ -334,6 +334,11 @@ export class WorkerPool {
       this.#observeLatency(pipeline, samples);
       return { settlement: { delivery, outcome: "completed" }, pipeline, samples: count };
     } catch (error) {
+      if (this.#hard.signal.aborted && !isPermanent(error)) {
+        // Cut short by shutdown, not failed: back to the queue, no attempt spent.
+        logger.debug("Task released at shutdown", { pipeline, task: task.id });
+        return { settlement: { delivery, outcome: "released" }, pipeline, samples: 0 };
+      }
       const retry = "unroutable" in route ? this.#o.fallbackRetry : route.retry;
       const decision = decideFailure(retry, attempt, isPermanent(error), random);
       const err = taskError(error);

@@ -158,3 +158,20 @@ export const stubbornDevice = defineDevice({
     return { run: () => new Promise<void>(() => {}) };
   },
 });
+
+/** Works until aborted, then throws (a handler cut short by shutdown). */
+export const abortableHandler = defineHandler({
+  name: "abortable",
+  summary: "Runs until its signal aborts, then throws (tests)",
+  config: z.strictObject({}),
+  create() {
+    return {
+      handle: (_samples, ctx) =>
+        new Promise<void>((_, reject) => {
+          ctx.signal.addEventListener("abort", () => reject(new Error("Interrupted")), {
+            once: true,
+          });
+        }),
+    };
+  },
+});

@@ -22,7 +22,9 @@ export default defineHandler({
     redis.on("error", () => {});
     return {
       async handle(samples, hctx) {
-        if (config.delay > 0) await sleepUnlessAborted(ctx.clock, config.delay, hctx.signal);
+        if (config.delay > 0 && !await sleepUnlessAborted(ctx.clock, config.delay, hctx.signal)) {
+          throw new Error("Stopped before the work was done");
+        }
         const pipeline = redis.pipeline();
         for (const s of samples) {
           pipeline.hincrby(config.key, `${s.device}/${s.metric}/${s.seq}`, 1);

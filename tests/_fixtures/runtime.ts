@@ -9,6 +9,7 @@ import { recordingLogger } from "../../core/testing.ts";
 import { PluginRegistry } from "../../core/registry.ts";
 import { Runtime, type RuntimeOptions } from "../../core/runtime/runtime.ts";
 import {
+  abortableHandler,
   fixedDevice,
   flakyHandler,
   hangHandler,
@@ -27,6 +28,7 @@ export function testRegistry(): PluginRegistry {
     unreachableBroker,
     hangHandler,
     stubbornDevice,
+    abortableHandler,
   ]);
 }
 
