@@ -225,3 +225,28 @@ test("redis broker: a task a blocking move lands for a consumer that gave up wai
     await cleanup();
   }
 });
+
+test("redis broker: the dead-letter queue keeps at most max_dead_letters, dropping the oldest with its record", async () => {
+  const { logger, lines } = recordingLogger();
+  const { broker, cleanup } = await makeBroker({ max_dead_letters: 2 }, undefined, logger);
+  try {
+    const task = (id: string) => ({ id, type: "t", payload: {}, attempts: 0, created_at: 1 });
+    await broker.enqueue([task("a"), task("b"), task("c")]);
+    const deliveries = await broker.reserve("c1", 3, never);
+    await broker.started(deliveries);
+    const error = { message: "Bad", name: "PermanentError", permanent: true };
+    for (const delivery of deliveries) {
+      await broker.settle([{ delivery, outcome: "dead_letter", error }]);
+    }
+    const page = await broker.listDeadLetters({});
+    assert.deepEqual(page.items.map((d) => d.task.id), ["b", "c"]);
+    assert.equal(await broker.getTask("a"), undefined, "the dropped letter's record is gone");
+    assert.equal((await broker.getTask("c"))?.state, "dead_letter");
+    assert.equal((await broker.depth()).dead, 2);
+    assert.ok(
+      lines.some((l) => l.msg === "Dead-letter queue full; dropped the oldest dead letters"),
+    );
+  } finally {
+    await cleanup();
+  }
+});

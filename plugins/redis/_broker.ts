@@ -547,8 +547,22 @@ export class RedisBroker implements BrokerInstance {
       keys.delayed,
       keys.dlq,
       keys.dlqSeq,
-    ], [now, keys.taskPrefix, keys.taskSuffix, this.#o.retention, ...args]) as string[];
-    status.forEach((code, i) => {
+    ], [
+      now,
+      keys.taskPrefix,
+      keys.taskSuffix,
+      this.#o.retention,
+      this.#o.max_dead_letters,
+      ...args,
+    ]) as unknown[];
+    const dropped = Number(status.pop() ?? 0);
+    if (dropped > 0) {
+      this.#log.warn("Dead-letter queue full; dropped the oldest dead letters", {
+        dropped,
+        max_dead_letters: this.#o.max_dead_letters,
+      });
+    }
+    (status as string[]).forEach((code, i) => {
       const error = scriptError("thSettle", code, settlements[i]?.delivery.task.id, this.#name);
       // Not an error for the caller: the task is queued again and will run again.
       if (error) this.#log.debug(error.message);

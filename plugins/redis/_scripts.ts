@@ -201,14 +201,17 @@ return n
  * KEYS: [1] processing list, [2] queue high, [3] queue normal, [4] queue low,
  *       [5] delayed zset, [6] dead-letter list, [7] dead-letter sequence
  * ARGV: [1] now, [2] task key prefix, [3] task key suffix, [4] retention ms (0 deletes),
+ *       [5] most dead letters kept (the oldest beyond it are dropped with their record),
  *       then 8 per settlement: outcome ("completed" | "retry" | "dead_letter" |
  *       "released"), raw element (only when the id is ""), id, attempts, body (retry: the
  *       task to requeue; dead_letter: the dead letter without its seq), due time (retry),
  *       error JSON, priority index
- * Returns: one status per settlement: "ok" or "stale"
+ * Returns: one status per settlement: "ok" or "stale", then how many old dead letters
+ *          were dropped to stay within the cap
  */
 export const SETTLE = HELPERS + `
 local now, pre, suf, retention = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local cap, dropped = tonumber(ARGV[5]), 0
 local held = nil
 local function find(id)
   if not held then
@@ -226,7 +229,7 @@ local function find(id)
   return nil
 end
 local status, released = {}, {}
-for i = 5, #ARGV, 8 do
+for i = 6, #ARGV, 8 do
   local outcome, raw, id, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local body, due, err = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local key = pre .. id .. suf
@@ -252,6 +255,12 @@ for i = 5, #ARGV, 8 do
     elseif outcome == 'dead_letter' then
       local seq = redis.call('INCR', KEYS[7])
       redis.call('RPUSH', KEYS[6], '{"seq":' .. seq .. ',' .. string.sub(body, 2))
+      while redis.call('LLEN', KEYS[6]) > cap do
+        local old = redis.call('LPOP', KEYS[6])
+        local old_id = string.match(old, '"task":{"id":"([^"\\\\]+)"')
+        if old_id then redis.call('DEL', pre .. old_id .. suf) end
+        dropped = dropped + 1
+      end
       if id ~= '' then
         redis.call('HSET', key, 'state', 'dead_letter', 'attempts', attempts,
           'last_error', err, 'dead_lettered_at', now, 'updated_at', now)
@@ -267,6 +276,7 @@ for j = #released, 1, -1 do
   redis.call('LPUSH', KEYS[1 + r[2]], r[1])
   if r[4] ~= '' then redis.call('HSET', r[3], 'state', 'queued', 'updated_at', now) end
 end
+status[#status + 1] = dropped
 return status
 `;
 

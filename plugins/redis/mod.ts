@@ -48,6 +48,10 @@ export const redisBrokerConfig = z.strictObject({
     "How long the record of a completed task stays readable by id; 0 deletes it at once " +
       "(as the original design does), which keeps Redis memory flat",
   ),
+  max_dead_letters: z.int().min(1).default(10_000).describe(
+    "Most dead letters kept; beyond it the oldest is dropped (with its task record) and a " +
+      "warning logged, so a poison stream cannot fill Redis",
+  ),
   lease: duration().prefault("5s").describe(
     "How long a consumer's reserved tasks stay its own without a heartbeat; a killed " +
       "processor's tasks are requeued this long after its last heartbeat",
