@@ -56,3 +56,42 @@ export function createEventBus(logger: Logger): EventBus {
     },
   };
 }
+
+/** Bus topic of anomalies (published by the `anomaly` handler, read by `alert`). */
+export const ANOMALY_TOPIC = "anomaly";
+/** Bus topic of anomaly conditions that cleared. */
+export const ANOMALY_RESOLVED_TOPIC = "anomaly.resolved";
+
+/**
+ * An anomaly as published on {@link ANOMALY_TOPIC} (and to later handlers
+ * of the chain): the contract between detectors and alert sinks, built-in
+ * or third-party.
+ */
+export interface AnomalyEvent {
+  /** Deterministic (rule, device, metric, time), so redelivery stores it once. */
+  id: string;
+  device: string;
+  metric: string;
+  /** Milliseconds since the epoch of the sample that showed it. */
+  ts: number;
+  value: number;
+  /** The expected band; `null` on an open side. */
+  expected_low: number | null;
+  expected_high: number | null;
+  /** How far outside the band (rule-specific, e.g. a z-score). */
+  score: number;
+  /** Name of the rule that fired. */
+  rule: string;
+  severity: "info" | "warning" | "critical";
+  detail?: string;
+}
+
+/** A condition that cleared, published on {@link ANOMALY_RESOLVED_TOPIC}. */
+export interface AnomalyResolvedEvent {
+  /** Id of the anomaly that opened the condition. */
+  anomaly_id: string;
+  device: string;
+  metric: string;
+  rule: string;
+  ts: number;
+}

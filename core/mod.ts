@@ -7,7 +7,14 @@
 export { type Clock, sleepUnlessAborted, systemClock } from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
 export { formatDuration, parseDuration } from "./duration.ts";
-export { createEventBus, type EventBus } from "./events.ts";
+export {
+  ANOMALY_RESOLVED_TOPIC,
+  ANOMALY_TOPIC,
+  type AnomalyEvent,
+  type AnomalyResolvedEvent,
+  createEventBus,
+  type EventBus,
+} from "./events.ts";
 export { globMatcher } from "./glob.ts";
 export {
   ConfigError,

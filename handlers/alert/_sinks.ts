@@ -12,10 +12,10 @@ import {
   type Random,
   sleepUnlessAborted,
 } from "../../core/mod.ts";
-import type { Anomaly } from "../anomaly/mod.ts";
+import type { AnomalyEvent as CoreAnomalyEvent } from "../../core/mod.ts";
 
 /** An anomaly as received on the bus (published by the `anomaly` handler). */
-export type AnomalyEvent = Anomaly;
+export type AnomalyEvent = CoreAnomalyEvent;
 
 /** What sinks deliver: a condition started (firing) or cleared (resolved). */
 export type Notice =

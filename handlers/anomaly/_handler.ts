@@ -6,7 +6,12 @@
  * @module
  */
 import {
+  ANOMALY_RESOLVED_TOPIC,
+  ANOMALY_TOPIC as CORE_ANOMALY_TOPIC,
+  type AnomalyEvent,
+  type AnomalyResolvedEvent,
   errorMessage,
+  globMatcher,
   type HandlerContext,
   type HandlerInstance,
   type PluginContext,
@@ -16,8 +21,6 @@ import {
   sleepUnlessAborted,
 } from "../../core/mod.ts";
 import { createDetector, type Detector, type Finding } from "./_detectors.ts";
-import { globMatcher } from "../../core/mod.ts";
-import type { AnomalyRow } from "../_db/mod.ts";
 import { type Rule, ruleName, type RuleOf } from "./_rules.ts";
 
 /**
@@ -26,17 +29,10 @@ import { type Rule, ruleName, type RuleOf } from "./_rules.ts";
  * rule's metric pattern and `ts` the moment the silence reached `after`; an open side of the
  * expected band is `null`.
  */
-export type Anomaly = AnomalyRow & { score: number };
+export type Anomaly = AnomalyEvent;
 
 /** A condition that cleared: published on the bus as `anomaly.resolved`. */
-export interface AnomalyResolved {
-  /** Id of the anomaly that opened the condition. */
-  anomaly_id: string;
-  device: string;
-  metric: string;
-  rule: string;
-  ts: number;
-}
+export type AnomalyResolved = AnomalyResolvedEvent;
 
 /** Where anomalies are stored. Inserting must be idempotent by `id`. */
 export interface AnomalySink {
@@ -56,9 +52,9 @@ export interface AnomalyEngineOptions {
 }
 
 /** Bus topic of anomalies. */
-export const ANOMALY_TOPIC = "anomaly";
+export const ANOMALY_TOPIC = CORE_ANOMALY_TOPIC;
 /** Bus topic of cleared conditions. */
-export const RESOLVED_TOPIC = "anomaly.resolved";
+export const RESOLVED_TOPIC = ANOMALY_RESOLVED_TOPIC;
 
 /** Anomalies remembered per series, to publish and store again when a task is redelivered. */
 const RECENT_PER_SERIES = 16;
