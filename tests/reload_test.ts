@@ -112,8 +112,11 @@ Deno.test("an invalid file is refused on reload (HTTP and SIGHUP) and the pipeli
     const read = (await status()).totals.samples_read;
     await waitFor(async () => (await status()).totals.samples_read > read, "samples still flowing");
 
+    // The HTTP refusal logged one line already; SIGHUP must add a second.
+    const refusals = () => stderr.text().split("Reload refused").length - 1;
+    await waitFor(() => refusals() === 1, "the HTTP refusal logged");
     child.kill("SIGHUP");
-    await waitFor(() => stderr.text().includes("Reload refused"), "SIGHUP refusal logged");
+    await waitFor(() => refusals() === 2, "SIGHUP refusal logged");
 
     await Deno.writeTextFile(file, FILE_YAML(200));
     const applied = await fetch(`${api}/reload`, { method: "POST" });
