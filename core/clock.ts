@@ -49,3 +49,32 @@ export async function sleepUnlessAborted(
     throw error;
   }
 }
+
+/**
+ * Waits for `work`, or only until `signal` aborts, whichever comes first.
+ * Resolves `true` when `work` settled (rejecting if it rejected), `false`
+ * when the signal aborted (at once if it already had); `work` goes on.
+ *
+ * @example
+ * ```ts
+ * import { settledOrAborted } from "./clock.ts";
+ * const stop = new AbortController();
+ * const finished = await settledOrAborted(Promise.resolve(), stop.signal); // true
+ * ```
+ */
+export async function settledOrAborted(
+  work: Promise<unknown>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (signal.aborted) return false;
+  let listener: (() => void) | undefined;
+  const aborted = new Promise<false>((resolve) => {
+    listener = () => resolve(false);
+    signal.addEventListener("abort", listener, { once: true });
+  });
+  try {
+    return await Promise.race([work.then(() => true as const), aborted]);
+  } finally {
+    signal.removeEventListener("abort", listener!);
+  }
+}

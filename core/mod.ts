@@ -4,7 +4,7 @@
  *
  * @module
  */
-export { type Clock, sleepUnlessAborted, systemClock } from "./clock.ts";
+export { type Clock, settledOrAborted, sleepUnlessAborted, systemClock } from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
 export { formatDuration, parseDuration } from "./duration.ts";
 export {

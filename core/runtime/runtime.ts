@@ -6,7 +6,7 @@
  * @module
  */
 import type { RetryPolicy } from "../backoff.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, settledOrAborted, systemClock } from "../clock.ts";
 import type { PipelineConfig, ResolvedConfig, Role } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import { createEventBus, type EventBus } from "../events.ts";
@@ -105,23 +105,6 @@ export interface ReadinessCheck {
 
 const RATE_WINDOW_MS = 10_000;
 const round2 = (n: number) => Math.round(n * 100) / 100;
-
-/** Waits for `work`, or until `signal` aborts (then calls `onAbort` and stops waiting). */
-async function untilOrAborted(
-  work: Promise<unknown>,
-  signal: AbortSignal,
-  onAbort: () => void,
-): Promise<void> {
-  if (signal.aborted) return onAbort();
-  let listener: (() => void) | undefined;
-  const aborted = new Promise<"aborted">((resolve) => {
-    listener = () => resolve("aborted");
-    signal.addEventListener("abort", listener, { once: true });
-  });
-  const outcome = await Promise.race([work.then(() => "done" as const), aborted]);
-  signal.removeEventListener("abort", listener!);
-  if (outcome === "aborted") onAbort();
-}
 
 /** Formats a {@link RunSummary} as one line. */
 export function formatSummary(s: RunSummary): string {
@@ -606,11 +589,13 @@ export class Runtime {
     deadline: AbortSignal,
     drain: (p: PipelineRuntime) => boolean,
   ): Promise<void> {
-    await untilOrAborted(
+    const devicesStopped = await settledOrAborted(
       Promise.all(pipelines.flatMap((p) => p.devices.map((d) => d.stop()))),
       deadline,
-      () => this.#logger.error("Devices still running after the grace period; not waiting"),
     );
+    if (!devicesStopped) {
+      this.#logger.error("Devices still running after the grace period; not waiting");
+    }
     for (const p of pipelines) p.queue?.close();
     await Promise.all(pipelines.map((p) => p.gateway?.stop(deadline)));
     await Promise.all(pipelines.map((p) => p.pool?.stop({ drain: drain(p), deadline })));

@@ -10,6 +10,7 @@ import {
   type DeviceIO,
   type Sample,
   seedFrom,
+  settledOrAborted,
   sleepUnlessAborted,
 } from "../../core/mod.ts";
 import {
@@ -40,20 +41,6 @@ function untilAborted(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return resolve();
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
-}
-
-/** Waits for `pending`, or less if `signal` aborts first. */
-async function settledOrAborted(pending: Promise<void>, signal: AbortSignal): Promise<void> {
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<void>((resolve) => {
-    onAbort = resolve;
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    await Promise.race([pending, aborted]);
-  } finally {
-    if (onAbort) signal.removeEventListener("abort", onAbort);
-  }
 }
 
 export default defineDevice({
