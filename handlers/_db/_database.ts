@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Sample } from "../../core/mod.ts";
+import type { AnomalyEvent, Sample } from "../../core/mod.ts";
 import { classifyError, type Driver, errorCode, type Executor } from "./_drivers.ts";
 import {
   MIGRATIONS,
@@ -15,21 +15,11 @@ import {
   textArray,
 } from "./_sql.ts";
 
-/** One anomaly as stored in `anomalies`; `id` makes inserting it idempotent. */
-export interface AnomalyRow {
-  id: string;
-  device: string;
-  metric: string;
-  /** Milliseconds since the epoch. */
-  ts: number;
-  value: number;
-  expected_low: number | null;
-  expected_high: number | null;
-  score: number | null;
-  rule: string;
-  severity: "info" | "warning" | "critical";
-  detail?: string;
-}
+/**
+ * One anomaly as stored in `anomalies`: the SDK's {@link AnomalyEvent}, whose
+ * score may be unknown here; `id` makes inserting it idempotent.
+ */
+export type AnomalyRow = Omit<AnomalyEvent, "score"> & { score: number | null };
 
 /** Statistics of some samples of one device, metric and window. */
 export interface AggregatePartial {
