@@ -70,6 +70,11 @@ export class LatencyHistogram {
     return this.#max;
   }
 
+  /** p50, p99 and max, as results report them. */
+  summary(): { p50: number; p99: number; max: number } {
+    return { p50: this.percentile(50), p99: this.percentile(99), max: this.#max };
+  }
+
   reset(): void {
     this.#counts.fill(0);
     this.#total = 0;

@@ -22,7 +22,32 @@ export const probe = {
     this.latency.reset();
     this.since = since;
   },
+  /**
+   * Lets a started pipeline warm up, then measures for `measureMs`: only
+   * samples stamped inside the window, or (`countAll`) every sample handled
+   * in it, for generators that run behind the clock under backpressure.
+   */
+  async measure(warmupMs: number, measureMs: number, countAll = false): Promise<Measurement> {
+    await new Promise((r) => setTimeout(r, warmupMs));
+    const started = performance.now();
+    this.reset(countAll ? 0 : Date.now());
+    await new Promise((r) => setTimeout(r, measureMs));
+    return {
+      seconds: (performance.now() - started) / 1000,
+      samples: this.samples,
+      tasks: this.tasks,
+      latency: this.latency.summary(),
+    };
+  },
 };
+
+/** What {@link probe.measure} saw. */
+export interface Measurement {
+  seconds: number;
+  samples: number;
+  tasks: number;
+  latency: { p50: number; p99: number; max: number };
+}
 
 export default defineHandler({
   name: "bench_probe",

@@ -71,18 +71,7 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<BenchResult> {
     seed: 1,
   });
   runtime.start();
-  await new Promise((r) => setTimeout(r, o.warmupMs));
-  const started = performance.now();
-  probe.reset(Date.now());
-  await new Promise((r) => setTimeout(r, o.measureMs));
-  const seconds = (performance.now() - started) / 1000;
-  const samples = probe.samples;
-  const latency = {
-    p50: probe.latency.percentile(50),
-    p99: probe.latency.percentile(99),
-    max: probe.latency.max,
-  };
-  const tasks = probe.tasks;
+  const { seconds, samples, tasks, latency } = await probe.measure(o.warmupMs, o.measureMs);
   const summary = await runtime.stop();
   return {
     scenario: o.scenario,

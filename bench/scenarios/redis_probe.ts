@@ -44,9 +44,7 @@ export default defineHandler({
         const summary: ProbeSummary = {
           samples,
           tasks,
-          p50: latency.percentile(50),
-          p99: latency.percentile(99),
-          max: latency.max,
+          ...latency.summary(),
         };
         await Deno.writeTextFile(config.file, JSON.stringify(summary));
       },

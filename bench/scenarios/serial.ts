@@ -149,11 +149,7 @@ export async function serial(): Promise<BenchResult> {
     await until(() => received >= THROUGHPUT_LINES, "every line", 120_000);
     const seconds = (lastAt - started) / 1000;
     const linesPerSecond = THROUGHPUT_LINES / seconds;
-    const unpacedHop = {
-      p50: hop.percentile(50),
-      p99: hop.percentile(99),
-      max: hop.max,
-    };
+    const unpacedHop = hop.summary();
     const endToEnd = {
       p50: probe.latency.percentile(50),
       p99: probe.latency.percentile(99),
@@ -180,11 +176,7 @@ export async function serial(): Promise<BenchResult> {
         "pty (socat stdin → pty master) → driver host → serial device (regex) → memory broker → " +
         "no-op handler; latency = write into the pty → sample enters the pipeline, at 1,000 lines/s",
       samples_per_second: linesPerSecond,
-      latency_ms: {
-        p50: hop.percentile(50),
-        p99: hop.percentile(99),
-        max: hop.max,
-      },
+      latency_ms: hop.summary(),
       offered_per_second: null,
       duration_s: seconds,
       samples: THROUGHPUT_LINES,

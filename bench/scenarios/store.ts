@@ -89,20 +89,13 @@ export async function runStore(o: StoreBenchOptions): Promise<BenchResult> {
   });
   try {
     runtime.start();
-    await new Promise((r) => setTimeout(r, o.warmupMs));
-    const started = performance.now();
     // Count every sample stored in the window: under backpressure the generators run
     // behind the clock, so their timestamps predate it.
-    probe.reset(0);
-    await new Promise((r) => setTimeout(r, o.measureMs));
-    const seconds = (performance.now() - started) / 1000;
-    const samples = probe.samples;
-    const latency = {
-      p50: probe.latency.percentile(50),
-      p99: probe.latency.percentile(99),
-      max: probe.latency.max,
-    };
-    const tasks = probe.tasks;
+    const { seconds, samples, tasks, latency } = await probe.measure(
+      o.warmupMs,
+      o.measureMs,
+      true,
+    );
     const summary = await runtime.stop();
     const { rows } = await db.query(
       `SELECT count(*)::float8 AS n FROM "${schema}".telemetry_samples`,
