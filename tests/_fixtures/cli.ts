@@ -24,19 +24,30 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `deno task <task> <args>` equivalent to completion. */
-export async function runTask(
-  task: string,
-  args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
-): Promise<CliResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
+/** Options of {@link runTask} and {@link spawnTask}. */
+export interface TaskOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+/** The `deno …` command a task runs, with piped output. */
+async function taskCommand(task: string, args: string[], options: TaskOptions) {
+  return new Deno.Command(Deno.execPath(), {
     args: [...await taskArgs(task), ...args],
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  });
+}
+
+/** Runs `deno task <task> <args>` equivalent to completion. */
+export async function runTask(
+  task: string,
+  args: string[],
+  options: TaskOptions = {},
+): Promise<CliResult> {
+  const out = await (await taskCommand(task, args, options)).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -45,15 +56,9 @@ export async function runTask(
 export async function spawnTask(
   task: string,
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: TaskOptions = {},
 ): Promise<Deno.ChildProcess> {
-  return new Deno.Command(Deno.execPath(), {
-    args: [...await taskArgs(task), ...args],
-    cwd: options.cwd ?? ROOT,
-    env: { NO_COLOR: "1", ...options.env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  return (await taskCommand(task, args, options)).spawn();
 }
 
 /** Reads a stream into a growing string; `text()` returns what has arrived. */
