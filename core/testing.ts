@@ -9,6 +9,7 @@ import { createEventBus } from "./events.ts";
 import { createLogger, type Logger, silentLogger } from "./log.ts";
 import type { BrokerInstance, Delivery, HandlerContext, PluginContext } from "./plugin.ts";
 import { seededRandom } from "./random.ts";
+import { chainTopics } from "./runtime/workers.ts";
 import type { Task, TaskError } from "./task.ts";
 import assert from "node:assert/strict";
 
@@ -561,7 +562,6 @@ export function brokerConformance(
  * ```
  */
 export function handlerContext(overrides: Partial<HandlerContext> = {}): HandlerContext {
-  const topics = new Map<string, unknown[]>();
   return {
     task: {
       id: "task-1",
@@ -574,12 +574,7 @@ export function handlerContext(overrides: Partial<HandlerContext> = {}): Handler
     pipeline: "test",
     signal: new AbortController().signal,
     clock: new FakeClock(),
-    publish(topic, item) {
-      let list = topics.get(topic);
-      if (!list) topics.set(topic, list = []);
-      list.push(item);
-    },
-    published: (topic) => topics.get(topic) ?? [],
+    ...chainTopics(),
     ...overrides,
   };
 }

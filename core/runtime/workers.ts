@@ -88,6 +88,22 @@ export class BrokerRouter {
   }
 }
 
+/**
+ * The `publish`/`published` pair of one attempt's handler chain: items
+ * handed from earlier handlers to later ones, by topic.
+ */
+export function chainTopics(): Pick<HandlerContext, "publish" | "published"> {
+  const topics = new Map<string, unknown[]>();
+  return {
+    publish(topic, item) {
+      let list = topics.get(topic);
+      if (!list) topics.set(topic, list = []);
+      list.push(item);
+    },
+    published: (topic) => topics.get(topic) ?? [],
+  };
+}
+
 /** Options of {@link WorkerPool}. */
 export interface WorkerPoolOptions {
   /** The pipeline whose workers these are (tasks may belong to others on the same broker). */
@@ -309,19 +325,13 @@ export class WorkerPool {
       if ("unroutable" in route) throw new PermanentError(route.unroutable);
       let samples: readonly Sample[] = decodeSamples(task.payload, clock.now());
       count = samples.length;
-      const topics = new Map<string, unknown[]>();
       const ctx: HandlerContext = {
         task,
         attempt,
         pipeline,
         signal: this.#hard.signal,
         clock,
-        publish(topic, item) {
-          let list = topics.get(topic);
-          if (!list) topics.set(topic, list = []);
-          list.push(item);
-        },
-        published: (topic) => topics.get(topic) ?? [],
+        ...chainTopics(),
       };
       for (const link of route.chain) {
         const started = performance.now();
