@@ -19,6 +19,14 @@ export interface BenchResult {
   samples: number;
   cores: number;
   cpu_model: string;
+  /**
+   * Single-core speed of this machine: parse+stringify round trips per
+   * second of one fixed 100-sample JSON body, measured before the first
+   * scenario. Compare it before comparing results of two machines.
+   */
+  reference_ops_per_second: number;
+  /** One-minute load average before the first scenario (others' work on the machine). */
+  load_before: number;
   deno: string;
   date: string;
   extra?: Record<string, unknown>;
@@ -82,15 +90,55 @@ export class LatencyHistogram {
   }
 }
 
+let reference = { reference_ops_per_second: 0, load_before: 0 };
+
+/** The fixed workload of {@link calibrate}: one 100-sample ingest body. */
+function referenceBody(): string {
+  return JSON.stringify(
+    Array.from({ length: 100 }, (_, i) => ({
+      device: `dev-${i % 8}`,
+      metric: "temperature",
+      value: 20 + (i % 17) / 10,
+      ts: 1_700_000_000_000 + i,
+    })),
+  );
+}
+
+/**
+ * Measures the machine once, before any scenario loads it: single-core
+ * speed on a fixed JSON workload (best of five 200 ms rounds) and the load
+ * average. {@link machine} stamps both on every result.
+ */
+export function calibrate(): typeof reference {
+  const body = referenceBody();
+  let best = 0;
+  for (let round = 0; round < 5; round++) {
+    let ops = 0;
+    const start = performance.now();
+    let elapsed = 0;
+    while ((elapsed = performance.now() - start) < 200) {
+      for (let i = 0; i < 50; i++) JSON.stringify(JSON.parse(body));
+      ops += 50;
+    }
+    best = Math.max(best, ops / (elapsed / 1000));
+  }
+  reference = {
+    reference_ops_per_second: Math.round(best),
+    load_before: Number((Deno.loadavg()[0] ?? 0).toFixed(2)),
+  };
+  return reference;
+}
+
 /** Machine facts stamped on every result. */
 export function machine(): Pick<
   BenchResult,
-  "cores" | "cpu_model" | "deno" | "date"
+  "cores" | "cpu_model" | "reference_ops_per_second" | "load_before" | "deno" | "date"
 > {
   const list = cpus();
   return {
     cores: navigator.hardwareConcurrency ?? list.length,
     cpu_model: list[0]?.model ?? "unknown",
+    ...reference,
     deno: Deno.version.deno,
     date: new Date().toISOString(),
   };
@@ -128,14 +176,14 @@ export function tidy(result: BenchResult): BenchResult {
 export function markdownTable(results: readonly BenchResult[]): string {
   const fmt = (n: number) => n.toLocaleString("en-US");
   const lines = [
-    "| scenario | samples/s | offered/s | p50 ms | p99 ms | max ms | cores | date |",
-    "|---|---:|---:|---:|---:|---:|---:|---|",
+    "| scenario | samples/s | offered/s | p50 ms | p99 ms | max ms | cores | reference ops/s | date |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ...results.map((r) =>
       `| ${r.scenario} | ${fmt(r.samples_per_second)} | ${
         r.offered_per_second === null ? "max" : fmt(r.offered_per_second)
       } | ${r.latency_ms.p50} | ${r.latency_ms.p99} | ${r.latency_ms.max} | ${r.cores} | ${
-        r.date.slice(0, 10)
-      } |`
+        r.reference_ops_per_second ? fmt(r.reference_ops_per_second) : "?"
+      } | ${r.date.slice(0, 10)} |`
     ),
   ];
   return lines.join("\n") + "\n";

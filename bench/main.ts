@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type BenchResult, markdownTable, tidy, writeResult } from "./_harness.ts";
+import { type BenchResult, calibrate, markdownTable, tidy, writeResult } from "./_harness.ts";
 import { embedded, embeddedLatency } from "./scenarios/embedded.ts";
 import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
 import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
@@ -39,6 +39,11 @@ if (import.meta.main) {
     );
     Deno.exit(2);
   }
+  const { reference_ops_per_second, load_before } = calibrate();
+  console.error(
+    `Machine: ${reference_ops_per_second.toLocaleString("en-US")} reference ops/s, ` +
+      `load average ${load_before}`,
+  );
   const results: BenchResult[] = [];
   for (const name of names) {
     console.error(`Running ${name}…`);
