@@ -145,6 +145,54 @@ Deno.test("invalid samples get 400 with each item's index and reason, and nothin
   await stopQuietly(runtime);
 });
 
+/** `text` compressed with `format`. */
+async function compressed(text: string, format: CompressionFormat): Promise<Uint8Array> {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream(format));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+Deno.test("gzip and deflate bodies are accepted; bad, unknown and expanding ones are refused", async () => {
+  const { app, runtime } = await adminFixture(`${BASE}\nadmin: { max_body: 4096 }\n`);
+  const queue = runtime.pipelines.get("main")!.queue!;
+  const send = (body: Uint8Array | string, encoding: string, type = "application/json") =>
+    app.request("/api/v1/samples", {
+      method: "POST",
+      body: body as BodyInit,
+      headers: { "content-type": type, "content-encoding": encoding },
+    });
+  const three = JSON.stringify(
+    [1, 2, 3].map((value) => ({ device: "boiler", metric: "t", value })),
+  );
+  const gzip = await send(await compressed(three, "gzip"), "gzip");
+  assert.equal(gzip.status, 202);
+  assert.deepEqual(await gzip.json(), { accepted: 3 });
+  const nd =
+    '{"device":"boiler","metric":"t","value":4}\n{"device":"boiler","metric":"t","value":5}\n';
+  const deflate = await send(await compressed(nd, "deflate"), "Deflate", "application/x-ndjson");
+  assert.equal(deflate.status, 202);
+  assert.equal(queue.size, 5);
+
+  const corrupt = await send(new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7]), "gzip");
+  assert.equal(corrupt.status, 400);
+  assert.match((await corrupt.json()).detail, /^Body is not valid gzip/);
+  const plainAsGzip = await send(three, "gzip");
+  assert.equal(plainAsGzip.status, 400);
+  const brotli = await send(three, "br");
+  assert.equal(brotli.status, 415);
+  assert.match((await brotli.json()).detail, /not "br"/);
+  // 200 KB of samples compress to far below the limit but expand past it.
+  const many = JSON.stringify(
+    Array.from({ length: 5000 }, () => ({ device: "boiler", metric: "t", value: 1 })),
+  );
+  const bomb = await compressed(many, "gzip");
+  assert.ok(bomb.length < 4096, `compressed to ${bomb.length} bytes`);
+  const expanded = await send(bomb, "gzip");
+  assert.equal(expanded.status, 413);
+  assert.match((await expanded.json()).detail, /^Decompressed bodies are limited to 4096 bytes/);
+  assert.equal(queue.size, 5, "nothing from a refused body was enqueued");
+  await stopQuietly(runtime);
+});
+
 Deno.test("malformed JSON, wrong media type and oversized bodies get problem answers", async () => {
   const { app, runtime } = await adminFixture(`${BASE}\nadmin: { max_body: 2048 }\n`);
   const bad = await app.request("/api/v1/samples", post("{not json"));

@@ -117,7 +117,8 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
 
   app.post("/api/v1/samples", limit, async (c) => {
     const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-    const text = await c.req.text();
+    const text = await ingestText(c, admin.max_body);
+    if (typeof text !== "string") return text;
     const now = runtime.clock.now();
     let parsed;
     if (type === "application/json" || type === "") parsed = parseJsonBody(text, now);
@@ -313,6 +314,32 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   return app;
 }
 
+/** Reads `stream` whole; `null` once it passes `max` bytes (the rest is not read). */
+async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.length;
+    if (size > max) return null;
+    chunks.push(chunk);
+  }
+  const only = chunks.length === 1 ? chunks[0]! : undefined;
+  if (only?.buffer instanceof ArrayBuffer) return only as Uint8Array<ArrayBuffer>;
+  const whole = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return whole;
+}
+
+const tooLarge = (c: Context, max: number, what = "Bodies are") =>
+  problem(c, 413, "Payload too large", `${what} limited to ${max} bytes`);
+
 /**
  * Refuses bodies over `max` bytes with 413: at once when Content-Length says
  * so, and while reading when the body is chunked (never buffered whole).
@@ -320,32 +347,61 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
  * the rest of an ingest request.
  */
 function bodyLimit(max: number): MiddlewareHandler {
-  const tooLarge = (c: Context) =>
-    problem(c, 413, "Payload too large", `Bodies are limited to ${max} bytes`);
   return async function limitBody(c, next) {
     const declared = c.req.header("content-length");
     if (declared !== undefined) {
-      if (Number(declared) > max) return tooLarge(c);
+      if (Number(declared) > max) return tooLarge(c, max);
       return await next();
     }
     const body = c.req.raw.body;
     if (!body) return await next();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of body) {
-      size += chunk.length;
-      if (size > max) return tooLarge(c);
-      chunks.push(chunk);
-    }
-    const whole = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      whole.set(chunk, offset);
-      offset += chunk.length;
-    }
+    const whole = await readCapped(body, max);
+    if (!whole) return tooLarge(c, max);
     c.req.raw = new Request(c.req.raw, { body: whole });
     return await next();
   };
+}
+
+/** `Content-Encoding`s an ingest body may have (what Telegraf, Vector and Fluent Bit send). */
+const ENCODINGS: Readonly<Record<string, CompressionFormat>> = {
+  gzip: "gzip",
+  "x-gzip": "gzip",
+  deflate: "deflate",
+};
+
+/**
+ * The text of an ingest body, decompressed when it is gzip or deflate
+ * encoded; `max` bytes bound the decompressed size too, so a small
+ * compressed body cannot expand without limit. A problem response when the
+ * body cannot be read.
+ */
+async function ingestText(c: Context, max: number): Promise<string | Response> {
+  const encoding = (c.req.header("content-encoding") ?? "").trim().toLowerCase();
+  if (encoding === "" || encoding === "identity") return await c.req.text();
+  const format = ENCODINGS[encoding];
+  if (!format) {
+    return problem(
+      c,
+      415,
+      "Unsupported content encoding",
+      `Send the body as gzip, deflate or identity, not "${encoding}"`,
+    );
+  }
+  const body = c.req.raw.body;
+  if (!body) return "";
+  let whole;
+  try {
+    whole = await readCapped(body.pipeThrough(new DecompressionStream(format)), max);
+  } catch (error) {
+    return problem(
+      c,
+      400,
+      "Malformed body",
+      `Body is not valid ${encoding}: ${errorMessage(error)}`,
+    );
+  }
+  if (!whole) return tooLarge(c, max, "Decompressed bodies are");
+  return new TextDecoder().decode(whole);
 }
 
 function invalidSamples(c: Context, invalid: InvalidItem[]): Response {

@@ -98,9 +98,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       "/api/v1/samples": {
         post: {
-          summary: "Ingest samples (one, an array, or NDJSON)",
+          summary: "Ingest samples (one, an array, or NDJSON; gzip or deflate encoded or plain)",
           security: secured,
-          parameters: [query("pipeline", "Pipeline to use instead of the device's owner")],
+          parameters: [
+            query("pipeline", "Pipeline to use instead of the device's owner"),
+            {
+              name: "Content-Encoding",
+              in: "header",
+              required: false,
+              description: "gzip, deflate or identity; admin.max_body bounds the decompressed size",
+              schema: { type: "string", enum: ["gzip", "x-gzip", "deflate", "identity"] },
+            },
+          ],
           requestBody: {
             required: true,
             content: {

@@ -132,7 +132,7 @@ export const configSchema = z.strictObject({
         "the admin token",
     ),
     max_body: z.int().min(1024).default(1_048_576).describe(
-      "Largest request body accepted, in bytes; larger bodies get 413",
+      "Largest request body accepted, in bytes (after decompression too); larger bodies get 413",
     ),
     tap_rate: z.int().min(1).max(100_000).default(50).describe(
       "Most samples per second streamed to one /api/v1/tap client; the rest are skipped " +
