@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PermanentError, RetryableError, type Sample } from "../core/mod.ts";
-import { testContext } from "../core/testing.ts";
+import postgres from "postgres";
+import { FakeClock, recordingLogger, testContext } from "../core/testing.ts";
 import store from "../handlers/store/mod.ts";
 import { openDatabase, openDatabaseCount } from "../handlers/_db/mod.ts";
 import {
@@ -14,6 +15,7 @@ import {
 } from "./_fixtures/pg_env.ts";
 import { freePort } from "./_fixtures/pg_server.ts";
 import { taskContext } from "./_fixtures/pg_aggregates.ts";
+import { waitFor } from "./_fixtures/runtime.ts";
 
 const ignore = !HAVE_POSTGRES;
 
@@ -180,4 +182,90 @@ Deno.test({
         (error: unknown) => error instanceof PermanentError && /SQLSTATE 22/.test(error.message),
       );
     }),
+});
+
+Deno.test({
+  name: "expireSamples deletes old samples in chunks, and only one process deletes at a time",
+  ignore,
+  fn: () =>
+    withSchema("expire", async (db, schema) => {
+      const old = batch(25, "old").map((s, i) => ({ ...s, ts: 1_000_000 + i }));
+      const fresh = batch(10, "fresh");
+      await db.insertSamples([...old, ...fresh]);
+      const count = async () =>
+        (await db.query(`SELECT count(*)::int AS n FROM "${schema}".telemetry_samples`)).rows[0]!
+          .n;
+
+      // Another process holds the schema's retention lock: this one leaves it alone.
+      const other = postgres(PG_URL, { max: 1, onnotice: () => {} });
+      try {
+        await other.begin(async (tx) => {
+          await tx`SELECT pg_advisory_xact_lock(hashtext(${`telemetryhub:retention:${schema}`}))`;
+          assert.equal(await db.expireSamples(2_000_000, { chunk: 7 }), null);
+        });
+      } finally {
+        await other.end({ timeout: 1 });
+      }
+      assert.equal(await count(), 35);
+
+      assert.equal(await db.expireSamples(2_000_000, { chunk: 7 }), 25, "four chunks of 7");
+      assert.equal(await count(), 10);
+      const { rows } = await db.query(
+        `SELECT DISTINCT device FROM "${schema}".telemetry_data`,
+      );
+      assert.deepEqual(rows, [{ device: "fresh" }]);
+      assert.equal(await db.expireSamples(2_000_000), 0);
+    }),
+});
+
+Deno.test({
+  name: "store with retention deletes samples older than it on the injected clock",
+  ignore,
+  async fn() {
+    const schema = freshSchema("retain");
+    const clock = new FakeClock(1_700_000_000_000);
+    const log = recordingLogger();
+    const handler = await store.create(
+      store.config.parse({ url: PG_URL, schema, retention: "1h" }),
+      testContext({ clock, logger: log.logger }),
+    );
+    const count = async () =>
+      (await queryRows(schema, `SELECT count(*)::int AS n FROM "${schema}".telemetry_samples`))[0]!
+        .n;
+    try {
+      const hour = 3_600_000;
+      const samples = [2 * hour, 61 * 60_000, 52 * 60_000, 0].map((age, i) => ({
+        device: "boiler",
+        metric: "t",
+        value: i,
+        ts: clock.now() - age,
+      }));
+      await handler.handle(samples, taskContext("t1"));
+      assert.equal(await count(), 4);
+      // Each pass sleeps on the fake clock once its deletes are done.
+      const sleeping = () => waitFor(() => clock.pending > 0, "the retention loop to sleep");
+      // Passes run at start-up and every tenth of the retention, at most every 5 minutes.
+      await sleeping();
+      await clock.advance(4 * 60_000);
+      assert.equal(await count(), 4, "no pass before it is due");
+      await clock.advance(60_000);
+      await waitFor(async () => (await count()) === 2, "the two expired samples deleted");
+      // Five minutes later the sample that was 52 minutes old has expired too.
+      await sleeping();
+      await clock.advance(5 * 60_000);
+      await waitFor(async () => (await count()) === 1, "the third sample deleted");
+      assert.ok(log.lines.some((r) => r.msg === "Expired samples deleted"));
+    } finally {
+      await handler.close?.();
+      await dropSchema(schema);
+    }
+  },
+});
+
+Deno.test("store refuses a retention under a minute with a clear message", () => {
+  const result = store.config.safeParse({ retention: "30s" });
+  assert.equal(result.success, false);
+  assert.match(String(result.error?.issues[0]?.message), /at least "1m"/);
+  assert.equal(store.config.parse({}).retention, 0);
+  assert.equal(store.config.parse({ retention: "30d" }).retention, 30 * 86_400_000);
 });

@@ -201,6 +201,37 @@ export class DatabaseCore {
   }
 
   /**
+   * Deletes samples whose timestamp is before `before` (ms), `chunk` rows
+   * per transaction so no lock is held long. Only one process at a time
+   * deletes from a schema (an advisory lock per transaction); the others
+   * return `null` at once. Stops between chunks once `signal` aborts.
+   * Resolves the number of rows deleted.
+   */
+  async expireSamples(
+    before: number,
+    options: { chunk?: number; signal?: AbortSignal } = {},
+  ): Promise<number | null> {
+    const { chunk = 50_000, signal } = options;
+    let total = 0;
+    try {
+      for (;;) {
+        const deleted = await this.driver.transaction(async (tx) => {
+          const lock = await tx.query(this.#sql.retentionLock, [
+            `telemetryhub:retention:${this.schema}`,
+          ]);
+          if (lock.rows[0]?.locked !== true) return null;
+          return (await tx.query(this.#sql.expire, [before, chunk])).count;
+        });
+        if (deleted === null) return total > 0 ? total : null;
+        total += deleted;
+        if (deleted < chunk || signal?.aborted) return total;
+      }
+    } catch (error) {
+      throw classifyError(error, `Cannot delete expired samples in schema "${this.schema}"`);
+    }
+  }
+
+  /**
    * Adds partial statistics to `aggregates` exactly once per `taskId`: the
    * id goes into the `aggregate_tasks` ledger in the same transaction as
    * the upsert (counts and sums added, min and max widened), so a task seen

@@ -59,6 +59,10 @@ export function statements(s: string) {
         count = a.count + excluded.count, sum = a.sum + excluded.sum,
         min = least(a.min, excluded.min), max = greatest(a.max, excluded.max),
         updated_at = excluded.updated_at`,
+    retentionLock: `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`,
+    expire: `DELETE FROM ${s}.telemetry_samples WHERE ctid = ANY(ARRAY(
+      SELECT ctid FROM ${s}.telemetry_samples WHERE ts < to_timestamp($1::float8 / 1000)
+      LIMIT $2))`,
     prune: `DELETE FROM ${s}.aggregate_tasks WHERE done_at < to_timestamp($1::float8 / 1000)`,
     anomalies: `INSERT INTO ${s}.anomalies (id, device, metric, ts, value, expected_low,
         expected_high, score, rule, severity, detail)

@@ -72,6 +72,7 @@ export interface Database extends
     DatabaseCore,
     | "schema"
     | "insertSamples"
+    | "expireSamples"
     | "mergeAggregates"
     | "pruneAggregateLedger"
     | "insertAnomalies"
@@ -192,6 +193,7 @@ export async function openDatabase(
     kind: core.driver.kind,
     schema: core.schema,
     insertSamples: (samples) => core.insertSamples(samples),
+    expireSamples: (before, options) => core.expireSamples(before, options),
     mergeAggregates: (taskId, partials, now) => core.mergeAggregates(taskId, partials, now),
     pruneAggregateLedger: (before) => core.pruneAggregateLedger(before),
     insertAnomalies: (rows) => core.insertAnomalies(rows),

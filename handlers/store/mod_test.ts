@@ -46,11 +46,17 @@ Deno.test({
       const { rows } = await db.query(
         "SELECT device, count(*)::int AS n, sum(value) AS total FROM telemetry_data GROUP BY 1 ORDER BY 1",
       );
-      await db.release();
       assert.deepEqual(rows, [
         { device: "d0", n: 50, total: 1225 / 2 },
         { device: "d1", n: 50, total: 1250 / 2 },
       ]);
+      // Retention's delete runs on PGlite too: the 40 samples before the cut go, in chunks.
+      assert.equal(await db.expireSamples(1_700_000_000_040, { chunk: 16 }), 40);
+      const left = await db.query(
+        "SELECT min(seq)::int AS first, count(*)::int AS n FROM telemetry_data",
+      );
+      await db.release();
+      assert.deepEqual(left.rows, [{ first: 40, n: 60 }]);
     } finally {
       await handler.close?.();
       await Deno.remove(dir, { recursive: true });
