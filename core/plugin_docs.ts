@@ -66,21 +66,83 @@ function typeOf(s: JsonSchema): string {
   return s.type ?? "any";
 }
 
-/** Flattens a config schema into documented fields, nested objects included. */
+/**
+ * The property whose value names each variant (`type: webhook`), when
+ * every variant has one with a constant value.
+ */
+function discriminatorOf(variants: readonly JsonSchema[]): string | undefined {
+  const first = variants[0]?.properties;
+  if (!first || variants.length < 2) return undefined;
+  return Object.keys(first).find((key) =>
+    variants.every((v) => {
+      const p = v.properties?.[key];
+      return p !== undefined && (p.const !== undefined || p.enum?.length === 1);
+    })
+  );
+}
+
+/** Where a field appeared: unconditionally, or in one variant of a discriminated union. */
+interface Appearance {
+  doc: FieldDoc;
+  variant?: { tag: string; value: string; all: readonly string[] } | undefined;
+}
+
+const unique = <T>(items: readonly T[]) => [...new Set(items)];
+
+/** One row for a field seen in several variants: every type it takes, and which variants. */
+function mergeAppearances(list: readonly Appearance[]): FieldDoc {
+  const first = list[0]!.doc;
+  const variants = list.every((a) => a.variant) ? list.map((a) => a.variant!) : [];
+  const descriptions = unique(list.map((a) => a.doc.description).filter((d) => d !== ""));
+  let description = descriptions[0] ?? "";
+  // The discriminator itself: each variant explains its own value.
+  if (variants.length > 1 && descriptions.length > 1) {
+    description = list.map((a) => `${a.variant!.value}: ${a.doc.description}`).join("; ");
+  }
+  const values = unique(variants.map((v) => v.value));
+  if (variants.length > 0 && values.length < variants[0]!.all.length) {
+    description = `(with ${variants[0]!.tag}: ${values.join(" or ")}) ${description}`.trim();
+  }
+  const doc: FieldDoc = {
+    path: first.path,
+    type: unique(list.flatMap((a) => a.doc.type.split(" | "))).join(" | "),
+    required: list.every((a) => a.doc.required),
+    description,
+  };
+  if (first.default !== undefined) doc.default = first.default;
+  return doc;
+}
+
+/**
+ * Flattens a config schema into documented fields, nested objects, array
+ * items and the variants of a union included. A field of some variants of
+ * a discriminated union (`sinks[].url` of `type: webhook`) says so in its
+ * description; a field several variants share is listed once.
+ */
 export function describeFields(schema: z.ZodType): FieldDoc[] {
   const root = inputJsonSchema(schema) as JsonSchema;
-  const out: FieldDoc[] = [];
-  const descend = (child: JsonSchema, path: string) => {
-    if (child.properties) walk(child, path);
-    else if (child.type === "array" && child.items?.properties) walk(child.items, `${path}[]`);
+  const byPath = new Map<string, Appearance[]>();
+  type Variant = Appearance["variant"];
+  const descend = (child: JsonSchema, path: string, variant?: Variant) => {
+    if (child.properties) walk(child, path, variant);
+    else if (child.type === "array" && child.items) descend(child.items, `${path}[]`, variant);
     else if (
       child.additionalProperties && typeof child.additionalProperties === "object" &&
       child.additionalProperties.properties
-    ) walk(child.additionalProperties, `${path}.<name>`);
+    ) walk(child.additionalProperties, `${path}.<name>`, variant);
     // A field that takes several forms documents the nested fields of each.
-    for (const variant of child.anyOf ?? child.oneOf ?? []) descend(variant, path);
+    const variants = child.anyOf ?? child.oneOf ?? [];
+    const tag = discriminatorOf(variants);
+    const valueOf = (v: JsonSchema) => {
+      const p = v.properties![tag!]!;
+      return String(p.const ?? p.enum![0]);
+    };
+    const all = tag === undefined ? [] : variants.map(valueOf);
+    for (const v of variants) {
+      descend(v, path, tag === undefined ? variant : { tag, value: valueOf(v), all });
+    }
   };
-  const walk = (node: JsonSchema, prefix: string) => {
+  const walk = (node: JsonSchema, prefix: string, variant?: Variant) => {
     const required = new Set(node.required ?? []);
     for (const [key, child] of Object.entries(node.properties ?? {})) {
       const path = prefix ? `${prefix}.${key}` : key;
@@ -91,12 +153,14 @@ export function describeFields(schema: z.ZodType): FieldDoc[] {
         description: child.description ?? "",
       };
       if (child.default !== undefined) doc.default = child.default;
-      out.push(doc);
-      descend(child, path);
+      const list = byPath.get(path);
+      if (list) list.push({ doc, variant });
+      else byPath.set(path, [{ doc, variant }]);
+      descend(child, path, variant);
     }
   };
   walk(root, "");
-  return out;
+  return [...byPath.values()].map(mergeAppearances);
 }
 
 /** A Markdown table of documented fields; `keyLabel` heads the first column. */
