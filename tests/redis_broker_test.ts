@@ -6,7 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { brokerConformance, recordingLogger } from "../core/testing.ts";
-import { client, HAVE_REDIS, makeBroker, startPrivateRedis } from "./_fixtures/redis_server.ts";
+import {
+  client,
+  HAVE_REDIS,
+  makeBroker,
+  REDIS_URL,
+  startPrivateRedis,
+} from "./_fixtures/redis_server.ts";
 
 if (HAVE_REDIS) {
   brokerConformance("redis", async () => {
@@ -223,6 +229,91 @@ test("redis broker: a task a blocking move lands for a consumer that gave up wai
   } finally {
     redis.disconnect();
     await cleanup();
+  }
+});
+
+/** Resolves once some connection of this Redis is blocked in BLMOVE. */
+async function blockedInBlmove(redis: ReturnType<typeof client>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const list = await redis.client("LIST") as string;
+    if (/ cmd=blmove /.test(list)) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error("No consumer blocked in BLMOVE");
+}
+
+type Fixture = Awaited<ReturnType<typeof makeBroker>>;
+
+/** Enqueues a high and a low task through `producer` while `consumer` idles in BLMOVE. */
+async function expectWokenUp(
+  consumer: Fixture,
+  producer: Fixture,
+  round: string,
+  url = REDIS_URL,
+): Promise<void> {
+  const redis = client(url);
+  try {
+    for (const priority of ["high", "low"] as const) {
+      const id = `${round}-${priority}`;
+      const give = new AbortController();
+      const timer = setTimeout(() => give.abort(), 10_000);
+      const waiting = consumer.broker.reserve("c1", 5, give.signal);
+      await blockedInBlmove(redis);
+      await producer.broker.enqueue([{
+        id,
+        type: "t",
+        payload: {},
+        attempts: 0,
+        created_at: Date.now(),
+        priority,
+      }]);
+      const got = await waiting;
+      clearTimeout(timer);
+      assert.deepEqual(got.map((d) => d.task.id), [id], `${id} delivered`);
+      await consumer.broker.started(got);
+      await consumer.broker.settle(got.map((delivery) => ({ delivery, outcome: "completed" })));
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+test("redis broker: high and low priority tasks wake an idle consumer of another instance at once", async () => {
+  // A poll interval far longer than the test: only the wake-up can deliver in time.
+  const consumer = await makeBroker({ poll_interval: "60s" });
+  const producer = await makeBroker({}, undefined, undefined, consumer.prefix);
+  try {
+    await expectWokenUp(consumer, producer, "first");
+  } finally {
+    await producer.broker.close();
+    await consumer.cleanup();
+  }
+});
+
+test("redis broker: idle consumers are woken up again after Redis restarts", async () => {
+  const server = await startPrivateRedis();
+  const consumer = await makeBroker({ poll_interval: "60s" }, server.url);
+  const producer = await makeBroker({}, server.url, undefined, consumer.prefix);
+  const redis = client(server.url);
+  try {
+    await expectWokenUp(consumer, producer, "before", server.url);
+    await server.restart();
+    // The subscriber reconnects and subscribes again by itself.
+    const channel = `${consumer.prefix}:wake`;
+    const end = Date.now() + 10_000;
+    for (;;) {
+      const reply = await redis.pubsub("NUMSUB", channel).catch(() => [channel, 0]);
+      if (Number(reply[1]) > 0) break;
+      if (Date.now() > end) throw new Error("The wake subscription did not come back");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await producer.broker.health();
+    await expectWokenUp(consumer, producer, "after", server.url);
+  } finally {
+    redis.disconnect();
+    await producer.broker.close().catch(() => {});
+    await consumer.cleanup().catch(() => {});
+    await server.dispose();
   }
 });
 

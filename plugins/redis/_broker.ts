@@ -88,6 +88,10 @@ export class RedisBroker implements BrokerInstance {
   readonly #redis: Redis;
   /** One blocking connection per waiting consumer (BLMOVE holds a connection). */
   readonly #blocking = new Map<string, Redis>();
+  /** Server-side client ids of blocking connections now inside BLMOVE. */
+  readonly #waiting = new Set<number>();
+  /** Subscriber to the wake channel, opened with the first blocking connection. */
+  #wake: Redis | undefined;
   /** Consumers this instance reserved for, with their round-robin slot. */
   readonly #consumers = new Map<string, { slot: number }>();
   /** Bumped on every reconnect: tasks moved under an older epoch are recovered by lease expiry. */
@@ -213,12 +217,14 @@ export class RedisBroker implements BrokerInstance {
     if (this.#closed) throw this.#closedError();
     if (tasks.length === 0) return;
     const args: ScriptArg[] = [];
+    let wake = false;
     for (const task of tasks) {
       const priority = task.priority ?? "normal";
       const index = QUEUE_INDEX[priority];
       if (index === undefined) {
         throw new Error(`Task "${task.id}" has an unknown priority "${String(priority)}"`);
       }
+      if (index !== 2) wake = true;
       args.push(
         task.id,
         index,
@@ -240,7 +246,10 @@ export class RedisBroker implements BrokerInstance {
       ]) as string[];
       const error = scriptError("thEnqueue", reply[0]!, reply[1], this.#name);
       if (error) throw error;
-      if (reply[0] !== "full") return;
+      if (reply[0] !== "full") {
+        if (wake) this.#wakeConsumers();
+        return;
+      }
       // Backpressure: the gateway waits, the hub queue fills, its overflow policy applies.
       await new Promise((r) => setTimeout(r, FULL_RETRY_MS));
       if (this.#closed) throw this.#closedError();
@@ -331,6 +340,7 @@ export class RedisBroker implements BrokerInstance {
       }
     }
     const seconds = this.#o.poll_interval / 1000;
+    const id = await this.#clientId(conn);
     const closing = this.#closing.signal;
     const abort = new Promise<"aborted">((resolve) => {
       const on = () => resolve("aborted");
@@ -345,7 +355,10 @@ export class RedisBroker implements BrokerInstance {
         "RIGHT",
         seconds,
       );
-      const outcome = await Promise.race([moved, abort]);
+      if (id !== undefined) this.#waiting.add(id);
+      const outcome = await Promise.race([moved, abort]).finally(() => {
+        if (id !== undefined) this.#waiting.delete(id);
+      });
       if (outcome === "aborted") {
         // The move may still land a task for a consumer that stopped waiting:
         // put it straight back rather than leave it to lease recovery.
@@ -363,6 +376,61 @@ export class RedisBroker implements BrokerInstance {
         cause: error,
       });
     }
+  }
+
+  /**
+   * The server's id of a blocking connection (asked once per connection
+   * and reconnect), so a wake-up can `CLIENT UNBLOCK` it; `undefined` when
+   * it cannot be had (the consumer then waits out its poll interval).
+   */
+  async #clientId(conn: Redis): Promise<number | undefined> {
+    this.#listenForWake();
+    const known = this.#clientIds.get(conn);
+    if (known !== undefined) return known;
+    try {
+      const id = Number(await conn.client("ID"));
+      this.#clientIds.set(conn, id);
+      conn.once("close", () => this.#clientIds.delete(conn));
+      return id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  readonly #clientIds = new WeakMap<Redis, number>();
+
+  /**
+   * Subscribes to the wake channel: when any process enqueues high or low
+   * priority tasks, this process's idle consumers stop blocking on the
+   * normal queue and run a reserve, instead of waiting out `poll_interval`.
+   */
+  #listenForWake(): void {
+    if (this.#wake || this.#closed) return;
+    const sub = this.#wake = this.#connect("wake");
+    const channel = this.keys.wake;
+    // Subscribe on every (re)connect: the offline queue is off, so nothing is queued before.
+    sub.on("ready", () => {
+      sub.subscribe(channel).catch((error) =>
+        this.#log.debug("Cannot subscribe to the wake channel", { error: errorMessage(error) })
+      );
+    });
+    sub.on("message", () => this.#unblockWaiting());
+  }
+
+  /** Unblocks this process's consumers now inside BLMOVE (they then look at every queue). */
+  #unblockWaiting(): void {
+    if (this.#redis.status !== "ready") return;
+    for (const id of this.#waiting) {
+      this.#redis.client("UNBLOCK", id).catch(() => {});
+    }
+  }
+
+  /** Tells every process's idle consumers that high or low priority tasks arrived. */
+  #wakeConsumers(): void {
+    this.#redis.publish(this.keys.wake, "1").catch((error) =>
+      // Idle consumers then find the tasks within poll_interval.
+      this.#log.debug("Cannot publish a wake-up", { error: errorMessage(error) })
+    );
   }
 
   async #unmove(holder: string, raw: string): Promise<void> {
@@ -627,7 +695,7 @@ export class RedisBroker implements BrokerInstance {
       );
     }
     const { keys } = this;
-    return Number(
+    const changed = Number(
       await this.#script("thDeadLetters", [keys.dlq, ...keys.queues], [
         this.#now(),
         keys.taskPrefix,
@@ -636,6 +704,12 @@ export class RedisBroker implements BrokerInstance {
         ...args,
       ]),
     );
+    if (
+      action === "replay" && selected.some((d) => (d.letter.task.priority ?? "normal") !== "normal")
+    ) {
+      this.#wakeConsumers();
+    }
+    return changed;
   }
 
   // ------------------------------------------------------------ status
@@ -681,6 +755,7 @@ export class RedisBroker implements BrokerInstance {
     // its task in a processing list, which the recovery below then returns.
     for (const conn of this.#blocking.values()) conn.disconnect();
     this.#blocking.clear();
+    this.#wake?.disconnect();
     if (this.#consumers.size > 0 && this.#redis.status === "ready") {
       const held = [...this.#consumers.keys()].map((c) => `${c}@${this.#epoch}`);
       const tasks = await this.recover(held);

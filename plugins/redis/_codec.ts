@@ -27,6 +27,8 @@ export interface RedisKeys {
   /** Queues, in the order the scripts take them: high, normal, low. */
   queues: readonly [string, string, string];
   delayed: string;
+  /** Pub/sub channel (not a key): a message wakes idle consumers to look at high and low. */
+  wake: string;
   dlq: string;
   dlqSeq: string;
   consumers: string;
@@ -55,6 +57,7 @@ export function redisKeys(prefix: string, taskKey: string): RedisKeys {
     prefix,
     queues: [`${prefix}:tasks:high`, `${prefix}:tasks`, `${prefix}:tasks:low`],
     delayed: `${prefix}:delayed`,
+    wake: `${prefix}:wake`,
     dlq: `${prefix}:dlq`,
     dlqSeq: `${prefix}:dlq:seq`,
     consumers: `${prefix}:consumers`,

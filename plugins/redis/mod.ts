@@ -60,8 +60,8 @@ export const redisBrokerConfig = z.strictObject({
     "How often each processor looks for expired leases and requeues their tasks",
   ),
   poll_interval: duration().prefault("100ms").describe(
-    "Longest an idle consumer blocks before it looks at the high and low queues and at " +
-      "due retries again",
+    "Longest an idle consumer blocks before it looks at due retries and at the high and low " +
+      "queues again (high and low tasks normally wake it at once)",
   ),
   connect_timeout: duration().prefault("2s").describe(
     "How long start-up waits for Redis before going on and retrying in the background",

@@ -74,8 +74,9 @@ export async function makeBroker(
   config: Record<string, unknown> = {},
   url = REDIS_URL,
   logger?: Logger,
+  /** Share the keys of another broker (a second process on the same queues). */
+  prefix = randomPrefix(),
 ): Promise<{ broker: RedisBroker; prefix: string; cleanup(): Promise<void> }> {
-  const prefix = randomPrefix();
   const abort = new AbortController();
   const broker = await redisPlugin.create(
     redisPlugin.config.parse({ url, prefix, task_key: `${prefix}:task:{id}`, ...config }),
