@@ -1,7 +1,4 @@
 import assert from "node:assert/strict";
-import { builtinRegistry } from "../core/builtins.ts";
-import { loadConfigText } from "../core/config/mod.ts";
-import { ConfigError } from "../core/errors.ts";
 
 Deno.test("a plugin listed by http(s) URL is imported, registered and its schema applied", async () => {
   const source = await Deno.readTextFile(new URL("./_fixtures/remote/plugin.ts", import.meta.url));
@@ -12,44 +9,42 @@ Deno.test("a plugin listed by http(s) URL is imported, registered and its schema
         ? new Response(source, { headers: { "content-type": "application/typescript" } })
         : new Response("Not found", { status: 404 }),
   );
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  const yaml = (url: string, handlerConfig = "{}") => `
-plugins: ["${url}"]
-devices: { d: { type: simulated } }
-brokers: { m: { type: memory } }
-handlers: { r: { type: remote_discard, config: ${handlerConfig} } }
-pipelines: { p: { from: [d], via: m, handlers: [r] } }
-`;
+  const host = `127.0.0.1:${server.addr.port}`;
+  const base = `http://${host}`;
   try {
-    const loaded = await loadConfigText(yaml(`${base}/plugin.ts`), {
-      file: "telemetry.yaml",
-      registry: builtinRegistry(),
-      env: {},
-    });
-    assert.equal(loaded.registry.entry("handler", "remote_discard")?.source, `${base}/plugin.ts`);
-    assert.deepEqual(loaded.config.handlers.r!.config, { note: "" });
+    // A child process without the lock file: each run's random port would add an entry to it.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-lock",
+        "--allow-read",
+        "--allow-env",
+        `--allow-net=${host}`,
+        `--allow-import=${host}`,
+        new URL("./_fixtures/remote/load.ts", import.meta.url).pathname,
+        base,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, stderr);
+    const [loaded, badConfig, missing] = JSON.parse(new TextDecoder().decode(out.stdout));
 
-    await assert.rejects(
-      loadConfigText(yaml(`${base}/plugin.ts`, "{ nte: x }"), {
-        file: "telemetry.yaml",
-        registry: builtinRegistry(),
-        env: {},
-      }),
-      (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
-        assert.match(
-          error.message,
-          /handlers\.r\.config\.nte: Unknown key "nte"; did you mean "note"\?/,
-        );
-        return true;
-      },
+    assert.equal(loaded.ok, true, loaded.message);
+    assert.equal(loaded.source, `${base}/plugin.ts`);
+    assert.deepEqual(loaded.config, { note: "" });
+
+    assert.equal(badConfig.ok, false);
+    assert.equal(badConfig.configError, true);
+    assert.match(
+      badConfig.message,
+      /handlers\.r\.config\.nte: Unknown key "nte"; did you mean "note"\?/,
     );
-    await assert.rejects(
-      loadConfigText(yaml(`${base}/missing.ts`), {
-        file: "telemetry.yaml",
-        registry: builtinRegistry(),
-        env: {},
-      }),
+
+    assert.equal(missing.ok, false);
+    assert.match(
+      missing.message,
       /plugins\[0\]: Cannot load plugin module "http:\/\/127\.0\.0\.1:\d+\/missing\.ts"/,
     );
   } finally {
