@@ -1,0 +1,31 @@
+/**
+ * The configurations we ship with a database (`telemetry.yaml`,
+ * `deploy/telemetry.fleet.yaml`): every handler that writes to it follows
+ * `DATABASE_URL`, so setting it moves all the data at once.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { builtinRegistry } from "../core/builtins.ts";
+import { loadConfigFile } from "../core/config/mod.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const DATABASE_HANDLERS = new Set(["store", "aggregate", "anomaly"]);
+
+for (const file of ["telemetry.yaml", "deploy/telemetry.fleet.yaml"]) {
+  Deno.test(`${file}: every database handler uses DATABASE_URL when it is set`, async () => {
+    const url = "postgres://telemetry:secret@db.example:5432/telemetry";
+    const loaded = await loadConfigFile(join(ROOT, file), {
+      file,
+      registry: builtinRegistry(),
+      env: { DATABASE_URL: url, TELEMETRY_ADMIN_TOKEN: "t" },
+    });
+    const handlers = Object.entries(loaded.config.handlers)
+      .filter(([, h]) => DATABASE_HANDLERS.has(h.type));
+    assert.ok(handlers.length >= 2, `${file} has database handlers`);
+    for (const [name, handler] of handlers) {
+      assert.equal((handler.config as { url?: string }).url, url, `handler "${name}"`);
+    }
+  });
+}
