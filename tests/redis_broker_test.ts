@@ -317,6 +317,60 @@ test("redis broker: idle consumers are woken up again after Redis restarts", asy
   }
 });
 
+test("redis broker: dead letters page by cursor through a long queue, filtered, after purges", async () => {
+  const { broker, cleanup } = await makeBroker();
+  try {
+    const types = ["a", "b", "c"];
+    const tasks = Array.from({ length: 600 }, (_, i) => ({
+      id: `t${String(i).padStart(3, "0")}`,
+      type: types[i % 3]!,
+      payload: {},
+      attempts: 0,
+      created_at: 1,
+    }));
+    await broker.enqueue(tasks);
+    const deliveries = await broker.reserve("c1", 600, never);
+    assert.equal(deliveries.length, 600);
+    await broker.started(deliveries);
+    const error = { message: "Bad", name: "PermanentError", permanent: true };
+    await broker.settle(deliveries.map((delivery) => ({
+      delivery,
+      outcome: "dead_letter" as const,
+      error,
+    })));
+
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await broker.listDeadLetters({
+        type: "b",
+        limit: 50,
+        ...(cursor ? { cursor } : {}),
+      });
+      pages.push(page.items.map((d) => d.task.id));
+      cursor = page.cursor;
+    } while (cursor !== undefined && pages.length < 10);
+    assert.deepEqual(pages.map((p) => p.length), [50, 50, 50, 50], "no empty last page");
+    assert.deepEqual(pages.flat(), tasks.filter((t) => t.type === "b").map((t) => t.id));
+
+    // A cursor whose letter was purged meanwhile still continues after it.
+    const first = await broker.listDeadLetters({ limit: 10 });
+    assert.equal(await broker.purgeDeadLetters({ ids: ["t009", "t010"] }), 2);
+    const next = await broker.listDeadLetters({ limit: 3, cursor: first.cursor! });
+    assert.deepEqual(next.items.map((d) => d.task.id), ["t011", "t012", "t013"]);
+    // Everything in one page: no cursor.
+    const all = await broker.listDeadLetters({ limit: 1000 });
+    assert.equal(all.items.length, 598);
+    assert.equal(all.cursor, undefined);
+
+    for (const bad of ["x", "-5", "1.5", ""]) {
+      await assert.rejects(broker.listDeadLetters({ cursor: bad }), /Invalid dead-letter cursor/);
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
 test("redis broker: the dead-letter queue keeps at most max_dead_letters, dropping the oldest with its record", async () => {
   const { logger, lines } = recordingLogger();
   const { broker, cleanup } = await makeBroker({ max_dead_letters: 2 }, undefined, logger);

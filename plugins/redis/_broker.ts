@@ -69,6 +69,11 @@ const CONNECTION_LOST = /Stream isn't writeable|Connection is closed|ECONNREFUSE
 /** Pause before offering a batch again to full queues. */
 const FULL_RETRY_MS = 5;
 
+/** A dead letter as the API shows it (the seq is the broker's cursor). */
+function withoutSeq({ seq: _seq, ...letter }: StoredDeadLetter): DeadLetter {
+  return letter;
+}
+
 /** The dependencies a {@link RedisBroker} takes from its plugin context. */
 export type RedisBrokerContext = Pick<PluginContext, "name" | "clock" | "logger" | "signal">;
 
@@ -651,6 +656,11 @@ export class RedisBroker implements BrokerInstance {
     return out;
   }
 
+  /**
+   * One page of dead letters, oldest first. Reads the list in chunks from
+   * the cursor on (found in Redis by bisection), so a page costs about its
+   * own size, not the whole dead-letter queue's.
+   */
   async listDeadLetters(
     selector: DeadLetterSelector & { limit?: number; cursor?: string },
   ): Promise<DeadLetterPage> {
@@ -658,17 +668,33 @@ export class RedisBroker implements BrokerInstance {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new RangeError(`Limit must be a positive integer, got "${limit}"`);
     }
-    const after = selector.cursor === undefined ? -Infinity : Number(selector.cursor);
-    if (Number.isNaN(after)) throw new Error(`Invalid dead-letter cursor "${selector.cursor}"`);
-    const matching = (await this.#deadLetters())
-      .map((d) => d.letter)
-      .filter((l) => l.seq > after && matchesSelector(l, selector));
-    const items = matching.slice(0, limit);
-    const page: DeadLetterPage = {
-      items: items.map(({ seq: _seq, ...letter }) => letter),
-    };
-    if (matching.length > limit) page.cursor = String(items[items.length - 1]!.seq);
-    return page;
+    let after = -1;
+    if (selector.cursor !== undefined) {
+      after = Number(selector.cursor);
+      if (!/^\d+$/.test(selector.cursor) || !Number.isSafeInteger(after)) {
+        throw new Error(`Invalid dead-letter cursor "${selector.cursor}"`);
+      }
+    }
+    const chunk = Math.min(Math.max(limit + 1, 100), 1000);
+    const items: StoredDeadLetter[] = [];
+    for (;;) {
+      const raws = await this.#script("thDeadLetterPage", [this.keys.dlq], [
+        after,
+        chunk,
+      ]) as string[];
+      for (const raw of raws) {
+        const letter = decodeDeadLetter(raw);
+        if (!letter) continue;
+        after = Math.max(after, letter.seq);
+        if (!matchesSelector(letter, selector)) continue;
+        if (items.length === limit) {
+          // One more match exists: the next page starts after the last item taken.
+          return { items: items.map(withoutSeq), cursor: String(items[limit - 1]!.seq) };
+        }
+        items.push(letter);
+      }
+      if (raws.length < chunk) return { items: items.map(withoutSeq) };
+    }
   }
 
   replayDeadLetters(selector: DeadLetterSelector): Promise<number> {

@@ -388,6 +388,28 @@ end
 return 0
 `;
 
+/**
+ * thDeadLetterPage: up to `count` dead letters after a cursor, oldest first.
+ * The list is in seq order (RPUSH after INCR; removals keep the order), so
+ * the first element past the cursor is found by bisection.
+ * KEYS: [1] dead-letter list
+ * ARGV: [1] seq after which to start (-1: from the head), [2] count
+ * Returns the raw elements.
+ */
+const DEAD_LETTER_PAGE = `
+local function seq_at(i)
+  local raw = redis.call('LINDEX', KEYS[1], i) or ''
+  return tonumber(string.match(raw, '^{"seq":(%d+)')) or -1
+end
+local after = tonumber(ARGV[1])
+local lo, hi = 0, redis.call('LLEN', KEYS[1])
+while lo < hi do
+  local mid = math.floor((lo + hi) / 2)
+  if seq_at(mid) <= after then lo = mid + 1 else hi = mid end
+end
+return redis.call('LRANGE', KEYS[1], lo, lo + tonumber(ARGV[2]) - 1)
+`;
+
 /** Every script by the command name it is registered under. */
 export const SCRIPTS = {
   thEnqueue: ENQUEUE,
@@ -396,6 +418,7 @@ export const SCRIPTS = {
   thSettle: SETTLE,
   thRecover: RECOVER,
   thDeadLetters: DEAD_LETTERS,
+  thDeadLetterPage: DEAD_LETTER_PAGE,
   thDepth: DEPTH,
   thUnmove: UNMOVE,
 } as const;
