@@ -363,6 +363,13 @@ test("redis broker: dead letters page by cursor through a long queue, filtered, 
     assert.equal(all.items.length, 598);
     assert.equal(all.cursor, undefined);
 
+    // Replay and purge work through the queue chunk by chunk too.
+    assert.equal(await broker.replayDeadLetters({ type: "c" }), 200);
+    assert.equal((await broker.depth()).dead, 398);
+    assert.equal((await broker.depth()).queued, 200);
+    assert.equal(await broker.purgeDeadLetters({}), 398);
+    assert.deepEqual(await broker.listDeadLetters({}), { items: [] });
+
     for (const bad of ["x", "-5", "1.5", ""]) {
       await assert.rejects(broker.listDeadLetters({ cursor: bad }), /Invalid dead-letter cursor/);
     }

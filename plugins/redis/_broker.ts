@@ -644,16 +644,32 @@ export class RedisBroker implements BrokerInstance {
 
   // ------------------------------------------------------------ dead letters
 
-  async #deadLetters(): Promise<{ raw: string; letter: StoredDeadLetter }[]> {
-    const list = await this.#redis.lrange(this.keys.dlq, 0, -1).catch((e) => {
-      throw this.#wrap(e);
-    });
-    const out: { raw: string; letter: StoredDeadLetter }[] = [];
-    for (const raw of list) {
-      const letter = decodeDeadLetter(raw);
-      if (letter) out.push({ raw, letter });
+  /**
+   * The dead letters after seq `after`, oldest first, in chunks of `size`
+   * read from the cursor's place on (found by bisection in Redis), so
+   * memory and time follow what the caller reads, not the queue's length.
+   */
+  async *#scanDeadLetters(
+    after: number,
+    size: number,
+  ): AsyncGenerator<{ raw: string; letter: StoredDeadLetter }[]> {
+    for (;;) {
+      const raws = await this.#script("thDeadLetterPage", [this.keys.dlq], [
+        after,
+        size,
+      ]) as string[];
+      const chunk: { raw: string; letter: StoredDeadLetter }[] = [];
+      const from = after;
+      for (const raw of raws) {
+        const letter = decodeDeadLetter(raw);
+        if (!letter) continue;
+        after = Math.max(after, letter.seq);
+        chunk.push({ raw, letter });
+      }
+      yield chunk;
+      // A full chunk of elements the broker did not write would not move the cursor.
+      if (raws.length < size || after === from) return;
     }
-    return out;
   }
 
   /**
@@ -675,17 +691,11 @@ export class RedisBroker implements BrokerInstance {
         throw new Error(`Invalid dead-letter cursor "${selector.cursor}"`);
       }
     }
-    const chunk = Math.min(Math.max(limit + 1, 100), 1000);
     const items: StoredDeadLetter[] = [];
-    for (;;) {
-      const raws = await this.#script("thDeadLetterPage", [this.keys.dlq], [
-        after,
-        chunk,
-      ]) as string[];
-      for (const raw of raws) {
-        const letter = decodeDeadLetter(raw);
-        if (!letter) continue;
-        after = Math.max(after, letter.seq);
+    for await (
+      const chunk of this.#scanDeadLetters(after, Math.min(Math.max(limit + 1, 100), 1000))
+    ) {
+      for (const { letter } of chunk) {
         if (!matchesSelector(letter, selector)) continue;
         if (items.length === limit) {
           // One more match exists: the next page starts after the last item taken.
@@ -693,8 +703,8 @@ export class RedisBroker implements BrokerInstance {
         }
         items.push(letter);
       }
-      if (raws.length < chunk) return { items: items.map(withoutSeq) };
     }
+    return { items: items.map(withoutSeq) };
   }
 
   replayDeadLetters(selector: DeadLetterSelector): Promise<number> {
@@ -705,36 +715,45 @@ export class RedisBroker implements BrokerInstance {
     return this.#changeDeadLetters("purge", selector);
   }
 
+  /**
+   * Replays or purges the matching dead letters, one script call per chunk
+   * of the queue. Letters dead-lettered after the call began (a replayed
+   * task failing again) are left for the next call.
+   */
   async #changeDeadLetters(action: "replay" | "purge", selector: DeadLetterSelector) {
-    const selected = (await this.#deadLetters()).filter((d) => matchesSelector(d.letter, selector));
-    if (selected.length === 0) return 0;
-    const args: ScriptArg[] = [];
-    for (const { raw, letter } of selected) {
-      const task = letter.task;
-      // An undecodable message is replayed as it came, so it fails the same way.
-      const body = letter.raw ?? encodeTask({ ...task, attempts: 0 });
-      args.push(
-        raw,
-        task.id,
-        action === "replay" ? body : "",
-        QUEUE_INDEX[task.priority ?? "normal"],
-      );
-    }
     const { keys } = this;
-    const changed = Number(
-      await this.#script("thDeadLetters", [keys.dlq, ...keys.queues], [
-        this.#now(),
-        keys.taskPrefix,
-        keys.taskSuffix,
-        action,
-        ...args,
-      ]),
+    const last = Number(
+      await this.#redis.get(keys.dlqSeq).catch((e) => {
+        throw this.#wrap(e);
+      }) ?? 0,
     );
-    if (
-      action === "replay" && selected.some((d) => (d.letter.task.priority ?? "normal") !== "normal")
-    ) {
-      this.#wakeConsumers();
+    let changed = 0;
+    let wake = false;
+    for await (const chunk of this.#scanDeadLetters(-1, 500)) {
+      const args: ScriptArg[] = [];
+      for (const { raw, letter } of chunk) {
+        if (letter.seq > last || !matchesSelector(letter, selector)) continue;
+        const task = letter.task;
+        // An undecodable message is replayed as it came, so it fails the same way.
+        const body = letter.raw ?? encodeTask({ ...task, attempts: 0 });
+        const queue = QUEUE_INDEX[task.priority ?? "normal"];
+        if (queue !== 2) wake = true;
+        args.push(raw, task.id, action === "replay" ? body : "", queue);
+      }
+      if (args.length > 0) {
+        changed += Number(
+          await this.#script("thDeadLetters", [keys.dlq, ...keys.queues], [
+            this.#now(),
+            keys.taskPrefix,
+            keys.taskSuffix,
+            action,
+            ...args,
+          ]),
+        );
+      }
+      if (chunk.some(({ letter }) => letter.seq > last)) break;
     }
+    if (action === "replay" && wake) this.#wakeConsumers();
     return changed;
   }
 
