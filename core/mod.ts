@@ -51,9 +51,14 @@ export {
   type HandlerContext,
   type HandlerInstance,
   type HandlerResult,
+  type MetricLabels,
   type PluginContext,
+  type PluginCounter,
   type PluginDefinition,
+  type PluginGauge,
+  type PluginHistogram,
   type PluginKind,
+  type PluginMetrics,
   type Settlement,
 } from "./plugin.ts";
 export { gaussian, type Random, seededRandom, seedFrom } from "./random.ts";

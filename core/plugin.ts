@@ -36,6 +36,60 @@ export interface PluginContext {
    * handler to the alert handler), including ones no task carries.
    */
   events: EventBus;
+  /**
+   * The plugin's own Prometheus metrics (what it found, sent or skipped),
+   * served on `/metrics` beside the runtime's. Task counts, durations and
+   * device states are counted by the runtime: never count those yourself.
+   */
+  metrics: PluginMetrics;
+}
+
+/** Label values of a plugin metric; labels left unset are left out of the series. */
+export type MetricLabels<L extends string> = Partial<Record<L, string | number>>;
+
+/** A plugin counter: only goes up. */
+export interface PluginCounter<L extends string = string> {
+  inc(labels?: MetricLabels<L>, value?: number): void;
+}
+
+/** A plugin gauge: a value that goes up and down. */
+export interface PluginGauge<L extends string = string> {
+  set(labels: MetricLabels<L>, value: number): void;
+  inc(labels?: MetricLabels<L>, value?: number): void;
+  dec(labels?: MetricLabels<L>, value?: number): void;
+}
+
+/** A plugin histogram: observations counted in buckets. */
+export interface PluginHistogram<L extends string = string> {
+  observe(labels: MetricLabels<L>, value: number): void;
+}
+
+/**
+ * Metrics a plugin defines. Names are given without the `telemetry_`
+ * prefix and follow `<name>_<unit>[_total]` (`anomalies_total`,
+ * `alert_delivery_seconds`); counters end in `_total`. Every series also
+ * carries the component's kind and name as a label (`handler="alert"`), so
+ * two instances of a plugin are told apart. Asking again for a name returns
+ * the same metric (every worker's instance adds to it); asking with another
+ * kind of metric or other labels throws.
+ */
+export interface PluginMetrics {
+  counter<L extends string = never>(
+    name: string,
+    help: string,
+    labels?: readonly L[],
+  ): PluginCounter<L>;
+  gauge<L extends string = never>(
+    name: string,
+    help: string,
+    labels?: readonly L[],
+  ): PluginGauge<L>;
+  histogram<L extends string = never>(
+    name: string,
+    help: string,
+    labels?: readonly L[],
+    buckets?: readonly number[],
+  ): PluginHistogram<L>;
 }
 
 // ---------------------------------------------------------------- devices

@@ -7,8 +7,17 @@
 import type { Clock } from "./clock.ts";
 import { createEventBus } from "./events.ts";
 import { createLogger, type Logger, silentLogger } from "./log.ts";
-import type { BrokerInstance, Delivery, HandlerContext, PluginContext } from "./plugin.ts";
+import client from "prom-client";
+import type {
+  BrokerInstance,
+  Delivery,
+  HandlerContext,
+  PluginContext,
+  PluginKind,
+  PluginMetrics,
+} from "./plugin.ts";
 import { seededRandom } from "./random.ts";
+import { pluginMetrics } from "./runtime/metrics.ts";
 import { chainTopics } from "./runtime/workers.ts";
 import type { Task, TaskError } from "./task.ts";
 import assert from "node:assert/strict";
@@ -115,9 +124,59 @@ export function recordingLogger(): { logger: Logger; lines: Record<string, unkno
   return { logger, lines };
 }
 
+/** Plugin metrics on a registry of their own, read back by {@link RecordedMetrics.value}. */
+export interface RecordedMetrics {
+  metrics: PluginMetrics;
+  /**
+   * The sum of the series of `telemetry_<name>` whose labels include
+   * `labels` (a histogram's observation count); 0 when there are none.
+   */
+  value(name: string, labels?: Record<string, string>): Promise<number>;
+  /** The Prometheus text of every metric recorded. */
+  text(): Promise<string>;
+}
+
+/**
+ * Metrics for a plugin under test, as the runtime would give them to
+ * component `component` of `kind`.
+ *
+ * @example
+ * ```ts
+ * import { recordingMetrics, testContext } from "./testing.ts";
+ * const recorded = recordingMetrics();
+ * const ctx = testContext({ metrics: recorded.metrics });
+ * ctx.metrics.counter("widgets_total", "Widgets", ["color"]).inc({ color: "red" });
+ * console.log(await recorded.value("widgets_total", { color: "red" })); // 1
+ * ```
+ */
+export function recordingMetrics(
+  kind: PluginKind = "handler",
+  component = "test",
+): RecordedMetrics {
+  const registry = new client.Registry();
+  return {
+    metrics: pluginMetrics(registry, kind, component),
+    async value(name, labels = {}) {
+      const metric = registry.getSingleMetric(`telemetry_${name}`);
+      if (!metric) return 0;
+      const data = await metric.get();
+      const wanted = String(data.type) === "histogram" ? `telemetry_${name}_count` : undefined;
+      let sum = 0;
+      for (const v of data.values as { value: number; labels: object; metricName?: string }[]) {
+        if (wanted !== undefined && v.metricName !== wanted) continue;
+        const have = v.labels as Record<string, unknown>;
+        if (Object.entries(labels).every(([k, x]) => String(have[k]) === x)) sum += v.value;
+      }
+      return sum;
+    },
+    text: () => registry.metrics(),
+  };
+}
+
 /** A plugin context for tests; override any part. */
 export function testContext(overrides: Partial<PluginContext> = {}): PluginContext {
   return {
+    metrics: recordingMetrics("handler", overrides.name ?? "test").metrics,
     name: "test",
     logger: recordingLogger().logger,
     clock: new FakeClock(),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { HandlerInstance } from "../core/mod.ts";
-import { FakeClock, testContext } from "../core/testing.ts";
+import { FakeClock, type RecordedMetrics, recordingMetrics, testContext } from "../core/testing.ts";
 import aggregate from "../handlers/aggregate/mod.ts";
 import {
   aggregatesSql,
@@ -18,10 +18,15 @@ const WINDOWS = ["10s", "1m", "1h"];
 const WINDOW_MS = [10_000, 60_000, 3_600_000];
 
 /** An aggregate handler on its own connection pool (the URL differs by application name). */
-async function instance(schema: string, app: string, clock = new FakeClock()) {
+async function instance(
+  schema: string,
+  app: string,
+  clock = new FakeClock(),
+  recorded: RecordedMetrics = recordingMetrics("handler", "agg"),
+) {
   return await aggregate.create(
     aggregate.config.parse({ url: `${PG_URL}?application_name=${app}`, schema, windows: WINDOWS }),
-    testContext({ name: "agg", clock }),
+    testContext({ name: "agg", clock, metrics: recorded.metrics }),
   );
 }
 
@@ -56,7 +61,12 @@ Deno.test({
     const schema = freshSchema("agg");
     const handlers: HandlerInstance[] = [];
     try {
-      handlers.push(await instance(schema, "worker_a"), await instance(schema, "worker_b"));
+      // Two workers of one process: one metric registry, as the runtime gives them.
+      const recorded = recordingMetrics("handler", "agg");
+      handlers.push(
+        await instance(schema, "worker_a", undefined, recorded),
+        await instance(schema, "worker_b", undefined, recorded),
+      );
       const [a, b] = handlers as [HandlerInstance, HandlerInstance];
       // 20 s of samples: every 1m and 1h window is fed by both instances.
       const samples = syntheticSamples(4000, 20_000, 7);
@@ -71,6 +81,8 @@ Deno.test({
         ),
       );
       assertSameAggregates(await stored(schema), bruteForce(samples, WINDOW_MS));
+      assert.equal(await recorded.value("aggregate_tasks_total", { result: "merged" }), 40);
+      assert.equal(await recorded.value("aggregate_tasks_total", { result: "duplicate" }), 14);
     } finally {
       for (const h of handlers) await h.close?.();
       await dropSchema(schema);

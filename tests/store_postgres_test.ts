@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { PermanentError, RetryableError, type Sample } from "../core/mod.ts";
 import postgres from "postgres";
-import { FakeClock, recordingLogger, testContext } from "../core/testing.ts";
+import { FakeClock, recordingLogger, recordingMetrics, testContext } from "../core/testing.ts";
 import store from "../handlers/store/mod.ts";
 import { openDatabase, openDatabaseCount } from "../handlers/_db/mod.ts";
+import { MIGRATIONS } from "../handlers/_db/_sql.ts";
 import {
   dropSchema,
   freshSchema,
@@ -12,6 +13,7 @@ import {
   queryRows,
   SAMPLE_ROWS_SQL,
   withSchema,
+  withSchemaNamed,
 } from "./_fixtures/pg_env.ts";
 import { freePort } from "./_fixtures/pg_server.ts";
 import { taskContext } from "./_fixtures/pg_aggregates.ts";
@@ -99,6 +101,70 @@ Deno.test({
 });
 
 Deno.test({
+  name: "store keeps samples whose seq starts again (a device or process restart) as new samples",
+  ignore,
+  fn: () =>
+    withSchema("reseq", async (db, schema) => {
+      const first = batch(10);
+      // The same device restarted an hour later: seq counts from 0 again.
+      const restarted = batch(10).map((s) => ({ ...s, ts: s.ts + 3_600_000, value: s.value + 1 }));
+      assert.equal(await db.insertSamples(first), 10);
+      assert.equal(await db.insertSamples(restarted), 10, "not taken for duplicates");
+      assert.equal(await db.insertSamples([...first, ...restarted]), 0, "redelivery still skipped");
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM "${schema}".telemetry_data`);
+      assert.equal(rows[0]!.n, 20);
+    }),
+});
+
+Deno.test({
+  name: "a schema made by version 1 is upgraded in place, keeping its samples",
+  ignore,
+  async fn() {
+    const schema = freshSchema("upgrade");
+    const sql = postgres(PG_URL, { max: 1, onnotice: () => {} });
+    try {
+      // What a database written by the first release holds.
+      await sql.unsafe(`CREATE SCHEMA "${schema}"`);
+      await sql.unsafe(MIGRATIONS[0]!.sql(`"${schema}"`));
+      await sql.unsafe(`CREATE TABLE "${schema}".schema_migrations (
+        version integer PRIMARY KEY, name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now());
+        INSERT INTO "${schema}".schema_migrations (version, name) VALUES (1, 'first');
+        INSERT INTO "${schema}".telemetry_series (device, metric) VALUES ('boiler', 't');
+        INSERT INTO "${schema}".telemetry_samples (series_id, ts, value, seq)
+          SELECT 1, to_timestamp(1700000000 + i), i, i FROM generate_series(0, 9) i;
+        INSERT INTO "${schema}".telemetry_samples (series_id, ts, value)
+          SELECT 1, to_timestamp(1700000100 + i), i FROM generate_series(0, 4) i;`);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+    await withSchemaNamed(schema, async (db) => {
+      const { rows } = await db.query(
+        `SELECT count(*)::int AS n FROM "${schema}".telemetry_data`,
+      );
+      assert.equal(rows[0]!.n, 15, "the stored samples are kept");
+      // The restarted device's seq 0..9 an hour later is new; the old rows are still known.
+      const again = Array.from({ length: 10 }, (_, i) => ({
+        device: "boiler",
+        metric: "t",
+        value: i,
+        ts: (1_700_000_000 + i) * 1000,
+        seq: i,
+      }));
+      assert.equal(await db.insertSamples(again), 0, "version 1's rows are still duplicates");
+      assert.equal(
+        await db.insertSamples(again.map((s) => ({ ...s, ts: s.ts + 3_600_000 }))),
+        10,
+      );
+      const applied = await db.query(
+        `SELECT version FROM "${schema}".schema_migrations ORDER BY version`,
+      );
+      assert.deepEqual(applied.rows, MIGRATIONS.map((m) => ({ version: m.version })));
+    });
+  },
+});
+
+Deno.test({
   name: "openDatabase shares one database per url and schema and closes it on the last release",
   ignore,
   async fn() {
@@ -142,10 +208,14 @@ Deno.test({
       for (const [i, r] of runs.entries()) {
         assert.ok(r.success, `process ${i}: ${new TextDecoder().decode(r.stderr)}`);
       }
-      // Exactly one process applied version 1; the others found it applied.
-      assert.deepEqual(outputs.sort(), ["[1]", "[]", "[]"].sort());
-      const rows = await queryRows(schema, `SELECT version FROM "${schema}".schema_migrations`);
-      assert.deepEqual(rows, [{ version: 1 }]);
+      // Exactly one process applied every version; the others found them applied.
+      const versions = MIGRATIONS.map((m) => m.version);
+      assert.deepEqual(outputs.sort(), [JSON.stringify(versions), "[]", "[]"].sort());
+      const rows = await queryRows(
+        schema,
+        `SELECT version FROM "${schema}".schema_migrations ORDER BY version`,
+      );
+      assert.deepEqual(rows, versions.map((version) => ({ version })));
     } finally {
       await dropSchema(schema);
     }
@@ -225,9 +295,10 @@ Deno.test({
     const schema = freshSchema("retain");
     const clock = new FakeClock(1_700_000_000_000);
     const log = recordingLogger();
+    const recorded = recordingMetrics("handler", "store");
     const handler = await store.create(
       store.config.parse({ url: PG_URL, schema, retention: "1h" }),
-      testContext({ clock, logger: log.logger }),
+      testContext({ clock, logger: log.logger, metrics: recorded.metrics }),
     );
     const count = async () =>
       (await queryRows(schema, `SELECT count(*)::int AS n FROM "${schema}".telemetry_samples`))[0]!
@@ -255,6 +326,7 @@ Deno.test({
       await clock.advance(5 * 60_000);
       await waitFor(async () => (await count()) === 1, "the third sample deleted");
       assert.ok(log.lines.some((r) => r.msg === "Expired samples deleted"));
+      assert.equal(await recorded.value("store_samples_expired_total"), 3);
     } finally {
       await handler.close?.();
       await dropSchema(schema);

@@ -217,6 +217,7 @@ export class Runtime {
       signal: AbortSignal.any([abort.signal, this.#abort.signal]),
       baseDir: this.#baseDir,
       events: this.events,
+      metrics: this.metrics.pluginMetrics(kind, name),
     };
   }
 

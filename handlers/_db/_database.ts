@@ -147,7 +147,7 @@ export class DatabaseCore {
 
   /**
    * Stores samples in one statement; samples already stored (same device,
-   * metric and seq, or same timestamp when there is no seq) are skipped.
+   * metric, timestamp and seq) are skipped.
    * Returns the number of rows inserted.
    */
   async insertSamples(samples: readonly Sample[]): Promise<number> {

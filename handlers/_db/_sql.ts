@@ -117,6 +117,7 @@ CREATE TABLE ${s}.telemetry_samples (
   tags jsonb
 );
 -- One sample, one row: (series, seq) when the sample has a seq, else (series, ts).
+-- (Replaced by version 2.)
 CREATE UNIQUE INDEX telemetry_samples_seq_key ON ${s}.telemetry_samples (series_id, seq)
   WHERE seq IS NOT NULL;
 CREATE UNIQUE INDEX telemetry_samples_ts_key ON ${s}.telemetry_samples (series_id, ts)
@@ -161,6 +162,18 @@ CREATE TABLE ${s}.anomalies (
   resolved_at timestamptz
 );
 CREATE INDEX anomalies_series_ts ON ${s}.anomalies (device, metric, ts);
+`,
+  },
+  {
+    // Version 1 keyed a sample with a seq by (series, seq) alone: once a device or the
+    // process restarted and seq counted from 0 again, new samples were skipped as duplicates.
+    version: 2,
+    name: "samples keyed by series, timestamp and seq",
+    sql: (s) => `
+CREATE UNIQUE INDEX telemetry_samples_key ON ${s}.telemetry_samples (series_id, ts, seq)
+  NULLS NOT DISTINCT;
+DROP INDEX ${s}.telemetry_samples_seq_key;
+DROP INDEX ${s}.telemetry_samples_ts_key;
 `,
   },
 ];

@@ -87,6 +87,11 @@ export default defineHandler({
     const { ledger_retention: retention, include_bad_quality: includeBad } = config;
     const { clock, logger, name } = ctx;
     const db = await openDatabase(config, ctx);
+    const merged = ctx.metrics.counter(
+      "aggregate_tasks_total",
+      "Tasks an aggregate handler saw, by result: merged, or duplicate (merged before; redelivery)",
+      ["result"],
+    );
     const pruneEvery = Math.min(retention / 10, MAX_PRUNE_INTERVAL);
     let nextPrune = clock.now();
 
@@ -107,11 +112,12 @@ export default defineHandler({
         if (samples.length === 0) return;
         const now = clock.now();
         // The handler's name is part of the key: two aggregate handlers may see one task.
-        await db.mergeAggregates(
+        const fresh = await db.mergeAggregates(
           `${name}:${hctx.task.id}`,
           partialsOf(samples, windows, includeBad),
           now,
         );
+        merged.inc({ result: fresh ? "merged" : "duplicate" });
         await pruneIfDue(now);
       },
       // Nothing is buffered: every handled task is already merged.

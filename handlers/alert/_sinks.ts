@@ -39,6 +39,17 @@ export type Notice =
     anomaly_id?: string;
   };
 
+/** What became of a notice at one sink. */
+export type DeliveryOutcome = "sent" | "failed" | "dropped";
+
+/** Told of every notice a sink is done with (for metrics). */
+export type DeliveryReport = (
+  notice: Notice,
+  outcome: DeliveryOutcome,
+  /** From taking the notice to the outcome. */
+  seconds: number,
+) => void;
+
 /** Where notices go. */
 export interface Sink {
   readonly name: string;
@@ -51,10 +62,11 @@ export interface Sink {
 const LEVEL_OF = { info: "info", warning: "warn", critical: "error" } as const;
 
 /** Logs each notice: `error` for critical, `warn` for warning, `info` otherwise and for resolved. */
-export function logSink(logger: Logger): Sink {
+export function logSink(logger: Logger, report: DeliveryReport = () => {}): Sink {
   return {
     name: "log",
     deliver(notice) {
+      report(notice, "sent", 0);
       if (notice.status === "resolved") {
         logger.info(`Resolved: ${notice.rule} on ${notice.device}/${notice.metric}`, { ...notice });
         return;
@@ -87,6 +99,15 @@ export interface WebhookDeps {
   random: Random;
   /** Ends waits and requests (shutdown). */
   signal: AbortSignal;
+  /** Told what became of each notice. */
+  report?: DeliveryReport;
+  /** Told how many notices wait, whenever it changes. */
+  queued?: (size: number) => void;
+}
+
+/** How a webhook sink is named in logs and metrics: by its URL's origin (no path, no secrets). */
+export function webhookName(url: string): string {
+  return `webhook ${new URL(url).origin}`;
 }
 
 /** Statuses worth another try although they are 4xx. */
@@ -105,7 +126,7 @@ export class WebhookSink implements Sink {
   readonly name: string;
   #options: WebhookOptions;
   #deps: WebhookDeps;
-  #queue: Notice[] = [];
+  #queue: { notice: Notice; at: number }[] = [];
   #pump: Promise<void> | undefined;
   #dropped = 0;
   #lastDropLog = -Infinity;
@@ -116,7 +137,7 @@ export class WebhookSink implements Sink {
   constructor(options: WebhookOptions, deps: WebhookDeps) {
     this.#options = options;
     this.#deps = deps;
-    this.name = `webhook ${new URL(options.url).origin}`;
+    this.name = webhookName(options.url);
   }
 
   get dropped(): number {
@@ -127,6 +148,7 @@ export class WebhookSink implements Sink {
     if (this.#deps.signal.aborted) return;
     if (this.#queue.length >= this.#options.queue_size) {
       this.#dropped++;
+      this.#deps.report?.(notice, "dropped", 0);
       const now = this.#deps.clock.now();
       if (now - this.#lastDropLog >= DROP_LOG_EVERY_MS) {
         this.#lastDropLog = now;
@@ -137,7 +159,8 @@ export class WebhookSink implements Sink {
       }
       return;
     }
-    this.#queue.push(notice);
+    this.#queue.push({ notice, at: this.#deps.clock.now() });
+    this.#deps.queued?.(this.#queue.length);
     this.#pump ??= this.#run().finally(() => this.#pump = undefined);
   }
 
@@ -147,11 +170,15 @@ export class WebhookSink implements Sink {
 
   async #run(): Promise<void> {
     while (this.#queue.length > 0 && !this.#deps.signal.aborted) {
-      await this.#send(this.#queue.shift()!);
+      const { notice, at } = this.#queue.shift()!;
+      this.#deps.queued?.(this.#queue.length);
+      const outcome = await this.#send(notice);
+      if (outcome) this.#deps.report?.(notice, outcome, (this.#deps.clock.now() - at) / 1000);
     }
   }
 
-  async #send(notice: Notice): Promise<void> {
+  /** Sends one notice with retries; `undefined` when shutdown cut it short. */
+  async #send(notice: Notice): Promise<DeliveryOutcome | undefined> {
     const { url, headers, timeout, retries, backoff, max_backoff: max } = this.#options;
     const { logger, clock, random, signal } = this.#deps;
     const body = JSON.stringify(notice);
@@ -167,7 +194,7 @@ export class WebhookSink implements Sink {
         const text = await response.text();
         if (response.ok) {
           this.delivered++;
-          return;
+          return "sent";
         }
         problem = `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`;
         if (response.status < 500 && !RETRYABLE_4XX.has(response.status)) {
@@ -177,10 +204,10 @@ export class WebhookSink implements Sink {
             rule: notice.rule,
             device: notice.device,
           });
-          return;
+          return "failed";
         }
       } catch (error) {
-        if (signal.aborted) return;
+        if (signal.aborted) return undefined;
         problem = error instanceof DOMException && error.name === "TimeoutError"
           ? `no answer within ${timeout}ms`
           : errorMessage(error);
@@ -191,7 +218,7 @@ export class WebhookSink implements Sink {
           `Cannot deliver an alert to webhook "${url}" after ${attempt} attempts: ${problem}`,
           { rule: notice.rule, device: notice.device },
         );
-        return;
+        return "failed";
       }
       const delay = backoffDelay(
         { max_attempts: retries + 1, delay: backoff, max, jitter: 0.2 },
@@ -199,7 +226,7 @@ export class WebhookSink implements Sink {
         random,
       );
       logger.debug(`Webhook "${url}" failed (${problem}); retrying in ${delay}ms`);
-      if (!await sleepUnlessAborted(clock, delay, signal)) return;
+      if (!await sleepUnlessAborted(clock, delay, signal)) return undefined;
     }
   }
 }

@@ -13,7 +13,15 @@ import {
   sleepUnlessAborted,
   z,
 } from "../../core/mod.ts";
-import { type AnomalyEvent, logSink, type Notice, type Sink, WebhookSink } from "./_sinks.ts";
+import {
+  type AnomalyEvent,
+  type DeliveryReport,
+  logSink,
+  type Notice,
+  type Sink,
+  webhookName,
+  WebhookSink,
+} from "./_sinks.ts";
 
 export type { AnomalyEvent, Notice } from "./_sinks.ts";
 
@@ -123,11 +131,45 @@ export default defineHandler({
     const { clock, logger } = ctx;
     const stopped = new AbortController();
     const signal = AbortSignal.any([ctx.signal, stopped.signal]);
-    const sinks: Sink[] = config.sinks.map((s) =>
-      s.type === "log"
-        ? logSink(logger)
-        : new WebhookSink(s, { logger, clock, random: ctx.random, signal })
+    const delivered = ctx.metrics.counter(
+      "alerts_total",
+      "Alert notices a sink is done with, by sink, status (firing, resolved) and outcome " +
+        "(sent, failed, dropped)",
+      ["sink", "status", "outcome"],
     );
+    const deliverySeconds = ctx.metrics.histogram(
+      "alert_delivery_seconds",
+      "Time from an alert notice to a webhook's answer, retries included",
+      ["sink"],
+      [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+    );
+    const queuedGauge = ctx.metrics.gauge(
+      "alert_queue",
+      "Alert notices waiting for a webhook",
+      ["sink"],
+    );
+    const skipped = ctx.metrics.counter(
+      "alerts_skipped_total",
+      "Anomalies that raised no alert, by reason (cooldown, below_min_severity)",
+      ["reason"],
+    );
+    const reporter = (sink: string): DeliveryReport => (notice, outcome, seconds) => {
+      delivered.inc({ sink, status: notice.status, outcome });
+      if (outcome === "sent" && sink !== "log") deliverySeconds.observe({ sink }, seconds);
+    };
+    const sinks: Sink[] = config.sinks.map((s) => {
+      if (s.type === "log") return logSink(logger, reporter("log"));
+      const sink = webhookName(s.url);
+      queuedGauge.set({ sink }, 0);
+      return new WebhookSink(s, {
+        logger,
+        clock,
+        random: ctx.random,
+        signal,
+        report: reporter(sink),
+        queued: (size) => queuedGauge.set({ sink }, size),
+      });
+    });
     const keys = new Map<string, KeyState>();
     const seen = new Map<string, true>();
 
@@ -142,12 +184,16 @@ export default defineHandler({
       }
       if (seen.has(item.id)) return;
       remember(seen, item.id, true, config.max_keys);
-      if (RANK[item.severity] < RANK[config.min_severity]) return;
+      if (RANK[item.severity] < RANK[config.min_severity]) {
+        skipped.inc({ reason: "below_min_severity" });
+        return;
+      }
       const key = `${item.device}\u0000${item.rule}`;
       const now = clock.now();
       const state = keys.get(key);
       if (state && now - state.lastSent < config.cooldown) {
         state.suppressed++;
+        skipped.inc({ reason: "cooldown" });
         return;
       }
       const suppressed = state?.suppressed ?? 0;

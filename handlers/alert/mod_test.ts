@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createEventBus, type HandlerContext, silentLogger } from "../../core/mod.ts";
-import { FakeClock, recordingLogger, testContext } from "../../core/testing.ts";
+import { FakeClock, recordingLogger, recordingMetrics, testContext } from "../../core/testing.ts";
 import alert, { type AnomalyEvent } from "./mod.ts";
 
 interface Received {
@@ -34,9 +34,17 @@ async function setup(config: Record<string, unknown>) {
   const events = createEventBus(silentLogger);
   const { logger, lines } = recordingLogger();
   const controller = new AbortController();
+  const recorded = recordingMetrics("handler", "alert");
   const handler = await alert.create(
     alert.config.parse(config),
-    testContext({ name: "alert", clock, events, logger, signal: controller.signal }),
+    testContext({
+      name: "alert",
+      clock,
+      events,
+      logger,
+      signal: controller.signal,
+      metrics: recorded.metrics,
+    }),
   );
   const hctx = (published: unknown[] = []): HandlerContext => ({
     task: { id: "t", type: "telemetry.analyze", payload: {}, attempts: 0, created_at: 0 },
@@ -61,7 +69,7 @@ async function setup(config: Record<string, unknown>) {
     controller.abort();
     await handler.close?.();
   };
-  return { clock, events, lines, handler, hctx, until, stop };
+  return { clock, events, lines, handler, hctx, until, stop, metric: recorded.value };
 }
 
 let n = 0;
@@ -117,6 +125,14 @@ Deno.test("alert webhook retries a 5xx with backoff until it is delivered", asyn
   assert.equal(new Set(ids).size, 1, "the same alert each time");
   assert.equal(s.lines.filter((l) => l.level === "error").length, 0);
   await s.stop();
+  const sink = `webhook http://127.0.0.1:${new URL(hook.url).port}`;
+  assert.equal(await s.metric("alerts_total", { sink, status: "firing", outcome: "sent" }), 1);
+  assert.equal(await s.metric("alert_delivery_seconds", { sink }), 1, "one delivery timed");
+  assert.equal(
+    await s.metric("alerts_total", { outcome: "failed" }),
+    0,
+    "retries are not failures",
+  );
   await hook.close();
 });
 
@@ -136,6 +152,7 @@ Deno.test("alert webhook does not retry a 4xx and logs it", async () => {
     line.msg,
     `Webhook "${hook.url}" refused an alert (not retried): HTTP 400: status 400`,
   );
+  assert.equal(await s.metric("alerts_total", { status: "firing", outcome: "failed" }), 1);
   await s.stop();
   await hook.close();
 });
@@ -190,6 +207,8 @@ Deno.test("alert cooldown holds back repeats per device and rule and counts them
     ["boiler", "zscore", 0],
     ["boiler", "threshold:temperature", 2],
   ]);
+  assert.equal(await s.metric("alerts_skipped_total", { reason: "cooldown" }), 2);
+  assert.equal(await s.metric("alerts_total", { outcome: "sent" }), 4);
   await s.stop();
   await hook.close();
 });
@@ -245,6 +264,9 @@ Deno.test("alert drops and counts alerts beyond the queue size", async () => {
       l.dropped === 2
     ),
   );
+  assert.equal(await s.metric("alerts_total", { outcome: "dropped" }), 2);
+  assert.equal(await s.metric("alerts_total", { outcome: "sent" }), 3);
+  assert.equal(await s.metric("alert_queue"), 0, "the queue drained");
   await s.stop();
   await hook.close();
 });
@@ -262,6 +284,11 @@ Deno.test("alert log sink logs by severity and filters below min_severity", asyn
     "Alert critical: threshold:temperature on boiler/temperature: Value 99 is above 90",
   );
   assert.ok(s.lines.some((l) => l.msg === "Ignored a malformed anomaly event"));
+  assert.equal(
+    await s.metric("alerts_total", { sink: "log", status: "firing", outcome: "sent" }),
+    2,
+  );
+  assert.equal(await s.metric("alerts_skipped_total", { reason: "below_min_severity" }), 1);
   await s.stop();
 });
 

@@ -100,21 +100,38 @@ export function anomalyId(rule: string, device: string, metric: string, ts: numb
 }
 
 /**
- * Whether a sample was judged before (redelivered) or is late: by `seq` when both it and the
- * last judged sample have one, else by timestamp (equal timestamps count as new).
+ * Whether a sample was judged before (redelivered) or is late: by timestamp, and by `seq` only
+ * between samples of the same timestamp (when both have one; else equal timestamps count as
+ * new). A seq alone would take a restarted device, counting from 0 again, for a redelivery.
  */
 function seenBefore(s: Sample, state: SeriesState): boolean {
-  if (s.seq !== undefined && state.lastSeq !== undefined) return s.seq <= state.lastSeq;
-  return s.ts < state.lastTs;
+  if (s.ts !== state.lastTs) return s.ts < state.lastTs;
+  return s.seq !== undefined && state.lastSeq !== undefined && s.seq <= state.lastSeq;
+}
+
+/** Keeps `telemetry_anomaly_state` and the evictions counter in step with one map. */
+interface StateGauge {
+  added(): void;
+  evicted(): void;
 }
 
 /** Moves `key` to the most recently used end, evicting the idlest entry beyond `cap`. */
-function touch<V>(map: Map<string, V>, key: string, make: () => V, cap: number): V {
+function touch<V>(
+  map: Map<string, V>,
+  key: string,
+  make: () => V,
+  cap: number,
+  gauge: StateGauge,
+): V {
   let value = map.get(key);
   if (value !== undefined) map.delete(key);
   else {
     value = make();
-    if (map.size >= cap) map.delete(map.keys().next().value!);
+    gauge.added();
+    if (map.size >= cap) {
+      map.delete(map.keys().next().value!);
+      gauge.evicted();
+    }
   }
   map.set(key, value);
   return value;
@@ -133,6 +150,42 @@ export function createAnomalyEngine(
   });
   const series = new Map<string, SeriesState>();
   const silences = new Map<string, SilentState>();
+  const detected = ctx.metrics.counter(
+    "anomalies_total",
+    "Anomalies found (once when a condition starts), by device, rule and severity",
+    ["device", "rule", "severity"],
+  );
+  const cleared = ctx.metrics.counter(
+    "anomalies_resolved_total",
+    "Anomaly conditions that cleared, by device and rule",
+    ["device", "rule"],
+  );
+  const stateSize = ctx.metrics.gauge(
+    "anomaly_state",
+    "Detector state held in this process: series (device+metric) and silence trackers",
+    ["state"],
+  );
+  const stateEvicted = ctx.metrics.counter(
+    "anomaly_state_evicted_total",
+    "Idlest detector states forgotten because max_series was reached",
+    ["state"],
+  );
+  const gaugeOf = (state: string): StateGauge => ({
+    added: () => stateSize.inc({ state }),
+    evicted: () => {
+      stateSize.dec({ state });
+      stateEvicted.inc({ state });
+    },
+  });
+  const seriesGauge = gaugeOf("series"), silenceGauge = gaugeOf("silence");
+  stateSize.inc({ state: "series" }, 0);
+  stateSize.inc({ state: "silence" }, 0);
+
+  /** Publishes and counts a new anomaly. */
+  function found(anomaly: Anomaly): void {
+    detected.inc({ device: anomaly.device, rule: anomaly.rule, severity: anomaly.severity });
+    events.publish(ANOMALY_TOPIC, anomaly);
+  }
   let pending: Anomaly[] = [];
   const resolutions: AnomalyResolved[] = [];
 
@@ -164,6 +217,7 @@ export function createAnomalyEngine(
         `${c.name}\u0000${device}`,
         () => ({ compiled: { ...c, rule }, device, lastSeen: now, active: undefined }),
         maxSeries,
+        silenceGauge,
       );
       state.lastSeen = now;
       if (state.active !== undefined) {
@@ -174,6 +228,7 @@ export function createAnomalyEngine(
   }
 
   function resolved(item: AnomalyResolved): void {
+    cleared.inc({ device: item.device, rule: item.rule });
     events.publish(RESOLVED_TOPIC, item);
     if (sink?.resolveAnomaly) resolutions.push(item);
   }
@@ -221,7 +276,7 @@ export function createAnomalyEngine(
 
   async function checkSilence(): Promise<void> {
     const now = clock.now();
-    const found: Anomaly[] = [];
+    const silent: Anomaly[] = [];
     for (const state of silences.values()) {
       const { after } = state.compiled.rule;
       const silentFor = now - state.lastSeen;
@@ -241,11 +296,11 @@ export function createAnomalyEngine(
         },
       );
       state.active = anomaly.id;
-      found.push(anomaly);
-      events.publish(ANOMALY_TOPIC, anomaly);
+      silent.push(anomaly);
+      found(anomaly);
     }
     if (!sink) return;
-    const rows = [...pending, ...found];
+    const rows = [...pending, ...silent];
     if (rows.length === 0) return;
     try {
       await store(rows);
@@ -270,7 +325,7 @@ export function createAnomalyEngine(
 
   return {
     async handle(samples: readonly Sample[], hctx: HandlerContext): Promise<void> {
-      const found: Anomaly[] = [];
+      const seen: Anomaly[] = [];
       const now = clock.now();
       let state: SeriesState | undefined;
       let prev: Sample | undefined;
@@ -282,6 +337,7 @@ export function createAnomalyEngine(
             `${device}\u0000${metric}`,
             () => newSeries(device, metric),
             maxSeries,
+            seriesGauge,
           );
           touchSilences(device, metric, now);
         }
@@ -291,11 +347,11 @@ export function createAnomalyEngine(
         if (state.hasLast) {
           // Redelivered (or late): judged before; hand on what was found then. A sample with
           // no seq and the last timestamp may be either, so it is also judged.
-          const seen = seenBefore(s, state);
-          if (seen || s.ts === state.lastTs) {
-            for (const a of state.recent) if (a.ts === s.ts && !found.includes(a)) found.push(a);
+          const judged = seenBefore(s, state);
+          if (judged || s.ts === state.lastTs) {
+            for (const a of state.recent) if (a.ts === s.ts && !seen.includes(a)) seen.push(a);
           }
-          if (seen) continue;
+          if (judged) continue;
         }
         const previous = state.hasLast ? { ts: state.lastTs, value: state.lastValue } : undefined;
         for (const r of state.rules) {
@@ -303,10 +359,10 @@ export function createAnomalyEngine(
           if (finding && r.active === undefined) {
             const anomaly = anomalyOf(r.compiled, s.device, s.metric, s.ts, s.value, finding);
             r.active = anomaly.id;
-            found.push(anomaly);
+            seen.push(anomaly);
             state.recent.push(anomaly);
             if (state.recent.length > RECENT_PER_SERIES) state.recent.shift();
-            events.publish(ANOMALY_TOPIC, anomaly);
+            found(anomaly);
           } else if (!finding && r.active !== undefined) {
             const item = {
               anomaly_id: r.active,
@@ -324,11 +380,11 @@ export function createAnomalyEngine(
         state.lastValue = s.value;
         state.lastSeq = s.seq;
       }
-      for (const a of found) hctx.publish(ANOMALY_TOPIC, a);
+      for (const a of seen) hctx.publish(ANOMALY_TOPIC, a);
       try {
-        await store(found);
+        await store(seen);
       } catch (error) {
-        throw new RetryableError(`Cannot store ${found.length} anomalies: ${errorMessage(error)}`, {
+        throw new RetryableError(`Cannot store ${seen.length} anomalies: ${errorMessage(error)}`, {
           cause: error,
         });
       }
@@ -350,6 +406,9 @@ export function createAnomalyEngine(
     async close(): Promise<void> {
       stopped.abort();
       await timer;
+      // This instance's state is gone with it.
+      stateSize.dec({ state: "series" }, series.size);
+      stateSize.dec({ state: "silence" }, silences.size);
       await sink?.release();
     },
   };

@@ -8,7 +8,7 @@ import {
   seededRandom,
   silentLogger,
 } from "../../core/mod.ts";
-import { FakeClock, testContext } from "../../core/testing.ts";
+import { FakeClock, recordingMetrics, testContext } from "../../core/testing.ts";
 import {
   type Anomaly,
   type AnomalyResolved,
@@ -33,6 +33,7 @@ function setup(options: Setup = {}) {
   events.subscribe("anomaly", (a) => bus.push(a as Anomaly));
   events.subscribe("anomaly.resolved", (r) => resolved.push(r as AnomalyResolved));
   const controller = new AbortController();
+  const recorded = recordingMetrics("handler", "anomaly");
   const config = anomaly.config.parse({
     store: false,
     ...(options.rules ? { rules: options.rules } : {}),
@@ -40,7 +41,7 @@ function setup(options: Setup = {}) {
   });
   const handler = createAnomalyEngine(
     { ...config, sink: options.sink },
-    testContext({ clock, events, signal: controller.signal }),
+    testContext({ clock, events, signal: controller.signal, metrics: recorded.metrics }),
   );
   const published: Anomaly[] = [];
   const handle = async (samples: readonly Sample[]) => {
@@ -61,7 +62,7 @@ function setup(options: Setup = {}) {
     controller.abort();
     await handler.close?.();
   };
-  return { clock, bus, resolved, published, handle, handler, stop };
+  return { clock, bus, resolved, published, handle, handler, stop, metric: recorded.value };
 }
 
 const sample = (value: number, ts: number, device = "boiler", metric = "temperature"): Sample => ({
@@ -143,6 +144,19 @@ Deno.test("anomaly finds every injected spike, drift, stuck stretch and silence"
     s.published.map((a) => a.id),
     s.bus.filter((a) => a.rule !== "silent").map((a) => a.id),
   );
+  // Each anomaly and each resolution is counted once, by rule.
+  for (const rule of ["zscore", "ewma", "stuck", "silent"]) {
+    assert.equal(
+      await s.metric("anomalies_total", { rule, device: "boiler", handler: "anomaly" }),
+      s.bus.filter((a) => a.rule === rule).length,
+      `anomalies_total of ${rule}`,
+    );
+    assert.equal(
+      await s.metric("anomalies_resolved_total", { rule }),
+      s.resolved.filter((r) => r.rule === rule).length,
+      `anomalies_resolved_total of ${rule}`,
+    );
+  }
   await s.stop();
 });
 
@@ -285,6 +299,21 @@ Deno.test("anomaly keeps state for at most max_series series, forgetting the idl
   assert.equal(s.bus.length, 0);
   await s.handle([sample(1, 5, "a")]);
   assert.deepEqual(s.bus.map((a) => [a.device, a.ts]), [["a", 5]]);
+  assert.equal(await s.metric("anomaly_state", { state: "series" }), 2);
+  assert.equal(await s.metric("anomaly_state_evicted_total", { state: "series" }), 2);
+  await s.stop();
+  assert.equal(await s.metric("anomaly_state", { state: "series" }), 0, "freed on close");
+});
+
+Deno.test("anomaly judges a restarted device whose seq counts from 0 again", async () => {
+  const s = setup({ rules: [{ kind: "threshold", above: 90 }] });
+  await s.handle(Array.from({ length: 10 }, (_, i) => ({ ...sample(50, START + i), seq: i })));
+  // The device restarted: later timestamps, seq from 0, and a reading over the limit.
+  await s.handle([{ ...sample(95, START + 60_000), seq: 0 }]);
+  assert.deepEqual(s.bus.map((a) => [a.value, a.ts]), [[95, START + 60_000]]);
+  // A redelivery of the first task is still recognised (same seq and timestamps).
+  await s.handle(Array.from({ length: 10 }, (_, i) => ({ ...sample(50, START + i), seq: i })));
+  assert.equal(s.bus.length, 1);
   await s.stop();
 });
 

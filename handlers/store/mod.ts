@@ -17,7 +17,7 @@ export default defineHandler({
   summary: "Stores samples in PostgreSQL or embedded PGlite (batched, idempotent)",
   version: "0.1.0",
   description: "Writes each task's samples to `telemetry_data` in one statement. A sample " +
-    "already stored (same device, metric and seq, or same timestamp without seq) is skipped, " +
+    "already stored (same device, metric, timestamp and seq) is skipped, " +
     "so redelivered tasks are harmless. Unreachable databases fail the task as retryable. " +
     "With `retention`, samples older than it are deleted in the background. " +
     "Samples pass on unchanged.",
@@ -35,13 +35,25 @@ export default defineHandler({
   async create(config, ctx) {
     const db = await openDatabase(config, ctx);
     const { clock, logger } = ctx;
+    const written = ctx.metrics.counter(
+      "store_samples_total",
+      "Samples a store handled, by result: inserted, or duplicate (stored before; redelivery)",
+      ["result"],
+    );
+    const expired = ctx.metrics.counter(
+      "store_samples_expired_total",
+      "Samples deleted because they were older than the retention",
+    );
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, ctx.signal]);
 
     async function expire(): Promise<void> {
       try {
         const deleted = await db.expireSamples(clock.now() - config.retention, { signal });
-        if (deleted) logger.info("Expired samples deleted", { samples: deleted });
+        if (deleted) {
+          expired.inc({}, deleted);
+          logger.info("Expired samples deleted", { samples: deleted });
+        }
       } catch (error) {
         // Housekeeping: the next pass tries again; storing goes on meanwhile.
         logger.warn("Cannot delete expired samples", { error: errorMessage(error) });
@@ -65,7 +77,11 @@ export default defineHandler({
 
     return {
       async handle(samples: readonly Sample[]): Promise<void> {
-        await db.insertSamples(samples);
+        const inserted = await db.insertSamples(samples);
+        written.inc({ result: "inserted" }, inserted);
+        if (inserted < samples.length) {
+          written.inc({ result: "duplicate" }, samples.length - inserted);
+        }
       },
       health: () => db.health(),
       async close() {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { HandlerContext, Sample } from "../../core/mod.ts";
-import { FakeClock, testContext } from "../../core/testing.ts";
+import { FakeClock, recordingMetrics, testContext } from "../../core/testing.ts";
 import { openDatabase } from "../_db/mod.ts";
 import store from "./mod.ts";
 
@@ -30,7 +30,11 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "th_store_" });
-    const handler = await store.create(store.config.parse({ data_dir: dir }), testContext());
+    const recorded = recordingMetrics("handler", "store");
+    const handler = await store.create(
+      store.config.parse({ data_dir: dir }),
+      testContext({ metrics: recorded.metrics }),
+    );
     try {
       const samples: Sample[] = Array.from({ length: 100 }, (_, i) => ({
         device: `d${i % 2}`,
@@ -42,6 +46,8 @@ Deno.test({
       assert.equal(await handler.handle(samples, taskContext("t1")), undefined, "samples pass on");
       await handler.handle(samples, taskContext("t1"));
       await handler.health?.();
+      assert.equal(await recorded.value("store_samples_total", { result: "inserted" }), 100);
+      assert.equal(await recorded.value("store_samples_total", { result: "duplicate" }), 100);
       const db = await openDatabase(store.config.parse({ data_dir: dir }), testContext());
       const { rows } = await db.query(
         "SELECT device, count(*)::int AS n, sum(value) AS total FROM telemetry_data GROUP BY 1 ORDER BY 1",

@@ -59,11 +59,21 @@ export const SAMPLE_ROWS_SQL = (schema: string) =>
  * Runs `fn` with a database on a fresh schema of the shared server, then
  * releases it and drops the schema.
  */
-export async function withSchema(
+export function withSchema(
   prefix: string,
   fn: (db: Database, schema: string) => Promise<void>,
 ): Promise<void> {
-  const schema = freshSchema(prefix);
+  return withSchemaNamed(freshSchema(prefix), fn);
+}
+
+/**
+ * Runs `fn` with a database on `schema` (migrated on opening), then
+ * releases it and drops the schema.
+ */
+export async function withSchemaNamed(
+  schema: string,
+  fn: (db: Database, schema: string) => Promise<void>,
+): Promise<void> {
   const db = await openDatabase(
     { url: PG_URL, schema, data_dir: "", pool: 2, connect_timeout: 5000 },
     testContext(),
