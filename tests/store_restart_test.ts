@@ -6,7 +6,7 @@ import { startPgServer } from "./_fixtures/pg_server.ts";
 const COUNT = 3000;
 
 Deno.test({
-  name: "store loses and duplicates nothing when PostgreSQL stops mid-run and comes back",
+  name: "store and aggregate lose and double nothing when PostgreSQL stops mid-run and comes back",
   // postgres.js keeps reconnect timers briefly after its pools end.
   sanitizeOps: false,
   sanitizeResources: false,
@@ -34,11 +34,14 @@ handlers:
   db:
     type: store
     config: { url: "${server.url}", pool: 2, connect_timeout: 2s }
+  agg:
+    type: aggregate
+    config: { url: "${server.url}", pool: 2, connect_timeout: 2s, windows: [1h] }
 pipelines:
   main:
     from: [dev]
     via: mem
-    handlers: [db]
+    handlers: [db, agg]
     batch: { max_samples: 50, max_wait: 5ms }
     workers: 2
     retry: { max_attempts: 100, delay: 20ms, max: 200ms, jitter: 0 }
@@ -54,6 +57,10 @@ pipelines:
       const [row] = await sql`SELECT count(*)::int AS n, count(DISTINCT seq)::int AS distinct_seq,
         min(seq)::int AS lo, max(seq)::int AS hi FROM public.telemetry_data`;
       assert.deepEqual(row, { n: COUNT, distinct_seq: COUNT, lo: 0, hi: COUNT - 1 });
+      // Every sample counted once in the hourly aggregates (values are 0 … COUNT - 1).
+      const [agg] = await sql`SELECT sum(count)::int AS n, sum(sum)::float8 AS total,
+        min(min)::float8 AS lo, max(max)::float8 AS hi FROM public.aggregates`;
+      assert.deepEqual(agg, { n: COUNT, total: (COUNT * (COUNT - 1)) / 2, lo: 0, hi: COUNT - 1 });
       assert.ok(summary.tasks_retried > 0, "some tasks failed while the server was down");
       assert.equal(summary.tasks_dead_lettered, 0);
     } finally {
