@@ -84,3 +84,38 @@ pipelines:
     }
   },
 });
+
+Deno.test({
+  name: "a second process is refused a PGlite data directory in use, and gets it once it is free",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "th_lock_" });
+    const data = `${dir}/pg`;
+    const script = new URL("./_fixtures/pglite_open.ts", import.meta.url).pathname;
+    const config = new URL("../deno.json", import.meta.url).pathname;
+    const openElsewhere = async () => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--config", config, script, data],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      return new TextDecoder().decode(out.stdout).trim();
+    };
+    const options = { url: "", data_dir: data, schema: "public", pool: 1, connect_timeout: 5000 };
+    const db = await openDatabase(options, testContext());
+    try {
+      const refused = await openElsewhere();
+      assert.match(refused, /The PGlite data directory ".*\/pg" is in use by another process/);
+      assert.match(refused, new RegExp(`\\(pid ${Deno.pid}\\)`));
+      // The holder goes on undisturbed.
+      const sample = { device: "d", metric: "m", value: 1, ts: 1_700_000_000_000 };
+      assert.equal(await db.insertSamples([sample]), 1);
+    } finally {
+      await db.release();
+    }
+    assert.equal(await openElsewhere(), "opened");
+    await Deno.remove(dir, { recursive: true });
+  },
+});

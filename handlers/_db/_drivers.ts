@@ -106,8 +106,15 @@ function turn(): Promise<void> {
 /** Opens (creating when needed) a PGlite database in `dataDir`. */
 export async function openPglite(dataDir: string): Promise<Driver> {
   await Deno.mkdir(dataDir, { recursive: true });
+  const lock = await lockDataDir(dataDir);
   const { PGlite } = await import("@electric-sql/pglite");
-  const db = await PGlite.create(dataDir);
+  let db;
+  try {
+    db = await PGlite.create(dataDir);
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
   type Tx = Pick<typeof db, "query" | "exec">;
   function executor(s: Tx): Executor {
     return {
@@ -125,8 +132,43 @@ export async function openPglite(dataDir: string): Promise<Driver> {
     kind: "pglite",
     ...executor(db),
     transaction: (fn) => db.transaction((tx) => fn(executor(tx))),
-    close: () => db.close(),
+    async close() {
+      try {
+        await db.close();
+      } finally {
+        lock.close();
+      }
+    },
   };
+}
+
+/**
+ * Takes the lock file beside a PGlite data directory (`<dir>.lock`):
+ * PGlite takes none, and a second process opening the same directory, even
+ * just to start, corrupts it. The lock is an advisory `flock`, so the
+ * system drops it when the holder dies; the file keeps the holder's pid for
+ * people. Throws, naming that pid, when another process holds it.
+ */
+async function lockDataDir(dataDir: string): Promise<Deno.FsFile> {
+  const path = `${dataDir.replace(/\/+$/, "")}.lock`;
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  let locked = false;
+  try {
+    locked = await file.tryLock(true);
+    if (!locked) {
+      const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
+      throw new Error(
+        `The PGlite data directory "${dataDir}" is in use by another process` +
+          `${holder ? ` (pid ${holder})` : ""}: PGlite serves one process at a time. Stop that ` +
+          "process, give this one another data_dir, or use PostgreSQL (url)",
+      );
+    }
+    await file.truncate();
+    await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+    return file;
+  } finally {
+    if (!locked) file.close();
+  }
 }
 
 const CONNECTION_CODES = new Set([
