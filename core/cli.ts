@@ -240,7 +240,8 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   const onHangup = () => void reload();
   Deno.addSignalListener("SIGHUP", onHangup);
 
-  runtime.start();
+  // Listen before starting anything, so a busy port stops the process before it reads a
+  // device or takes a task.
   const serverAbort = new AbortController();
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   if (loaded.config.admin.enabled) {
@@ -270,6 +271,7 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
       return 1;
     }
   }
+  runtime.start();
   await stopRequested.promise;
   if (timer !== undefined) clearTimeout(timer);
   Deno.removeSignalListener("SIGHUP", onHangup);

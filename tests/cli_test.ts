@@ -55,6 +55,24 @@ Deno.test("run names the plugin module whose create() throws", async () => {
   );
 });
 
+Deno.test("run stops before starting anything when the admin port is taken", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const listen = `127.0.0.1:${taken.addr.port}`;
+    const r = await runTask("run", ["--for", "10s"], {
+      env: { TELEMETRY_ADMIN_LISTEN: listen, TELEMETRY_LOG_LEVEL: "debug" },
+    });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(`Cannot serve the admin API on "${listen}": .*\\(change admin\\.listen`),
+    );
+    assert.doesNotMatch(r.stderr, /"msg":"Started"/, "no device read, no task taken");
+  } finally {
+    taken.close();
+  }
+});
+
 Deno.test("run on the default config stops on SIGTERM with exit 0 and a summary", async () => {
   const child = await spawnTask("run", [], {
     env: { TELEMETRY_LOG_LEVEL: "debug", TELEMETRY_ADMIN_LISTEN: "127.0.0.1:0" },
