@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { builtinRegistry } from "./builtins.ts";
 import { configJsonSchema, loadConfigFile } from "./config/mod.ts";
 import { type Role, ROLES } from "./config/schema.ts";
+import { runConfigTests } from "./config/tests.ts";
 import { parseDuration } from "./duration.ts";
 import { ConfigError, errorMessage, formatProblem } from "./errors.ts";
 import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
@@ -25,7 +26,8 @@ Commands:
   run [--config FILE] [--role all|hub|processor] [--for DURATION]
                       Start the pipelines of FILE (default: telemetry.yaml,
                       or $TELEMETRY_CONFIG). Ctrl-C stops cleanly.
-  validate [FILE]     Check a configuration; exit 0 when valid, 2 otherwise
+  validate [FILE]     Check a configuration and run its tests: section; exit 0 when valid
+                      and every test passes, 1 when a test fails, 2 when invalid
   plugins [--json]    List every plugin with its config fields
   schema              Print the JSON Schema of telemetry.yaml
 
@@ -67,7 +69,19 @@ async function validateCommand(args: string[], io: CliIO): Promise<number> {
     const loaded = await load(path, builtinRegistry());
     for (const w of loaded.warnings) io.err(`warning: ${formatProblem(w)}`);
     io.out(`${path}: valid`);
-    return 0;
+    if (loaded.config.tests.length === 0) return 0;
+    const results = await runConfigTests(loaded, {
+      baseDir: dirname(resolve(path)),
+      logger: createLogger({ level: "warn", secrets: loaded.secrets }),
+    });
+    for (const r of results) {
+      io.out(`  ${r.ok ? "ok  " : "FAIL"} tests[${r.index}] ${r.name}`);
+      for (const problem of r.problems) io.out(`         ${problem}`);
+    }
+    const failed = results.filter((r) => !r.ok).length;
+    const passed = results.length - failed;
+    io.out(`${path}: ${passed} config test${passed === 1 ? "" : "s"} passed, ${failed} failed`);
+    return failed > 0 ? 1 : 0;
   } catch (error) {
     if (error instanceof ConfigError) {
       printConfigError(error, io);

@@ -19,8 +19,9 @@ export interface Sample {
   ts: number;
   unit?: string;
   /**
-   * Sequence number per device and metric; `device`, `metric` and `seq`
-   * identify a sample (storage uses them to stay idempotent).
+   * Sequence number per device and metric; with `device`, `metric` and
+   * `ts` it identifies a sample (storage uses them to stay idempotent). It
+   * may start again from 0 when a device restarts.
    */
   seq?: number;
   tags?: Record<string, string>;

@@ -2,10 +2,31 @@ import assert from "node:assert/strict";
 import { collect, ROOT, runTask, spawnTask } from "./_fixtures/cli.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
 
-Deno.test("validate exits 0 on the default telemetry.yaml", async () => {
+Deno.test("validate exits 0 on the default telemetry.yaml and runs its config tests", async () => {
   const r = await runTask("validate", []);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.trim(), "telemetry.yaml: valid");
+  const lines = r.stdout.trim().split("\n");
+  assert.equal(lines[0], "telemetry.yaml: valid");
+  assert.match(lines[1]!, /^ {2}ok {3}tests\[0\] pressure is converted from kPa to bar$/);
+  assert.match(lines.at(-1)!, /^telemetry\.yaml: \d+ config tests passed, 0 failed$/);
+});
+
+Deno.test("validate exits 1 and says what differed when a config test fails", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "th_cfgtest_" });
+  try {
+    const text = (await Deno.readTextFile(`${ROOT}/telemetry.yaml`))
+      .replace("value: 1.01325, unit: bar", "value: 1.5, unit: bar");
+    await Deno.writeTextFile(`${dir}/telemetry.yaml`, text);
+    const r = await runTask("validate", [`${dir}/telemetry.yaml`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stdout,
+      /FAIL tests\[0\] pressure is converted from kPa to bar\n\s+samples\[0\] value: expected 1\.5, got 1\.01325/,
+    );
+    assert.match(r.stdout, /1 config test passed, 1 failed/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("validate exits 2 and prints every positioned problem", async () => {

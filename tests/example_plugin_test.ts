@@ -2,12 +2,23 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { builtinRegistry } from "../core/builtins.ts";
 import { loadConfigFile } from "../core/config/mod.ts";
+import { runConfigTests } from "../core/config/tests.ts";
 import type { HandlerInstance, Sample } from "../core/mod.ts";
 import { Runtime } from "../core/runtime/runtime.ts";
 import { handlerContext, recordingLogger, testContext } from "../core/testing.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
 
 const YAML = fileURLToPath(new URL("../examples/telemetry.yaml", import.meta.url));
+
+Deno.test("the config tests of examples/telemetry.yaml pass", async () => {
+  const loaded = await loadConfigFile(YAML, { registry: builtinRegistry(), env: {} });
+  const results = await runConfigTests(loaded, {
+    baseDir: fileURLToPath(new URL("../examples/", import.meta.url)),
+    logger: recordingLogger().logger,
+  });
+  assert.ok(results.length > 0);
+  assert.deepEqual(results.filter((r) => !r.ok), []);
+});
 
 Deno.test("examples/telemetry.yaml loads the clamp handler from its plugins list", async () => {
   const loaded = await loadConfigFile(YAML, { registry: builtinRegistry(), env: {} });

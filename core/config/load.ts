@@ -412,6 +412,12 @@ function checkReferences(
       chain.forEach((h, i) => check("handlers", h, [...base, "routes", taskType, i]));
     }
   }
+  if (Array.isArray(data.tests)) {
+    data.tests.forEach((t, i) => {
+      if (!isRecord(t) || !Array.isArray(t.handlers)) return;
+      t.handlers.forEach((h, j) => check("handlers", h, ["tests", i, "handlers", j]));
+    });
+  }
 
   for (const device of defined.devices) {
     if (!feeds.has(device)) {

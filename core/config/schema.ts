@@ -102,6 +102,44 @@ export const pipelineSchema = z.strictObject({
   retry: retrySchema.prefault({}).describe("Retry policy for failed tasks"),
 });
 
+/** A sample as a config test writes it: `ts` may be left out. */
+const testSampleSchema = z.strictObject({
+  device: z.string().min(1).describe("Device name"),
+  metric: z.string().min(1).describe("Metric name"),
+  value: z.number().describe("The reading"),
+  ts: z.number().optional().describe(
+    "Milliseconds since the epoch; default: 2023-11-14T22:13:20Z plus one second per sample",
+  ),
+  unit: z.string().optional().describe("Unit of the value"),
+  seq: z.int().optional().describe("Sequence number"),
+  tags: z.record(z.string(), z.string()).optional().describe("Tags"),
+  quality: z.enum(["good", "bad"]).optional().describe("Data quality"),
+});
+
+/** What a config test expects of an item: the listed fields only. */
+const expectedItem = z.record(z.string(), z.unknown());
+
+/** A `tests[]` item: samples through some handlers, and what must come out. */
+export const configTestSchema = z.strictObject({
+  name: z.string().min(1).describe("What the test checks, shown in the results"),
+  handlers: z.array(componentName).min(1).describe(
+    "Handlers to run, in order, as configured above (a pipeline's chain or part of it); " +
+      "they are really created, so leave out ones that write where you do not want test data",
+  ),
+  input: z.array(testSampleSchema).min(1).describe("Samples given to the first handler"),
+  expect: z.array(expectedItem).optional().describe(
+    "Samples that must come out of the last handler, in order; each lists only the fields " +
+      "it checks (numbers equal within 1e-9 relative)",
+  ),
+  expect_published: z.record(z.string(), z.array(expectedItem)).optional().describe(
+    "Items the handlers must publish to later ones, by topic, in order, e.g. " +
+      "anomaly: [{ rule: zscore, device: boiler }]; fields checked as in expect",
+  ),
+  expect_error: z.string().min(1).optional().describe(
+    "The chain must fail with an error whose message contains this text",
+  ),
+});
+
 /** The whole file, before plugin configs are checked. */
 export const configSchema = z.strictObject({
   role: z.enum(ROLES).default("all").describe(
@@ -150,6 +188,9 @@ export const configSchema = z.strictObject({
   pipelines: z.record(componentName, pipelineSchema).default({}).describe(
     "Devices → broker → handlers wiring",
   ),
+  tests: z.array(configTestSchema).default([]).describe(
+    "Checks of the handler chains, run by `deno task validate`: samples in, expected out",
+  ),
 });
 
 /** The file after core validation (plugin configs still raw). */
@@ -160,6 +201,8 @@ export type PipelineConfig = z.output<typeof pipelineSchema>;
 export type DeviceConfig = z.output<typeof deviceSchema>;
 /** One broker or handler block. */
 export type ComponentConfig = z.output<typeof brokerSchema>;
+/** One `tests[]` item. */
+export type ConfigTest = z.output<typeof configTestSchema>;
 
 /** The validated file with every plugin config parsed by its plugin's schema. */
 export interface ResolvedConfig extends CoreConfig {
