@@ -193,6 +193,36 @@ Deno.test("gzip and deflate bodies are accepted; bad, unknown and expanding ones
   await stopQuietly(runtime);
 });
 
+Deno.test("InfluxDB line protocol is accepted as text/plain, so Telegraf can post to it", async () => {
+  const { app, runtime } = await adminFixture(BASE);
+  const queue = runtime.pipelines.get("main")!.queue!;
+  const lines = [
+    'boiler,site=north temperature=71.5,pressure=2i,status="ok" 1700000000000',
+    "modbus,device=boiler,host=plc1 humidity=40",
+  ].join("\n");
+  const ok = await app.request(
+    "/api/v1/samples?precision=ms",
+    post(lines, "text/plain; charset=utf-8"),
+  );
+  assert.equal(ok.status, 202);
+  assert.deepEqual(await ok.json(), { accepted: 3, skipped_fields: 1 });
+  assert.equal(queue.size, 3);
+
+  const bad = await app.request("/api/v1/samples", post("boiler t=1\nboiler t=oops", "text/plain"));
+  assert.equal(bad.status, 400);
+  assert.deepEqual((await bad.json()).invalid, [
+    { index: 1, reason: 'Field value "oops" is not a number, boolean or string' },
+  ]);
+  const precision = await app.request(
+    "/api/v1/samples?precision=h",
+    post("boiler t=1", "text/plain"),
+  );
+  assert.equal(precision.status, 400);
+  assert.match((await precision.json()).detail, /Precision must be one of ns, us, ms, s, not "h"/);
+  assert.equal(queue.size, 3, "nothing from refused bodies");
+  await stopQuietly(runtime);
+});
+
 Deno.test("malformed JSON, wrong media type and oversized bodies get problem answers", async () => {
   const { app, runtime } = await adminFixture(`${BASE}\nadmin: { max_body: 2048 }\n`);
   const bad = await app.request("/api/v1/samples", post("{not json"));

@@ -14,7 +14,8 @@ import type { PluginRegistry } from "../registry.ts";
 import type { Sample } from "../sample.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { bearerMatches } from "./_auth.ts";
-import { type InvalidItem, parseJsonBody, parseNdjsonBody } from "./_ingest.ts";
+import { type InvalidItem, type ParsedBody, parseJsonBody, parseNdjsonBody } from "./_ingest.ts";
+import { parseLineProtocolBody, type Precision, PRECISIONS } from "./_line_protocol.ts";
 import { problem } from "./_problem.ts";
 import { openApiDocument } from "./openapi.ts";
 
@@ -120,16 +121,28 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     const text = await ingestText(c, admin.max_body);
     if (typeof text !== "string") return text;
     const now = runtime.clock.now();
-    let parsed;
+    let parsed: ParsedBody & { skipped?: number };
     if (type === "application/json" || type === "") parsed = parseJsonBody(text, now);
     else if (type === "application/x-ndjson" || type === "application/ndjson") {
       parsed = parseNdjsonBody(text, now);
+    } else if (type === "text/plain") {
+      const precision = c.req.query("precision") ?? "ns";
+      if (!(precision in PRECISIONS)) {
+        return problem(
+          c,
+          400,
+          "Invalid precision",
+          `Precision must be one of ${Object.keys(PRECISIONS).join(", ")}, not "${precision}"`,
+        );
+      }
+      parsed = parseLineProtocolBody(text, now, admin.line_protocol, precision as Precision);
     } else {
       return problem(
         c,
         415,
         "Unsupported media type",
-        `Send application/json or application/x-ndjson, not "${type}"`,
+        "Send application/json, application/x-ndjson or text/plain (InfluxDB line protocol), " +
+          `not "${type}"`,
       );
     }
     if (!parsed.ok && "malformed" in parsed) {
@@ -171,7 +184,8 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
       }
     }
     for (const [pipeline, samples] of groups) runtime.ingest(pipeline, samples);
-    return c.json({ accepted: parsed.samples.length }, 202);
+    const skipped = parsed.skipped ? { skipped_fields: parsed.skipped } : {};
+    return c.json({ accepted: parsed.samples.length, ...skipped }, 202);
   });
 
   app.get("/api/v1/status", (c) => {

@@ -98,10 +98,15 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
       "/api/v1/samples": {
         post: {
-          summary: "Ingest samples (one, an array, or NDJSON; gzip or deflate encoded or plain)",
+          summary: "Ingest samples (one, an array, NDJSON or InfluxDB line protocol; gzip or " +
+            "deflate encoded or plain)",
           security: secured,
           parameters: [
             query("pipeline", "Pipeline to use instead of the device's owner"),
+            query("precision", "Timestamp unit of line protocol (text/plain); default ns", {
+              type: "string",
+              enum: ["ns", "us", "ms", "s"],
+            }),
             {
               name: "Content-Encoding",
               in: "header",
@@ -122,12 +127,24 @@ export function openApiDocument(version: string): Record<string, unknown> {
                 },
               },
               "application/x-ndjson": { schema: { type: "string" } },
+              "text/plain": {
+                schema: {
+                  type: "string",
+                  description: "InfluxDB line protocol: one sample per numeric field",
+                },
+              },
             },
           },
           responses: {
             202: json("Accepted", {
               type: "object",
-              properties: { accepted: { type: "integer" } },
+              properties: {
+                accepted: { type: "integer" },
+                skipped_fields: {
+                  type: "integer",
+                  description: "String fields of line protocol, which are not samples",
+                },
+              },
             }),
             400: problem,
             401: problem,

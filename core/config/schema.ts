@@ -172,6 +172,16 @@ export const configSchema = z.strictObject({
     max_body: z.int().min(1024).default(1_048_576).describe(
       "Largest request body accepted, in bytes (after decompression too); larger bodies get 413",
     ),
+    line_protocol: z.strictObject({
+      device_tag: z.string().min(1).default("device").describe(
+        "Tag whose value names the device; a line without it uses its measurement",
+      ),
+      metric: z.enum(["field", "measurement_field"]).default("field").describe(
+        "Metric name of each numeric field: the field key, or <measurement>_<field>",
+      ),
+    }).prefault({}).describe(
+      "How InfluxDB line protocol (text/plain) posted to /api/v1/samples becomes samples",
+    ),
     tap_rate: z.int().min(1).max(100_000).default(50).describe(
       "Most samples per second streamed to one /api/v1/tap client; the rest are skipped " +
         "and counted",
