@@ -12,6 +12,7 @@ import {
   taskContext,
 } from "./_fixtures/pg_aggregates.ts";
 import { dropSchema, freshSchema, HAVE_POSTGRES, PG_URL, queryRows } from "./_fixtures/pg_env.ts";
+import { waitFor } from "./_fixtures/runtime.ts";
 
 const ignore = !HAVE_POSTGRES;
 const WINDOWS = ["10s", "1m", "1h"];
@@ -112,4 +113,57 @@ Deno.test({
       await dropSchema(schema);
     }
   },
+});
+
+Deno.test({
+  name: "aggregate deletes each window's rows past its own retention, on the injected clock",
+  ignore,
+  async fn() {
+    const schema = freshSchema("aggret");
+    const clock = new FakeClock(1_700_000_000_000);
+    const recorded = recordingMetrics("handler", "agg");
+    const handler = await aggregate.create(
+      aggregate.config.parse({
+        url: PG_URL,
+        schema,
+        windows: ["10s", "1m"],
+        retention: { "10s": "1h" },
+      }),
+      testContext({ name: "agg", clock, metrics: recorded.metrics }),
+    );
+    const count = async (windowMs: number) =>
+      (await queryRows(
+        schema,
+        `SELECT count(*)::int AS n FROM "${schema}".aggregates WHERE window_ms = ${windowMs}`,
+      ))[0]!.n;
+    try {
+      const now = clock.now();
+      const sample = (ts: number) => ({ device: "boiler", metric: "t", value: 1, ts });
+      await handler.handle([sample(now - 7_200_000), sample(now)], taskContext("t1", clock));
+      assert.equal(await count(10_000), 2);
+      assert.equal(await count(60_000), 2);
+      // The next pass is due after a tenth of the shortest retention (at most 5 minutes).
+      await waitFor(() => clock.pending > 0, "the retention loop to sleep");
+      await clock.advance(300_000);
+      await waitFor(async () => (await count(10_000)) === 1, "the old 10s window deleted");
+      assert.equal(await count(60_000), 2, "windows without a retention are kept");
+      assert.equal(await recorded.value("aggregates_expired_total", { window: "10s" }), 1);
+    } finally {
+      await handler.close?.();
+      await dropSchema(schema);
+    }
+  },
+});
+
+Deno.test("aggregate refuses a retention for a window it does not compute", () => {
+  const result = aggregate.config.safeParse({ windows: ["10s", "1m"], retention: { "5m": "1d" } });
+  assert.equal(result.success, false);
+  assert.deepEqual(result.error?.issues.map((i) => [i.path, i.message]), [
+    [["retention", "5m"], '"5m" is not one of the windows "10s", "1m"'],
+  ]);
+  assert.equal(aggregate.config.safeParse({ retention: { "1m": "30s" } }).success, false);
+  assert.deepEqual(
+    aggregate.config.parse({ windows: ["10s"], retention: { "10s": "1d" } }).retention,
+    { "10s": 86_400_000 },
+  );
 });

@@ -201,15 +201,40 @@ export class DatabaseCore {
   }
 
   /**
-   * Deletes samples whose timestamp is before `before` (ms), `chunk` rows
-   * per transaction so no lock is held long. Only one process at a time
-   * deletes from a schema (an advisory lock per transaction); the others
-   * return `null` at once. Stops between chunks once `signal` aborts.
-   * Resolves the number of rows deleted.
+   * Deletes samples whose timestamp is before `before` (ms); see
+   * {@link expireChunks}. Resolves the number deleted, or `null` when
+   * another process is deleting from this schema.
    */
-  async expireSamples(
+  expireSamples(
     before: number,
     options: { chunk?: number; signal?: AbortSignal } = {},
+  ): Promise<number | null> {
+    return this.#expireChunks(this.#sql.expire, [before], options, "samples");
+  }
+
+  /** Deletes aggregates of the `windowMs` window that started before `before` (ms). */
+  expireAggregates(
+    windowMs: number,
+    before: number,
+    options: { chunk?: number; signal?: AbortSignal } = {},
+  ): Promise<number | null> {
+    return this.#expireChunks(this.#sql.expireAggregates, [before], options, "aggregates", [
+      windowMs,
+    ]);
+  }
+
+  /**
+   * Runs a chunked delete (`$1` cut-off, `$2` chunk size, then `extra`),
+   * `chunk` rows per transaction so no lock is held long. Only one process
+   * at a time deletes from a schema (an advisory lock per transaction); the
+   * others return `null` at once. Stops between chunks once `signal` aborts.
+   */
+  async #expireChunks(
+    statement: string,
+    params: number[],
+    options: { chunk?: number; signal?: AbortSignal },
+    what: string,
+    extra: number[] = [],
   ): Promise<number | null> {
     const { chunk = 50_000, signal } = options;
     let total = 0;
@@ -220,14 +245,14 @@ export class DatabaseCore {
             `telemetryhub:retention:${this.schema}`,
           ]);
           if (lock.rows[0]?.locked !== true) return null;
-          return (await tx.query(this.#sql.expire, [before, chunk])).count;
+          return (await tx.query(statement, [...params, chunk, ...extra])).count;
         });
         if (deleted === null) return total > 0 ? total : null;
         total += deleted;
         if (deleted < chunk || signal?.aborted) return total;
       }
     } catch (error) {
-      throw classifyError(error, `Cannot delete expired samples in schema "${this.schema}"`);
+      throw classifyError(error, `Cannot delete expired ${what} in schema "${this.schema}"`);
     }
   }
 

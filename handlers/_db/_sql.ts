@@ -63,6 +63,9 @@ export function statements(s: string) {
     expire: `DELETE FROM ${s}.telemetry_samples WHERE ctid = ANY(ARRAY(
       SELECT ctid FROM ${s}.telemetry_samples WHERE ts < to_timestamp($1::float8 / 1000)
       LIMIT $2))`,
+    expireAggregates: `DELETE FROM ${s}.aggregates WHERE ctid = ANY(ARRAY(
+      SELECT ctid FROM ${s}.aggregates
+      WHERE window_ms = $3 AND window_start < to_timestamp($1::float8 / 1000) LIMIT $2))`,
     prune: `DELETE FROM ${s}.aggregate_tasks WHERE done_at < to_timestamp($1::float8 / 1000)`,
     anomalies: `INSERT INTO ${s}.anomalies (id, device, metric, ts, value, expected_low,
         expected_high, score, rule, severity, detail)
@@ -174,6 +177,13 @@ CREATE UNIQUE INDEX telemetry_samples_key ON ${s}.telemetry_samples (series_id, 
   NULLS NOT DISTINCT;
 DROP INDEX ${s}.telemetry_samples_seq_key;
 DROP INDEX ${s}.telemetry_samples_ts_key;
+`,
+  },
+  {
+    version: 3,
+    name: "aggregates by window, for retention",
+    sql: (s) => `
+CREATE INDEX aggregates_window_start ON ${s}.aggregates (window_ms, window_start);
 `,
   },
 ];

@@ -33,6 +33,7 @@ import { DatabaseCore } from "./_database.ts";
 import { classifyError, type Driver, openPglite, openPostgres } from "./_drivers.ts";
 
 export type { AggregatePartial, AnomalyRow } from "./_database.ts";
+export { type Retention, retentionSchema, startRetention } from "./_retention.ts";
 export { classifyError } from "./_drivers.ts";
 
 /**
@@ -73,6 +74,7 @@ export interface Database extends
     | "schema"
     | "insertSamples"
     | "expireSamples"
+    | "expireAggregates"
     | "mergeAggregates"
     | "pruneAggregateLedger"
     | "insertAnomalies"
@@ -194,6 +196,8 @@ export async function openDatabase(
     schema: core.schema,
     insertSamples: (samples) => core.insertSamples(samples),
     expireSamples: (before, options) => core.expireSamples(before, options),
+    expireAggregates: (windowMs, before, options) =>
+      core.expireAggregates(windowMs, before, options),
     mergeAggregates: (taskId, partials, now) => core.mergeAggregates(taskId, partials, now),
     pruneAggregateLedger: (before) => core.pruneAggregateLedger(before),
     insertAnomalies: (rows) => core.insertAnomalies(rows),

@@ -11,8 +11,21 @@
  *
  * @module
  */
-import { defineHandler, duration, type Sample, z } from "../../core/mod.ts";
-import { type AggregatePartial, databaseConfig, openDatabase } from "../_db/mod.ts";
+import {
+  defineHandler,
+  duration,
+  formatDuration,
+  parseDuration,
+  type Sample,
+  z,
+} from "../../core/mod.ts";
+import {
+  type AggregatePartial,
+  databaseConfig,
+  openDatabase,
+  retentionSchema,
+  startRetention,
+} from "../_db/mod.ts";
 
 /** Longest pause between two prunes of the ledger. */
 const MAX_PRUNE_INTERVAL = 3_600_000;
@@ -75,12 +88,30 @@ export default defineHandler({
     windows: z.array(windowSchema).min(1).prefault(["1m"]).describe(
       'Window lengths, e.g. ["10s", "1m", "1h"]; windows start at multiples of their length',
     ),
+    retention: z.record(z.string(), retentionSchema()).default({}).describe(
+      "How long to keep each window's aggregates, by window, e.g. { 10s: 1d, 1m: 30d }; " +
+        "windows not listed are kept. Checked at start and every tenth of the shortest (at " +
+        "most every 5m), by one process at a time",
+    ),
     include_bad_quality: z.boolean().default(false).describe(
       'Also aggregate samples whose quality is "bad" (flagged by analyze)',
     ),
     ledger_retention: duration().pipe(z.number().min(60_000)).prefault("1d").describe(
       "How long a handled task id is remembered; a task redelivered later is counted again",
     ),
+  }).superRefine((config, ctx) => {
+    for (const key of Object.keys(config.retention)) {
+      const ms = parseDuration(key);
+      if (ms === undefined || !config.windows.includes(ms)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["retention", key],
+          message: `"${key}" is not one of the windows ${
+            config.windows.map((w) => `"${formatDuration(w)}"`).join(", ")
+          }`,
+        });
+      }
+    }
   }),
   async create(config, ctx) {
     const windows = [...new Set(config.windows)];
@@ -107,6 +138,27 @@ export default defineHandler({
       }
     }
 
+    const expired = ctx.metrics.counter(
+      "aggregates_expired_total",
+      "Aggregate rows deleted past their window's retention",
+      ["window"],
+    );
+    const kept = Object.entries(config.retention)
+      .map(([key, ms]) => ({ window: parseDuration(key)!, label: key, ms }))
+      .filter((r) => r.ms > 0);
+    const expiry = kept.length > 0
+      ? startRetention(ctx, Math.min(...kept.map((r) => r.ms)), "aggregates", async (signal) => {
+        for (const r of kept) {
+          if (signal.aborted) return;
+          const deleted = await db.expireAggregates(r.window, clock.now() - r.ms, { signal });
+          if (deleted) {
+            expired.inc({ window: r.label }, deleted);
+            logger.info("Expired aggregates deleted", { window: r.label, rows: deleted });
+          }
+        }
+      })
+      : undefined;
+
     return {
       async handle(samples, hctx): Promise<void> {
         if (samples.length === 0) return;
@@ -123,7 +175,10 @@ export default defineHandler({
       // Nothing is buffered: every handled task is already merged.
       flush: () => Promise.resolve(),
       health: () => db.health(),
-      close: () => db.release(),
+      async close() {
+        await expiry?.stop();
+        await db.release();
+      },
     };
   },
 });

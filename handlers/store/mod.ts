@@ -6,11 +6,8 @@
  *
  * @module
  */
-import { defineHandler, duration, errorMessage, type Sample, z } from "../../core/mod.ts";
-import { databaseConfig, openDatabase } from "../_db/mod.ts";
-
-/** Longest pause between two retention passes. */
-const MAX_RETENTION_INTERVAL = 300_000;
+import { defineHandler, type Sample, z } from "../../core/mod.ts";
+import { databaseConfig, openDatabase, retentionSchema, startRetention } from "../_db/mod.ts";
 
 export default defineHandler({
   name: "store",
@@ -23,11 +20,7 @@ export default defineHandler({
     "Samples pass on unchanged.",
   config: z.strictObject({
     ...databaseConfig(),
-    retention: duration().pipe(
-      z.number().refine((ms) => ms === 0 || ms >= 60_000, {
-        error: 'Expected 0 (keep everything) or at least "1m"',
-      }),
-    ).prefault(0).describe(
+    retention: retentionSchema().prefault(0).describe(
       'Delete samples whose timestamp is older than this, e.g. "30d"; 0 keeps everything. ' +
         "Checked at start and every tenth of it (at most every 5m), by one process at a time",
     ),
@@ -44,35 +37,14 @@ export default defineHandler({
       "store_samples_expired_total",
       "Samples deleted because they were older than the retention",
     );
-    const stop = new AbortController();
-    const signal = AbortSignal.any([stop.signal, ctx.signal]);
-
-    async function expire(): Promise<void> {
-      try {
+    const retention = config.retention > 0
+      ? startRetention(ctx, config.retention, "samples", async (signal) => {
         const deleted = await db.expireSamples(clock.now() - config.retention, { signal });
         if (deleted) {
           expired.inc({}, deleted);
           logger.info("Expired samples deleted", { samples: deleted });
         }
-      } catch (error) {
-        // Housekeeping: the next pass tries again; storing goes on meanwhile.
-        logger.warn("Cannot delete expired samples", { error: errorMessage(error) });
-      }
-    }
-
-    async function retentionLoop(every: number): Promise<void> {
-      while (!signal.aborted) {
-        await expire();
-        try {
-          await clock.sleep(every, signal);
-        } catch {
-          return;
-        }
-      }
-    }
-
-    const loop = config.retention > 0
-      ? retentionLoop(Math.min(config.retention / 10, MAX_RETENTION_INTERVAL))
+      })
       : undefined;
 
     return {
@@ -85,8 +57,7 @@ export default defineHandler({
       },
       health: () => db.health(),
       async close() {
-        stop.abort();
-        await loop;
+        await retention?.stop();
         await db.release();
       },
     };
