@@ -6,7 +6,7 @@ import {
   groupNames,
   jsonDecoder,
   regexDecoder,
-} from "./_decode.ts";
+} from "../_decode/mod.ts";
 
 interface LineCase {
   name: string;

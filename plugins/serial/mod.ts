@@ -14,37 +14,15 @@ import {
   sequencer,
   untilClosedOrAborted,
 } from "../_driver_host/client.ts";
-import { compilePattern, type Conversions, jsonDecoder, regexDecoder } from "./_decode.ts";
+import {
+  type Conversions,
+  conversions,
+  jsonDecoder,
+  pattern,
+  regexDecoder,
+} from "../_decode/mod.ts";
 
-export { groupNames, jsonDecoder, type LineDecoder, regexDecoder } from "./_decode.ts";
-
-const pattern = () =>
-  z.string().min(1).refine((source) => {
-    try {
-      compilePattern(source);
-      return true;
-    } catch {
-      return false;
-    }
-  }, {
-    error: "Expected a valid regular expression with at least one named group (?<metric>…)",
-  })
-    .describe(
-      "Regular expression with one named group per metric, e.g. `T=(?<temperature>-?[0-9.]+)`; " +
-        "each group that matches a number gives one sample",
-    );
-
-const conversions = {
-  units: z.record(z.string(), z.string()).default({}).describe(
-    "Unit per metric (group or JSON field), e.g. `{temperature: °C}`",
-  ),
-  scale: z.record(z.string(), z.number()).default({}).describe(
-    "Factor per metric applied to the read value (`value × scale + offset`); 1 when absent",
-  ),
-  offset: z.record(z.string(), z.number()).default({}).describe(
-    "Offset per metric added after scaling; 0 when absent",
-  ),
-};
+export { groupNames, jsonDecoder, type LineDecoder, regexDecoder } from "../_decode/mod.ts";
 
 const decodeSchema = z.discriminatedUnion("mode", [
   z.strictObject({

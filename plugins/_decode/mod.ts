@@ -1,11 +1,12 @@
 /**
- * Pure line decoding of the `serial` device: named-group regular
- * expressions and JSON lines to samples. No I/O, so it is tested from
+ * Private library of the device plugins that receive text (`serial` lines,
+ * `mqtt` payloads): named-group regular expressions and JSON to samples,
+ * and the config fields that set them up. No I/O, so it is tested from
  * fixtures alone.
  *
  * @module
  */
-import type { Sample } from "../../core/mod.ts";
+import { type Sample, z } from "../../core/mod.ts";
 
 /** Per-metric conversion: `value × scale + offset`, with a unit. */
 export interface Conversions {
@@ -141,3 +142,33 @@ export function jsonDecoder(device: string, conv: Conversions): LineDecoder {
     return samples;
   };
 }
+
+/** The `pattern` field: a regular expression with named groups. */
+export const pattern = () =>
+  z.string().min(1).refine((source) => {
+    try {
+      compilePattern(source);
+      return true;
+    } catch {
+      return false;
+    }
+  }, {
+    error: "Expected a valid regular expression with at least one named group (?<metric>…)",
+  })
+    .describe(
+      "Regular expression with one named group per metric, e.g. `T=(?<temperature>-?[0-9.]+)`; " +
+        "each group that matches a number gives one sample",
+    );
+
+/** The per-metric conversion fields: `units`, `scale`, `offset`. */
+export const conversions = {
+  units: z.record(z.string(), z.string()).default({}).describe(
+    "Unit per metric (group or JSON field), e.g. `{temperature: °C}`",
+  ),
+  scale: z.record(z.string(), z.number()).default({}).describe(
+    "Factor per metric applied to the read value (`value × scale + offset`); 1 when absent",
+  ),
+  offset: z.record(z.string(), z.number()).default({}).describe(
+    "Offset per metric added after scaling; 0 when absent",
+  ),
+};
