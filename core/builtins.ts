@@ -12,6 +12,7 @@ import simulated from "../plugins/simulated/mod.ts";
 import serial from "../plugins/serial/mod.ts";
 import i2c from "../plugins/i2c/mod.ts";
 import spi from "../plugins/spi/mod.ts";
+import mqtt from "../plugins/mqtt/mod.ts";
 import digest from "../handlers/digest/mod.ts";
 import discard from "../handlers/discard/mod.ts";
 import store from "../handlers/store/mod.ts";
@@ -26,6 +27,7 @@ export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
   serial,
   i2c,
   spi,
+  mqtt,
   memory,
   redis,
   digest,

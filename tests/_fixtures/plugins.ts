@@ -21,6 +21,8 @@ import {
 export interface Recording {
   /** `device/metric/seq` of every sample seen, in order. */
   seen: string[];
+  /** Every sample seen, in order. */
+  samples: Sample[];
   tasks: Set<string>;
   attemptsByTask: Map<string, number>;
 }
@@ -31,7 +33,9 @@ export const recordings = new Map<string, Recording>();
 /** The recording for `key` (created empty). */
 export function recording(key: string): Recording {
   let r = recordings.get(key);
-  if (!r) recordings.set(key, r = { seen: [], tasks: new Set(), attemptsByTask: new Map() });
+  if (!r) {
+    recordings.set(key, r = { seen: [], samples: [], tasks: new Set(), attemptsByTask: new Map() });
+  }
   return r;
 }
 
@@ -87,7 +91,10 @@ export const recordHandler = defineHandler({
         if (config.delay > 0) await ctx.clock.sleep(config.delay);
         rec.tasks.add(hctx.task.id);
         rec.attemptsByTask.set(hctx.task.id, hctx.attempt);
-        for (const s of samples) rec.seen.push(`${s.device}/${s.metric}/${s.seq}`);
+        for (const s of samples) {
+          rec.seen.push(`${s.device}/${s.metric}/${s.seq}`);
+          rec.samples.push({ ...s });
+        }
       },
     };
   },

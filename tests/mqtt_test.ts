@@ -1,0 +1,217 @@
+/**
+ * The `mqtt` device against a real Mosquitto: JSON and regex messages,
+ * devices from the topic, malformed messages, a persistent session that
+ * keeps QoS 1 messages sent while the process was away, and a broker
+ * restart.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  HAVE_MQTT,
+  MQTT_URL,
+  mqttClient,
+  randomTopic,
+  startPrivateBroker,
+} from "./_fixtures/mqtt_broker.ts";
+import { recordings } from "./_fixtures/plugins.ts";
+import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
+import type { Runtime } from "../core/runtime/runtime.ts";
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, ignore: !HAVE_MQTT, fn, sanitizeOps: false, sanitizeResources: false });
+
+function yaml(key: string, device: string, url = MQTT_URL) {
+  return `
+admin: { enabled: false }
+devices:
+  plant:
+    type: mqtt
+    config:
+${device}
+      url: "${url}"
+      reconnect_period: 100ms
+brokers: { mem: { type: memory } }
+handlers: { rec: { type: record, config: { key: ${key} } } }
+pipelines:
+  main:
+    from: [plant]
+    via: mem
+    handlers: [rec]
+    batch: { max_samples: 100, max_wait: 5ms }
+`;
+}
+
+/** Waits until the runtime's device is up (subscribed after its CONNACK). */
+async function upAndSubscribed(runtime: Runtime) {
+  await waitFor(() => runtime.devices().every((d) => d.state === "up"), "the device up");
+  // The SUBACK follows the CONNACK by a round trip.
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+test("mqtt turns JSON and regex messages into samples, with the device from the topic", async () => {
+  const topic = randomTopic("json");
+  const key = `mqtt-json-${topic}`;
+  const { runtime } = await createRuntime(yaml(
+    key,
+    `      topics: ["${topic}/+/telemetry"]
+      device_from_topic: 2
+      decode: { mode: json, units: { temperature: C } }`,
+  ));
+  const publisher = await mqttClient();
+  try {
+    runtime.start();
+    await upAndSubscribed(runtime);
+    await publisher.publishAsync(
+      `${topic}/boiler_7/telemetry`,
+      JSON.stringify({ temperature: 71.5, pressure: 2.1 }),
+      { qos: 1 },
+    );
+    await publisher.publishAsync(
+      `${topic}/press_2/telemetry`,
+      JSON.stringify({ metric: "pressure", value: 3.5, unit: "bar", ts: 1_700_000_000_000 }),
+      { qos: 1 },
+    );
+    await waitFor(() => (recordings.get(key)?.samples.length ?? 0) >= 3, "three samples");
+    const seen = recordings.get(key)!.samples.map((s) => [s.device, s.metric, s.value, s.unit]);
+    assert.deepEqual(seen, [
+      ["boiler_7", "temperature", 71.5, "C"],
+      ["boiler_7", "pressure", 2.1, undefined],
+      ["press_2", "pressure", 3.5, "bar"],
+    ]);
+    assert.equal(recordings.get(key)!.samples[2]!.ts, 1_700_000_000_000);
+  } finally {
+    await publisher.endAsync();
+    await runtime.stop();
+  }
+});
+
+test("mqtt counts a malformed message as a read error and goes on", async () => {
+  const topic = randomTopic("bad");
+  const key = `mqtt-bad-${topic}`;
+  const { runtime } = await createRuntime(yaml(
+    key,
+    `      topics: ["${topic}"]
+      decode: { mode: regex, pattern: "T=(?<temperature>-?[0-9.]+)" }`,
+  ));
+  const publisher = await mqttClient();
+  try {
+    runtime.start();
+    await upAndSubscribed(runtime);
+    await publisher.publishAsync(topic, "garbage", { qos: 1 });
+    await publisher.publishAsync(topic, "T=21.25", { qos: 1 });
+    await waitFor(() => (recordings.get(key)?.samples.length ?? 0) >= 1, "the good message");
+    assert.deepEqual(recordings.get(key)!.samples.map((s) => [s.device, s.value]), [[
+      "plant",
+      21.25,
+    ]]);
+    const status = runtime.devices()[0]!;
+    assert.equal(status.read_errors, 1);
+    assert.match(
+      status.last_error ?? "",
+      /Message on "th_test\/bad_[^"]+": Line "garbage" does not match/,
+    );
+  } finally {
+    await publisher.endAsync();
+    await runtime.stop();
+  }
+});
+
+test("mqtt keeps QoS 1 messages sent while the process was away (persistent session)", async () => {
+  const topic = randomTopic("session");
+  const key = `mqtt-session-${topic}`;
+  const clientId = `th-test-${crypto.randomUUID().slice(0, 8)}`;
+  const device = `      topics: ["${topic}"]
+      client_id: ${clientId}`;
+  const first = await createRuntime(yaml(key, device));
+  first.runtime.start();
+  await upAndSubscribed(first.runtime);
+  await first.runtime.stop();
+  // Sent while no process of ours is connected: the broker keeps them for the session.
+  const publisher = await mqttClient();
+  for (let i = 0; i < 20; i++) {
+    await publisher.publishAsync(topic, JSON.stringify({ level: i }), { qos: 1 });
+  }
+  await publisher.endAsync();
+  const second = await createRuntime(yaml(key, device));
+  try {
+    second.runtime.start();
+    await waitFor(() => (recordings.get(key)?.samples.length ?? 0) >= 20, "the 20 queued messages");
+    assert.deepEqual(
+      recordings.get(key)!.samples.map((s) => s.value),
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+  } finally {
+    await second.runtime.stop();
+    // Drop the session so the broker forgets it.
+    const cleanup = await mqttClient(MQTT_URL, clientId);
+    await cleanup.endAsync();
+  }
+});
+
+test("mqtt goes down when the broker stops and receives again once it is back", async () => {
+  const broker = await startPrivateBroker();
+  const topic = randomTopic("restart");
+  const key = `mqtt-restart-${topic}`;
+  const { runtime } = await createRuntime(yaml(key, `      topics: ["${topic}"]`, broker.url));
+  try {
+    runtime.start();
+    await upAndSubscribed(runtime);
+    await broker.stop();
+    await waitFor(() => runtime.devices()[0]!.state === "down", "the device down");
+    await broker.start();
+    // The broker kept no session: the device subscribes again on its new connection.
+    await upAndSubscribed(runtime);
+    const publisher = await mqttClient(broker.url);
+    await publisher.publishAsync(topic, JSON.stringify({ level: 5 }), { qos: 1 });
+    await publisher.endAsync();
+    await waitFor(
+      () => (recordings.get(key)?.samples.length ?? 0) >= 1,
+      "a message after the restart",
+    );
+    assert.equal(recordings.get(key)!.samples[0]!.value, 5);
+  } finally {
+    await runtime.stop();
+    await broker.stop();
+  }
+});
+
+test("mqtt holds the broker back while a blocking hub queue is full, and loses nothing", async () => {
+  const topic = randomTopic("pressure");
+  const key = `mqtt-pressure-${topic}`;
+  const { runtime } = await createRuntime(
+    yaml(key, `      topics: ["${topic}"]`)
+      .replace("config: { key: " + key + " }", `config: { key: ${key}, delay: 5ms }`)
+      .replace(
+        "batch: { max_samples: 100, max_wait: 5ms }",
+        "batch: { max_samples: 5, max_wait: 5ms }\n    hub_queue: { capacity: 10, overflow: block }",
+      ),
+  );
+  const publisher = await mqttClient();
+  try {
+    runtime.start();
+    await upAndSubscribed(runtime);
+    const sent = Array.from({ length: 300 }, (_, i) => i);
+    await Promise.all(
+      sent.map((i) => publisher.publishAsync(topic, JSON.stringify({ n: i }), { qos: 1 })),
+    );
+    await waitFor(() => (recordings.get(key)?.samples.length ?? 0) >= 300, "every message", 30_000);
+    // Tasks run on several workers, so they finish in any order; each sample comes once.
+    const values = recordings.get(key)!.samples.map((s) => s.value).sort((a, b) => a - b);
+    assert.deepEqual(values, sent, "once each");
+    assert.equal(runtime.metrics.grandTotals().samples_dropped, 0);
+  } finally {
+    await publisher.endAsync();
+    await runtime.stop();
+  }
+});
+
+test("mqtt config refuses a bad URL and wants topics", async () => {
+  const { default: mqtt } = await import("../plugins/mqtt/mod.ts");
+  assert.equal(mqtt.config.safeParse({ url: "http://x", topics: ["a"] }).success, false);
+  assert.equal(mqtt.config.safeParse({}).success, false);
+  const parsed = mqtt.config.parse({ topics: ["a/#"] });
+  assert.equal(parsed.url, "mqtt://127.0.0.1:1883");
+  assert.equal(parsed.qos, 1);
+  assert.equal(parsed.decode.mode, "json");
+});
