@@ -129,6 +129,19 @@ export function calibrate(): typeof reference {
   return reference;
 }
 
+/** Polls `condition` every 2 ms until it holds; throws naming `what` after `ms`. */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  ms: number,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!await condition()) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 /** Machine facts stamped on every result. */
 export function machine(): Pick<
   BenchResult,

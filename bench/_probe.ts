@@ -41,6 +41,40 @@ export const probe = {
   },
 };
 
+/** Batching and workers of {@link probePipelineYaml}. */
+export interface ProbePipelineOptions {
+  maxSamples?: number;
+  maxWait?: string;
+  capacity?: number;
+  workers?: number;
+  prefetch?: number;
+}
+
+/**
+ * The YAML of a scenario's memory broker, probe handler and one pipeline
+ * `bench` reading `devices`, with a blocking hub queue.
+ */
+export function probePipelineYaml(
+  devices: readonly string[],
+  o: ProbePipelineOptions = {},
+): string {
+  const { maxSamples = 1000, maxWait = "5ms", capacity = 100_000, workers = 1 } = o;
+  return `
+brokers:
+  mem: { type: memory }
+handlers:
+  probe: { type: bench_probe }
+pipelines:
+  bench:
+    from: [${devices.join(", ")}]
+    via: mem
+    handlers: [probe]
+    batch: { max_samples: ${maxSamples}, max_wait: ${maxWait} }
+    hub_queue: { capacity: ${capacity}, overflow: block }
+    workers: ${workers}
+${o.prefetch === undefined ? "" : `    prefetch: ${o.prefetch}\n`}`;
+}
+
 /** What {@link probe.measure} saw. */
 export interface Measurement {
   seconds: number;

@@ -12,7 +12,7 @@ import { createLogger } from "../../core/log.ts";
 import { PluginRegistry } from "../../core/registry.ts";
 import { Runtime } from "../../core/runtime/runtime.ts";
 import { type BenchResult, machine } from "../_harness.ts";
-import probeHandler, { probe } from "../_probe.ts";
+import probeHandler, { probe, probePipelineYaml } from "../_probe.ts";
 
 /** Options of one embedded run. */
 export interface EmbeddedOptions {
@@ -42,20 +42,15 @@ function yaml(o: EmbeddedOptions): string {
 log: { level: warn }
 devices:
 ${devices}
-brokers:
-  mem: { type: memory }
-handlers:
-  probe: { type: bench_probe }
-pipelines:
-  bench:
-    from: [${Array.from({ length: o.devices }, (_, i) => `sim_${i}`).join(", ")}]
-    via: mem
-    handlers: [probe]
-    batch: { max_samples: ${o.maxSamples}, max_wait: ${o.maxWait} }
-    hub_queue: { capacity: ${Math.max(100_000, o.maxSamples * 20)}, overflow: block }
-    workers: 2
-    prefetch: 4
-`;
+${
+    probePipelineYaml(Array.from({ length: o.devices }, (_, i) => `sim_${i}`), {
+      maxSamples: o.maxSamples,
+      maxWait: o.maxWait,
+      capacity: Math.max(100_000, o.maxSamples * 20),
+      workers: 2,
+      prefetch: 4,
+    })
+  }`;
 }
 
 /** Runs one embedded measurement. */

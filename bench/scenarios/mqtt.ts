@@ -21,8 +21,8 @@ import { loadConfigText } from "../../core/config/mod.ts";
 import { createLogger } from "../../core/log.ts";
 import { PluginRegistry } from "../../core/registry.ts";
 import { Runtime } from "../../core/runtime/runtime.ts";
-import { type BenchResult, machine } from "../_harness.ts";
-import probeHandler, { probe } from "../_probe.ts";
+import { type BenchResult, machine, until } from "../_harness.ts";
+import probeHandler, { probe, probePipelineYaml } from "../_probe.ts";
 
 const MESSAGES = 100_000;
 const METRICS_PER_MESSAGE = 10;
@@ -37,27 +37,7 @@ devices:
   bench_mqtt:
     type: mqtt
     config: { url: "${url}", topics: ["${topic}"], qos: 1, clean_session: true }
-brokers:
-  mem: { type: memory }
-handlers:
-  probe: { type: bench_probe }
-pipelines:
-  bench:
-    from: [bench_mqtt]
-    via: mem
-    handlers: [probe]
-    batch: { max_samples: 1000, max_wait: 5ms }
-    hub_queue: { capacity: 100000, overflow: block }
-    workers: 1
-`;
-}
-
-async function until(condition: () => boolean, what: string, ms: number) {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+${probePipelineYaml(["bench_mqtt"])}`;
 }
 
 /** A `mosquitto_pub -l` process publishing each line written to it. */

@@ -21,8 +21,8 @@ import { loadConfigText } from "../../core/config/mod.ts";
 import { createLogger } from "../../core/log.ts";
 import { PluginRegistry } from "../../core/registry.ts";
 import { Runtime } from "../../core/runtime/runtime.ts";
-import { type BenchResult, LatencyHistogram, machine } from "../_harness.ts";
-import probeHandler, { probe } from "../_probe.ts";
+import { type BenchResult, LatencyHistogram, machine, until } from "../_harness.ts";
+import probeHandler, { probe, probePipelineYaml } from "../_probe.ts";
 
 const DATA_DIR = new URL("../../data/", import.meta.url).pathname;
 const THROUGHPUT_LINES = 1_500_000;
@@ -43,19 +43,7 @@ devices:
       baud_rate: 115200
       allowed_paths: [${dir}]
       decode: { mode: regex, pattern: "t=(?<t>[0-9.]+)$" }
-brokers:
-  mem: { type: memory }
-handlers:
-  probe: { type: bench_probe }
-pipelines:
-  bench:
-    from: [bench_serial]
-    via: mem
-    handlers: [probe]
-    batch: { max_samples: 1000, max_wait: 5ms }
-    hub_queue: { capacity: 100000, overflow: block }
-    workers: 1
-`;
+${probePipelineYaml(["bench_serial"])}`;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -64,18 +52,6 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function until(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  ms: number,
-) {
-  const end = Date.now() + ms;
-  while (!await condition()) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
   }
 }
 
