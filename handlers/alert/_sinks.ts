@@ -35,6 +35,10 @@ export type Notice =
     device: string;
     metric: string;
     rule: string;
+    /** Severity of the alert this clears. */
+    severity: AnomalyEvent["severity"];
+    /** When the cleared condition's alert started. */
+    started_at: number;
     ts: number;
     anomaly_id?: string;
   };
@@ -92,6 +96,57 @@ export interface WebhookOptions {
   queue_size: number;
 }
 
+/** Settings of an Alertmanager sink beyond a webhook's. */
+export interface AlertmanagerOptions {
+  /** Labels added to every alert. */
+  labels: Record<string, string>;
+  /** A firing alert's `endsAt` is its start plus this, unless resolved earlier (ms). */
+  resolve_after: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The Alertmanager (API v2) alerts of a notice. One condition is one alert:
+ * its labels (`alertname`, device, metric, rule, severity and the
+ * configured ones) are the same when it fires and when it is resolved, so
+ * Alertmanager matches the two; a resolved alert has `endsAt` in the past.
+ */
+export function alertmanagerAlerts(notice: Notice, options: AlertmanagerOptions): unknown[] {
+  const labels = {
+    ...options.labels,
+    alertname: "TelemetryAnomaly",
+    device: notice.device,
+    metric: notice.metric,
+    rule: notice.rule,
+    severity: notice.severity,
+  };
+  if (notice.status === "resolved") {
+    return [{
+      labels,
+      annotations: { summary: `Resolved: ${notice.rule} on ${notice.device}/${notice.metric}` },
+      startsAt: iso(notice.started_at),
+      endsAt: iso(Math.max(notice.ts, notice.started_at)),
+    }];
+  }
+  const a = notice.anomaly;
+  const annotations: Record<string, string> = {
+    summary: `${a.rule} on ${a.device}/${a.metric}` + (a.detail ? `: ${a.detail}` : ""),
+    value: String(a.value),
+    anomaly_id: a.id,
+  };
+  if (a.expected_low !== null) annotations.expected_low = String(a.expected_low);
+  if (a.expected_high !== null) annotations.expected_high = String(a.expected_high);
+  if (a.score !== null) annotations.score = String(a.score);
+  if (notice.suppressed > 0) annotations.suppressed = String(notice.suppressed);
+  return [{
+    labels,
+    annotations,
+    startsAt: iso(a.ts),
+    endsAt: iso(a.ts + options.resolve_after),
+  }];
+}
+
 /** What a webhook sink needs from its handler. */
 export interface WebhookDeps {
   logger: Logger;
@@ -103,6 +158,10 @@ export interface WebhookDeps {
   report?: DeliveryReport;
   /** Told how many notices wait, whenever it changes. */
   queued?: (size: number) => void;
+  /** The JSON body of a notice (default: the notice itself). */
+  body?: (notice: Notice) => unknown;
+  /** The sink's name in logs and metrics (default: `webhook <origin>`). */
+  name?: string;
 }
 
 /** How a webhook sink is named in logs and metrics: by its URL's origin (no path, no secrets). */
@@ -137,7 +196,7 @@ export class WebhookSink implements Sink {
   constructor(options: WebhookOptions, deps: WebhookDeps) {
     this.#options = options;
     this.#deps = deps;
-    this.name = webhookName(options.url);
+    this.name = deps.name ?? webhookName(options.url);
   }
 
   get dropped(): number {
@@ -181,7 +240,7 @@ export class WebhookSink implements Sink {
   async #send(notice: Notice): Promise<DeliveryOutcome | undefined> {
     const { url, headers, timeout, retries, backoff, max_backoff: max } = this.#options;
     const { logger, clock, random, signal } = this.#deps;
-    const body = JSON.stringify(notice);
+    const body = JSON.stringify(this.#deps.body ? this.#deps.body(notice) : notice);
     for (let attempt = 1;; attempt++) {
       let problem: string;
       try {

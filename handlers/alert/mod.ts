@@ -14,6 +14,7 @@ import {
   z,
 } from "../../core/mod.ts";
 import {
+  alertmanagerAlerts,
   type AnomalyEvent,
   type DeliveryReport,
   logSink,
@@ -32,11 +33,8 @@ const logSinkSchema = z.strictObject({
   type: z.literal("log").describe("Log each alert (critical: error, warning: warn, else info)"),
 });
 
-const webhookSinkSchema = z.strictObject({
-  type: z.literal("webhook").describe("POST each alert as JSON"),
-  url: z.url({ protocol: /^https?$/, error: "Expected an http:// or https:// URL" }).describe(
-    "Where alerts are POSTed",
-  ),
+/** Delivery settings shared by the HTTP sinks. */
+const httpDelivery = {
   headers: z.record(z.string(), z.string()).default({}).describe(
     'Extra request headers, e.g. `Authorization: "Bearer ${WEBHOOK_TOKEN}"`',
   ),
@@ -53,16 +51,43 @@ const webhookSinkSchema = z.strictObject({
     "Longest delay between attempts",
   ),
   queue_size: z.int().positive().default(1000).describe(
-    "Most alerts waiting for this webhook; further ones are dropped and counted",
+    "Most alerts waiting for this sink; further ones are dropped and counted",
   ),
+};
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "Expected an http:// or https:// URL" });
+
+const webhookSinkSchema = z.strictObject({
+  type: z.literal("webhook").describe("POST each alert as JSON"),
+  url: httpUrl.describe("Where alerts are POSTed"),
+  ...httpDelivery,
+});
+
+const alertmanagerSinkSchema = z.strictObject({
+  type: z.literal("alertmanager").describe(
+    "POST each alert to Prometheus Alertmanager (API v2), and its resolution with endsAt",
+  ),
+  url: httpUrl.describe("Alertmanager's base URL, e.g. http://alertmanager:9093"),
+  labels: z.record(z.string(), z.string()).default({}).describe(
+    "Labels added to every alert for routing, e.g. { team: maintenance, site: north }",
+  ),
+  resolve_after: duration().pipe(z.number().min(60_000)).prefault("1h").describe(
+    "A firing alert ends by itself this long after its anomaly unless resolved earlier " +
+      "(in case this process is gone when the condition clears)",
+  ),
+  ...httpDelivery,
 });
 
 const configSchema = z.strictObject({
-  sinks: z.array(z.discriminatedUnion("type", [logSinkSchema, webhookSinkSchema], {
-    error: (issue) =>
-      issue.code === "invalid_union" ? 'Expected "type" to be "log" or "webhook"' : undefined,
-  }))
-    .prefault([{ type: "log" }]).describe("Where alerts go (`type`: log or webhook)"),
+  sinks: z.array(
+    z.discriminatedUnion("type", [logSinkSchema, webhookSinkSchema, alertmanagerSinkSchema], {
+      error: (issue) =>
+        issue.code === "invalid_union"
+          ? 'Expected "type" to be "log", "webhook" or "alertmanager"'
+          : undefined,
+    }),
+  )
+    .prefault([{ type: "log" }]).describe("Where alerts go (`type`: log, webhook or alertmanager)"),
   min_severity: z.enum(SEVERITIES).default("info").describe(
     "Anomalies below this severity raise no alert",
   ),
@@ -93,6 +118,9 @@ interface KeyState {
   lastSent: number;
   firing: boolean;
   suppressed: number;
+  /** Of the alert last sent, for its resolved notice. */
+  severity: AnomalyEvent["severity"];
+  startedAt: number;
 }
 
 function isAnomaly(item: unknown): item is AnomalyEvent {
@@ -121,7 +149,8 @@ function remember<V>(map: Map<string, V>, key: string, value: V, cap: number): v
 
 export default defineHandler({
   name: "alert",
-  summary: "Sends alerts for anomalies to a log and webhooks, with cooldown and resolved notices",
+  summary: "Sends alerts for anomalies to a log, webhooks and Alertmanager, with cooldown and " +
+    "resolved notices",
   version: "0.1.0",
   description: "Subscribes to the process event bus (`anomaly`, `anomaly.resolved`) when " +
     "created, so it must be in some chain to run; samples pass through unchanged. Alerts are " +
@@ -159,13 +188,25 @@ export default defineHandler({
     };
     const sinks: Sink[] = config.sinks.map((s) => {
       if (s.type === "log") return logSink(logger, reporter("log"));
-      const sink = webhookName(s.url);
+      const deps = { logger, clock, random: ctx.random, signal };
+      if (s.type === "webhook") {
+        const sink = webhookName(s.url);
+        queuedGauge.set({ sink }, 0);
+        return new WebhookSink(s, {
+          ...deps,
+          report: reporter(sink),
+          queued: (size) => queuedGauge.set({ sink }, size),
+        });
+      }
+      const sink = `alertmanager ${new URL(s.url).origin}`;
       queuedGauge.set({ sink }, 0);
-      return new WebhookSink(s, {
-        logger,
-        clock,
-        random: ctx.random,
-        signal,
+      return new WebhookSink({
+        ...s,
+        url: new URL("api/v2/alerts", `${s.url.replace(/\/$/, "")}/`).href,
+      }, {
+        ...deps,
+        name: sink,
+        body: (notice) => alertmanagerAlerts(notice, s),
         report: reporter(sink),
         queued: (size) => queuedGauge.set({ sink }, size),
       });
@@ -197,7 +238,13 @@ export default defineHandler({
         return;
       }
       const suppressed = state?.suppressed ?? 0;
-      remember(keys, key, { lastSent: now, firing: true, suppressed: 0 }, config.max_keys);
+      remember(keys, key, {
+        lastSent: now,
+        firing: true,
+        suppressed: 0,
+        severity: item.severity,
+        startedAt: item.ts,
+      }, config.max_keys);
       send({
         status: "firing",
         device: item.device,
@@ -223,6 +270,8 @@ export default defineHandler({
         device: item.device,
         metric: item.metric,
         rule: item.rule,
+        severity: state.severity,
+        started_at: state.startedAt,
         ts: item.ts,
       };
       if (item.anomaly_id !== undefined) notice.anomaly_id = item.anomaly_id;

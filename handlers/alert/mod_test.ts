@@ -227,7 +227,13 @@ Deno.test("alert sends one resolved notice when an alerted condition clears", as
   await s.until(() => hook.received.length === 2, "two deliveries", 0);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(hook.received.map((r) => r.body.status), ["firing", "resolved"]);
-  assert.deepEqual(hook.received[1]!.body, { status: "resolved", ...resolved });
+  // The resolved notice names the severity and start of the alert it clears.
+  assert.deepEqual(hook.received[1]!.body, {
+    status: "resolved",
+    ...resolved,
+    severity: a.severity,
+    started_at: a.ts,
+  });
   await s.stop();
   await hook.close();
 });
