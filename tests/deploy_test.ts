@@ -23,6 +23,56 @@ Deno.test({
 });
 
 Deno.test({
+  name: "the Alertmanager config in deploy/ is valid (amtool)",
+  ignore: needs("amtool"),
+  async fn() {
+    const checked = await run("amtool", [
+      "check-config",
+      `${ROOT}deploy/alertmanager/alertmanager.yml`,
+    ]);
+    assert.equal(checked.code, 0, checked.output);
+    assert.match(checked.output, /SUCCESS/);
+  },
+});
+
+Deno.test({
+  name: "mosquitto starts with the Mosquitto config in deploy/ and takes a connection",
+  // Debian puts mosquitto in /usr/sbin, often not on PATH; CI installs it (.ci/run).
+  ignore: !(await Deno.stat("/usr/sbin/mosquitto").then(() => true, () => false)) &&
+    Deno.env.get("CI") !== "true",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = listener.addr;
+    listener.close();
+    // The compose file's config, on a free port instead of 1883.
+    const conf = (await Deno.readTextFile(`${ROOT}deploy/mosquitto/mosquitto.conf`))
+      .replace("listener 1883", `listener ${port} 127.0.0.1`);
+    await Deno.writeTextFile(`${dir}/mosquitto.conf`, conf);
+    const child = new Deno.Command("/usr/sbin/mosquitto", {
+      args: ["-c", `${dir}/mosquitto.conf`],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      await waitFor(async () => {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+          return true;
+        } catch {
+          return false;
+        }
+      }, "mosquitto listening");
+    } finally {
+      child.kill("SIGTERM");
+      await child.output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "promtool accepts a real /metrics exposition",
   ignore: needs("promtool"),
   async fn() {
