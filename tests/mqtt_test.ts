@@ -9,11 +9,14 @@
 import assert from "node:assert/strict";
 import {
   HAVE_MQTT,
+  makeTestPki,
   MQTT_URL,
   mqttClient,
   randomTopic,
   startPrivateBroker,
+  startTlsBroker,
 } from "./_fixtures/mqtt_broker.ts";
+import mqtt from "mqtt";
 import { recordings } from "./_fixtures/plugins.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
@@ -206,12 +209,61 @@ test("mqtt holds the broker back while a blocking hub queue is full, and loses n
   }
 });
 
+test("mqtt talks TLS with a client certificate, and a device without one stays down", async () => {
+  const pki = await makeTestPki();
+  const broker = await startTlsBroker(pki);
+  const topic = randomTopic("tls");
+  const key = `mqtt-tls-${topic}`;
+  const tls =
+    `      tls: { ca_file: "${pki.ca}", cert_file: "${pki.clientCert}", key_file: "${pki.clientKey}" }`;
+  const { runtime } = await createRuntime(
+    yaml(key, `      topics: ["${topic}"]\n${tls}`, broker.url),
+  );
+  const noCert = await createRuntime(
+    yaml(
+      `${key}-nocert`,
+      `      topics: ["${topic}"]\n      tls: { ca_file: "${pki.ca}" }`,
+      broker.url,
+    ),
+  );
+  const ca = await Deno.readTextFile(pki.ca);
+  const cert = await Deno.readTextFile(pki.clientCert);
+  const keyPem = await Deno.readTextFile(pki.clientKey);
+  try {
+    runtime.start();
+    noCert.runtime.start();
+    await upAndSubscribed(runtime);
+    const publisher = await mqtt.connectAsync(broker.url, {
+      ca,
+      cert,
+      key: keyPem,
+      reconnectPeriod: 0,
+    });
+    await publisher.publishAsync(topic, JSON.stringify({ level: 7 }), { qos: 1 });
+    await publisher.endAsync();
+    await waitFor(() => (recordings.get(key)?.samples.length ?? 0) >= 1, "a message over TLS");
+    assert.equal(recordings.get(key)!.samples[0]!.value, 7);
+    await waitFor(
+      () => noCert.runtime.devices()[0]!.state === "down",
+      "the device without a cert down",
+    );
+    assert.equal(recordings.get(`${key}-nocert`)?.samples.length ?? 0, 0);
+  } finally {
+    await runtime.stop();
+    await noCert.runtime.stop();
+    await broker.stop();
+    await Deno.remove(pki.dir, { recursive: true });
+  }
+});
+
 test("mqtt config refuses a bad URL and wants topics", async () => {
-  const { default: mqtt } = await import("../plugins/mqtt/mod.ts");
-  assert.equal(mqtt.config.safeParse({ url: "http://x", topics: ["a"] }).success, false);
-  assert.equal(mqtt.config.safeParse({}).success, false);
-  const parsed = mqtt.config.parse({ topics: ["a/#"] });
+  const { default: plugin } = await import("../plugins/mqtt/mod.ts");
+  assert.equal(plugin.config.safeParse({ url: "http://x", topics: ["a"] }).success, false);
+  assert.equal(plugin.config.safeParse({}).success, false);
+  const parsed = plugin.config.parse({ topics: ["a/#"] });
   assert.equal(parsed.url, "mqtt://127.0.0.1:1883");
   assert.equal(parsed.qos, 1);
   assert.equal(parsed.decode.mode, "json");
+  const half = plugin.config.safeParse({ topics: ["a"], tls: { cert_file: "c.pem" } });
+  assert.match(String(half.error?.issues[0]?.message), /cert_file and key_file go together/);
 });

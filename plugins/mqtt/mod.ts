@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { isAbsolute, join } from "node:path";
 import type { MqttClient } from "mqtt";
 import { defineDevice, type DeviceIO, duration, errorMessage, z } from "../../core/mod.ts";
 import {
@@ -63,6 +64,22 @@ export const configSchema = z.strictObject({
   ),
   username: z.string().optional().describe("User name, if the broker wants one"),
   password: z.string().optional().describe("Password; use ${MQTT_PASSWORD}"),
+  tls: z.strictObject({
+    ca_file: z.string().min(1).optional().describe(
+      "PEM file of the CA that signed the broker's certificate (default: the system's CAs)",
+    ),
+    cert_file: z.string().min(1).optional().describe(
+      "PEM client certificate, for brokers that want one (with key_file)",
+    ),
+    key_file: z.string().min(1).optional().describe("PEM private key of cert_file"),
+    server_name: z.string().min(1).optional().describe(
+      "Name to check the broker's certificate against, when it differs from the URL's host",
+    ),
+  }).refine((t) => (t.cert_file === undefined) === (t.key_file === undefined), {
+    error: "cert_file and key_file go together",
+  }).optional().describe(
+    "TLS settings for mqtts:// and wss:// URLs; files are relative to the configuration file",
+  ),
   device_from_topic: z.int().min(0).optional().describe(
     "Take each sample's device from this topic level (0 is the first), e.g. 1 for " +
       "factory/<device>/telemetry; default: this device's name",
@@ -76,6 +93,27 @@ export const configSchema = z.strictObject({
 
 /** A validated `mqtt` config. */
 export type MqttConfig = z.output<typeof configSchema>;
+
+/** mqtt.js TLS options from the `tls` block: file contents, read once at creation. */
+async function readTls(
+  tls: MqttConfig["tls"],
+  baseDir: string,
+): Promise<{ ca?: string; cert?: string; key?: string; servername?: string }> {
+  if (!tls) return {};
+  const read = async (file: string, what: string) => {
+    try {
+      return await Deno.readTextFile(isAbsolute(file) ? file : join(baseDir, file));
+    } catch (error) {
+      throw new Error(`Cannot read the TLS ${what} "${file}": ${errorMessage(error)}`);
+    }
+  };
+  const out: { ca?: string; cert?: string; key?: string; servername?: string } = {};
+  if (tls.ca_file) out.ca = await read(tls.ca_file, "CA file");
+  if (tls.cert_file) out.cert = await read(tls.cert_file, "certificate");
+  if (tls.key_file) out.key = await read(tls.key_file, "key");
+  if (tls.server_name) out.servername = tls.server_name;
+  return out;
+}
 
 /**
  * `telemetryhub-<device>-<hash of the topics and QoS>`: stable across
@@ -98,7 +136,7 @@ export default defineDevice({
   description: "Subscribes to topic filters on an MQTT broker and turns each message into " +
     "samples. With QoS 1 or 2 a message is acknowledged only once its samples are queued.",
   config: configSchema,
-  create(config, ctx) {
+  async create(config, ctx) {
     const conv: Conversions = config.decode;
     const decoders = new Map<string, LineDecoder>();
     const decoderFor = (device: string): LineDecoder => {
@@ -124,6 +162,7 @@ export default defineDevice({
     };
     const where = config.url.replace(/\/\/[^@/]*@/, "//***@");
     let client: MqttClient | undefined;
+    const tls = await readTls(config.tls, ctx.baseDir);
 
     return {
       async run(io: DeviceIO): Promise<void> {
@@ -133,6 +172,7 @@ export default defineDevice({
           clean: config.clean_session,
           connectTimeout: config.connect_timeout,
           reconnectPeriod: config.reconnect_period,
+          ...tls,
           ...(config.username === undefined ? {} : { username: config.username }),
           ...(config.password === undefined ? {} : { password: config.password }),
         });

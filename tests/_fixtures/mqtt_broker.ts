@@ -57,33 +57,36 @@ export interface PrivateBroker {
   start(): Promise<void>;
 }
 
+/** Spawns `/usr/sbin/mosquitto` with `args`; resolves once `port` takes connections. */
+async function spawnMosquitto(args: string[], port: number): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command("/usr/sbin/mosquitto", { args, stdout: "null", stderr: "null" })
+    .spawn();
+  const end = Date.now() + 5000;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return child;
+    } catch (error) {
+      if (Date.now() > end) {
+        child.kill("SIGTERM");
+        await child.status;
+        throw new Error(`mosquitto did not start on ${port}`, { cause: error });
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 /** Starts `mosquitto -p <free port>`; the caller must `stop()` it. */
 export async function startPrivateBroker(): Promise<PrivateBroker> {
   const port = freePort();
-  const url = `mqtt://127.0.0.1:${port}`;
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
-    child = new Deno.Command("/usr/sbin/mosquitto", {
-      args: ["-p", String(port)],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const end = Date.now() + 5000;
-    for (;;) {
-      try {
-        await (await mqttClient(url)).endAsync();
-        return;
-      } catch (error) {
-        if (Date.now() > end) {
-          throw new Error(`mosquitto did not start on ${port}`, { cause: error });
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    child = await spawnMosquitto(["-p", String(port)], port);
   };
   await start();
   return {
-    url,
+    url: `mqtt://127.0.0.1:${port}`,
     async stop() {
       if (!child) return;
       child.kill("SIGTERM");
@@ -91,5 +94,121 @@ export async function startPrivateBroker(): Promise<PrivateBroker> {
       child = undefined;
     },
     start,
+  };
+}
+
+/** PEM files of a test CA, a broker certificate for 127.0.0.1 and a client certificate. */
+export interface TestPki {
+  dir: string;
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** Makes a throwaway CA and certificates with `openssl` in a temporary directory. */
+export async function makeTestPki(): Promise<TestPki> {
+  const dir = await Deno.makeTempDir({ prefix: "th_pki_" });
+  const openssl = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", {
+      args,
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    if (!out.success) {
+      throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  };
+  await openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=th-test-ca",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+  );
+  for (const [name, cn] of [["server", "127.0.0.1"], ["client", "th-test-client"]]) {
+    await openssl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      `/CN=${cn}`,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/${name}.ext`,
+      name === "server" ? "subjectAltName=IP:127.0.0.1\n" : "",
+    );
+    await openssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.pem`,
+    );
+  }
+  // mosquitto started as root reads its files as the user "mosquitto": throwaway keys, readable.
+  await Deno.chmod(dir, 0o755);
+  for await (const entry of Deno.readDir(dir)) await Deno.chmod(`${dir}/${entry.name}`, 0o644);
+  return {
+    dir,
+    ca: `${dir}/ca.pem`,
+    serverCert: `${dir}/server.pem`,
+    serverKey: `${dir}/server.key`,
+    clientCert: `${dir}/client.pem`,
+    clientKey: `${dir}/client.key`,
+  };
+}
+
+/** A private Mosquitto with a TLS listener that wants a client certificate signed by the CA. */
+export async function startTlsBroker(
+  pki: TestPki,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = freePort();
+  const conf = `${pki.dir}/mosquitto.conf`;
+  await Deno.writeTextFile(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      `cafile ${pki.ca}`,
+      `certfile ${pki.serverCert}`,
+      `keyfile ${pki.serverKey}`,
+      "require_certificate true",
+      "",
+    ].join("\n"),
+  );
+  const child = await spawnMosquitto(["-c", conf], port);
+  return {
+    url: `mqtts://127.0.0.1:${port}`,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
   };
 }
