@@ -17,6 +17,9 @@ import {
   startTlsBroker,
 } from "./_fixtures/mqtt_broker.ts";
 import mqtt from "mqtt";
+import { createEventBus, silentLogger } from "../core/mod.ts";
+import { recordingMetrics, testContext } from "../core/testing.ts";
+import alert from "../handlers/alert/mod.ts";
 import { recordings } from "./_fixtures/plugins.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
@@ -253,6 +256,71 @@ test("mqtt talks TLS with a client certificate, and a device without one stays d
     await noCert.runtime.stop();
     await broker.stop();
     await Deno.remove(pki.dir, { recursive: true });
+  }
+});
+
+test("alert's mqtt sink publishes firing and resolved notices, retained per condition", async () => {
+  const prefix = randomTopic("alerts");
+  const events = createEventBus(silentLogger);
+  const recorded = recordingMetrics("handler", "alert");
+  const controller = new AbortController();
+  const handler = await alert.create(
+    alert.config.parse({
+      sinks: [{ type: "mqtt", url: MQTT_URL, topic: `${prefix}/{device}/{rule}` }],
+      cooldown: 0,
+    }),
+    testContext({ name: "alert", events, signal: controller.signal, metrics: recorded.metrics }),
+  );
+  const subscriber = await mqttClient();
+  const received: { topic: string; body: Record<string, unknown> }[] = [];
+  subscriber.on("message", (topic, payload) => {
+    if (payload.length > 0) received.push({ topic, body: JSON.parse(payload.toString()) });
+  });
+  await subscriber.subscribeAsync(`${prefix}/#`, { qos: 1 });
+  const topic = `${prefix}/boiler_1/threshold_temperature`;
+  try {
+    events.publish("anomaly", {
+      id: "a-1",
+      device: "boiler_1",
+      metric: "temperature",
+      ts: 1_700_000_000_000,
+      value: 97,
+      expected_low: null,
+      expected_high: 90,
+      score: 7,
+      rule: "threshold_temperature",
+      severity: "critical",
+      detail: "Value 97 is above 90",
+    });
+    events.publish("anomaly.resolved", {
+      anomaly_id: "a-1",
+      device: "boiler_1",
+      metric: "temperature",
+      rule: "threshold_temperature",
+      ts: 1_700_000_060_000,
+    });
+    await waitFor(() => received.length === 2, "two notices");
+    assert.deepEqual(received.map((m) => [m.topic, m.body.status]), [
+      [topic, "firing"],
+      [topic, "resolved"],
+    ]);
+    assert.equal((received[0]!.body.anomaly as { id: string }).id, "a-1");
+    await handler.flush?.();
+    const sink = `mqtt ${MQTT_URL}`;
+    assert.equal(await recorded.value("alerts_total", { sink, outcome: "sent" }), 2);
+    // A screen that subscribes later sees the condition's latest state.
+    const late = await mqttClient();
+    const retained: string[] = [];
+    late.on("message", (_t, payload) => retained.push(JSON.parse(payload.toString()).status));
+    await late.subscribeAsync(topic, { qos: 1 });
+    await waitFor(() => retained.length === 1, "the retained notice");
+    assert.deepEqual(retained, ["resolved"]);
+    await late.endAsync();
+  } finally {
+    await subscriber.publishAsync(topic, "", { qos: 1, retain: true }); // clear the retained one
+    await subscriber.endAsync();
+    controller.abort();
+    await handler.close?.();
   }
 });
 

@@ -61,6 +61,8 @@ export interface Sink {
   deliver(notice: Notice): void;
   /** Resolves when nothing is queued or in flight. */
   idle(): Promise<void>;
+  /** Releases connections. */
+  close?(): Promise<void>;
 }
 
 const LEVEL_OF = { info: "info", warning: "warn", critical: "error" } as const;

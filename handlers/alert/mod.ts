@@ -23,6 +23,7 @@ import {
   webhookName,
   WebhookSink,
 } from "./_sinks.ts";
+import { connectMqttSink, mqttSinkName } from "./_mqtt_sink.ts";
 
 export type { AnomalyEvent, Notice } from "./_sinks.ts";
 
@@ -78,16 +79,46 @@ const alertmanagerSinkSchema = z.strictObject({
   ...httpDelivery,
 });
 
+const mqttSinkSchema = z.strictObject({
+  type: z.literal("mqtt").describe(
+    "Publish each notice as JSON to an MQTT topic (retained: subscribers see the latest state)",
+  ),
+  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/, {
+    error: 'Expected a broker URL such as "mqtt://127.0.0.1:1883"',
+  }).describe("Broker URL, e.g. ${MQTT_URL:-mqtt://127.0.0.1:1883}"),
+  topic: z.string().min(1).default("telemetry/alerts/{device}/{rule}").describe(
+    "Topic of each notice; {device}, {metric}, {rule}, {severity} and {status} are filled in",
+  ),
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe(
+    "Publish QoS; 1 and 2 are kept by the client while the broker is away",
+  ),
+  retain: z.boolean().default(true).describe(
+    "Retain each notice, so a new subscriber gets every condition's latest state",
+  ),
+  username: z.string().optional().describe("User name, if the broker wants one"),
+  password: z.string().optional().describe("Password; use ${MQTT_PASSWORD}"),
+  queue_size: z.int().positive().default(1000).describe(
+    "Most notices waiting for the broker; further ones are dropped and counted",
+  ),
+});
+
 const configSchema = z.strictObject({
   sinks: z.array(
-    z.discriminatedUnion("type", [logSinkSchema, webhookSinkSchema, alertmanagerSinkSchema], {
+    z.discriminatedUnion("type", [
+      logSinkSchema,
+      webhookSinkSchema,
+      alertmanagerSinkSchema,
+      mqttSinkSchema,
+    ], {
       error: (issue) =>
         issue.code === "invalid_union"
-          ? 'Expected "type" to be "log", "webhook" or "alertmanager"'
+          ? 'Expected "type" to be "log", "webhook", "alertmanager" or "mqtt"'
           : undefined,
     }),
   )
-    .prefault([{ type: "log" }]).describe("Where alerts go (`type`: log, webhook or alertmanager)"),
+    .prefault([{ type: "log" }]).describe(
+      "Where alerts go (`type`: log, webhook, alertmanager or mqtt)",
+    ),
   min_severity: z.enum(SEVERITIES).default("info").describe(
     "Anomalies below this severity raise no alert",
   ),
@@ -149,14 +180,14 @@ function remember<V>(map: Map<string, V>, key: string, value: V, cap: number): v
 
 export default defineHandler({
   name: "alert",
-  summary: "Sends alerts for anomalies to a log, webhooks and Alertmanager, with cooldown and " +
-    "resolved notices",
+  summary: "Sends alerts for anomalies to a log, webhooks, Alertmanager and MQTT, with cooldown " +
+    "and resolved notices",
   version: "0.1.0",
   description: "Subscribes to the process event bus (`anomaly`, `anomaly.resolved`) when " +
     "created, so it must be in some chain to run; samples pass through unchanged. Alerts are " +
     "best effort per process: held in a bounded in-memory queue, not persisted.",
   config: configSchema,
-  create(config, ctx) {
+  async create(config, ctx) {
     const { clock, logger } = ctx;
     const stopped = new AbortController();
     const signal = AbortSignal.any([ctx.signal, stopped.signal]);
@@ -186,8 +217,17 @@ export default defineHandler({
       delivered.inc({ sink, status: notice.status, outcome });
       if (outcome === "sent" && sink !== "log") deliverySeconds.observe({ sink }, seconds);
     };
-    const sinks: Sink[] = config.sinks.map((s) => {
+    const sinks: Sink[] = await Promise.all(config.sinks.map(async (s, i): Promise<Sink> => {
       if (s.type === "log") return logSink(logger, reporter("log"));
+      if (s.type === "mqtt") {
+        const sink = mqttSinkName(s.url);
+        return await connectMqttSink(s, {
+          logger,
+          report: reporter(sink),
+          now: () => clock.now(),
+          clientId: `telemetryhub-${ctx.name}-alerts-${i}-${crypto.randomUUID().slice(0, 8)}`,
+        });
+      }
       const deps = { logger, clock, random: ctx.random, signal };
       if (s.type === "webhook") {
         const sink = webhookName(s.url);
@@ -210,7 +250,7 @@ export default defineHandler({
         report: reporter(sink),
         queued: (size) => queuedGauge.set({ sink }, size),
       });
-    });
+    }));
     const keys = new Map<string, KeyState>();
     const seen = new Map<string, true>();
 
@@ -302,10 +342,10 @@ export default defineHandler({
           }
         }
       },
-      close(): Promise<void> {
+      async close(): Promise<void> {
         for (const off of unsubscribe) off();
         stopped.abort();
-        return Promise.resolve();
+        await Promise.all(sinks.map((sink) => sink.close?.()));
       },
     };
   },

@@ -303,3 +303,29 @@ Deno.test("alert config rejects a webhook without a valid URL", () => {
   assert.equal(result.success, false);
   assert.match(result.error!.issues[0]!.message, /http:\/\/ or https:\/\//);
 });
+
+Deno.test("mqtt sink topics fill the template and neutralise wildcards and separators", async () => {
+  const { topicOf } = await import("./_mqtt_sink.ts");
+  const notice = {
+    status: "firing" as const,
+    device: "line/1+#",
+    metric: "t",
+    rule: "threshold:t",
+    severity: "critical" as const,
+    ts: 0,
+    suppressed: 0,
+    anomaly: anomaly(),
+  };
+  assert.equal(
+    topicOf("alerts/{device}/{rule}/{severity}/{status}", notice),
+    "alerts/line_1__/threshold:t/critical/firing",
+  );
+  assert.equal(
+    alert.config.safeParse({ sinks: [{ type: "mqtt", url: "http://x" }] }).success,
+    false,
+  );
+  assert.equal(
+    alert.config.parse({ sinks: [{ type: "mqtt", url: "mqtt://h:1883" }] }).sinks[0]!.type,
+    "mqtt",
+  );
+});
