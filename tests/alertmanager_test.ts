@@ -154,5 +154,8 @@ Deno.test("alertmanager sink config wants an http URL and a resolve_after of a m
     false,
   );
   const wrong = parse({ type: "pagerduty" });
-  assert.match(String(wrong.error?.issues[0]?.message), /"log", "webhook", "alertmanager" or "mqtt"/);
+  assert.match(
+    String(wrong.error?.issues[0]?.message),
+    /"log", "webhook", "alertmanager" or "mqtt"/,
+  );
 });
