@@ -29,7 +29,8 @@ const PLACEHOLDER = /\{(device|metric|rule|severity|status)\}/g;
 export function topicOf(template: string, notice: Notice): string {
   return template.replace(
     PLACEHOLDER,
-    (_, key: keyof Notice) => String(notice[key] ?? "").replace(/[+#/\u0000]/g, "_"),
+    (_, key: keyof Notice) =>
+      String(notice[key] ?? "").replace(/[+#/]/g, "_").replaceAll("\u0000", "_"),
   );
 }
 
