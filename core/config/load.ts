@@ -413,9 +413,21 @@ function checkReferences(
     }
   }
   if (Array.isArray(data.tests)) {
+    const pipelines = entriesOf(data.pipelines).map(([name]) => name);
     data.tests.forEach((t, i) => {
-      if (!isRecord(t) || !Array.isArray(t.handlers)) return;
-      t.handlers.forEach((h, j) => check("handlers", h, ["tests", i, "handlers", j]));
+      if (!isRecord(t)) return;
+      if (Array.isArray(t.handlers)) {
+        t.handlers.forEach((h, j) => check("handlers", h, ["tests", i, "handlers", j]));
+      }
+      const path = ["tests", i, "pipeline"];
+      if (typeof t.pipeline === "string" && !pipelines.includes(t.pipeline) && !skip(path)) {
+        report.add(
+          path,
+          `Pipeline ${JSON.stringify(t.pipeline)} is not defined${
+            didYouMean(t.pipeline, pipelines) || `; defined pipelines: ${quoteList(pipelines)}`
+          }`,
+        );
+      }
     });
   }
 

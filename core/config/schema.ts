@@ -122,9 +122,12 @@ const expectedItem = z.record(z.string(), z.unknown());
 /** A `tests[]` item: samples through some handlers, and what must come out. */
 export const configTestSchema = z.strictObject({
   name: z.string().min(1).describe("What the test checks, shown in the results"),
-  handlers: z.array(componentName).min(1).describe(
+  handlers: z.array(componentName).min(1).optional().describe(
     "Handlers to run, in order, as configured above (a pipeline's chain or part of it); " +
       "they are really created, so leave out ones that write where you do not want test data",
+  ),
+  pipeline: componentName.optional().describe(
+    "Run this pipeline's whole handler chain instead of listing handlers",
   ),
   input: z.array(testSampleSchema).min(1).describe("Samples given to the first handler"),
   expect: z.array(expectedItem).optional().describe(
@@ -138,6 +141,8 @@ export const configTestSchema = z.strictObject({
   expect_error: z.string().min(1).optional().describe(
     "The chain must fail with an error whose message contains this text",
   ),
+}).refine((t) => (t.handlers === undefined) !== (t.pipeline === undefined), {
+  error: "Give either handlers or pipeline",
 });
 
 /** The whole file, before plugin configs are checked. */

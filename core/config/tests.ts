@@ -107,7 +107,8 @@ async function runOne(
   const registry = new client.Registry();
   const instances: { name: string; instance: HandlerInstance }[] = [];
   try {
-    for (const name of test.handlers) {
+    const names = test.handlers ?? loaded.config.pipelines[test.pipeline!]!.handlers;
+    for (const name of names) {
       const block = loaded.config.handlers[name]!;
       const definition = loaded.registry.get("handler", block.type);
       if (!definition) throw new Error(`Handler "${name}" has an unknown type "${block.type}"`);

@@ -58,6 +58,33 @@ Deno.test("config tests pass samples through the configured handlers and compare
   ]);
 });
 
+Deno.test("a config test may run a pipeline's whole chain; naming both or neither is an error", async () => {
+  const [whole] = await run(`
+  - name: the factory chain
+    pipeline: p
+    input: [{ device: b, metric: temperature, value: 95 }]
+    expect_published: { anomaly: [{ rule: "threshold:temperature" }] }
+`);
+  assert.deepEqual(whole!.problems, []);
+  await assert.rejects(
+    run(`
+  - name: both
+    pipeline: p
+    handlers: [analyze]
+    input: [{ device: b, metric: t, value: 1 }]
+`),
+    /tests\[0\]: Give either handlers or pipeline/,
+  );
+  await assert.rejects(
+    run(`
+  - name: typo
+    pipeline: q
+    input: [{ device: b, metric: t, value: 1 }]
+`),
+    /tests\[0\]\.pipeline: Pipeline "q" is not defined/,
+  );
+});
+
 Deno.test("a failing config test says what differed", async () => {
   const [wrong, count, topic] = await run(`
   - name: wrong value
