@@ -1,7 +1,8 @@
 /**
  * The configurations we ship with a database (`telemetry.yaml`,
- * `deploy/telemetry.fleet.yaml`): every handler that writes to it follows
- * `DATABASE_URL`, so setting it moves all the data at once.
+ * `deploy/telemetry.fleet.yaml`, `examples/mqtt.yaml`): every handler that
+ * writes to it follows `DATABASE_URL`, so setting it moves all the data at
+ * once, and their config tests pass.
  *
  * @module
  */
@@ -9,11 +10,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { builtinRegistry } from "../core/builtins.ts";
 import { loadConfigFile } from "../core/config/mod.ts";
+import { runConfigTests } from "../core/config/tests.ts";
+import { silentLogger } from "../core/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DATABASE_HANDLERS = new Set(["store", "aggregate", "anomaly"]);
 
-for (const file of ["telemetry.yaml", "deploy/telemetry.fleet.yaml"]) {
+for (const file of ["telemetry.yaml", "deploy/telemetry.fleet.yaml", "examples/mqtt.yaml"]) {
   Deno.test(`${file}: every database handler uses DATABASE_URL when it is set`, async () => {
     const url = "postgres://telemetry:secret@db.example:5432/telemetry";
     const loaded = await loadConfigFile(join(ROOT, file), {
@@ -27,5 +30,10 @@ for (const file of ["telemetry.yaml", "deploy/telemetry.fleet.yaml"]) {
     for (const [name, handler] of handlers) {
       assert.equal((handler.config as { url?: string }).url, url, `handler "${name}"`);
     }
+    const results = await runConfigTests(loaded, {
+      baseDir: join(ROOT, file, ".."),
+      logger: silentLogger,
+    });
+    assert.deepEqual(results.filter((r) => !r.ok), [], `${file}: config tests pass`);
   });
 }
