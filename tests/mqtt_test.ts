@@ -176,6 +176,12 @@ test("mqtt goes down when the broker stops and receives again once it is back", 
       "a message after the restart",
     );
     assert.equal(recordings.get(key)!.samples[0]!.value, 5);
+    // Stopping while the broker is away still ends the device (nothing to disconnect from).
+    await broker.stop();
+    await waitFor(() => runtime.devices()[0]!.state === "down", "the device down again");
+    const summary = await runtime.stop();
+    assert.equal(summary.samples_dropped, 0);
+    assert.equal(runtime.devices()[0]!.state, "stopped");
   } finally {
     await runtime.stop();
     await broker.stop();

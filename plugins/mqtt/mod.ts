@@ -189,7 +189,13 @@ export default defineDevice({
             io.readError(new Error(`Message on "${packet.topic}": ${errorMessage(error)}`));
             return done();
           }
-          const queued = samples.length > 0 ? io.emit(samples) : undefined;
+          let queued;
+          try {
+            queued = samples.length > 0 ? io.emit(samples) : undefined;
+          } catch (error) {
+            // Not queued (the pipeline is stopping): no acknowledgement, so the broker keeps it.
+            return done(error as Error);
+          }
           if (queued) queued.then(() => done(), (error) => done(error));
           else done();
         };
@@ -212,7 +218,8 @@ export default defineDevice({
           if (io.signal.aborted) return resolve();
           io.signal.addEventListener("abort", () => resolve(), { once: true });
         });
-        await c.endAsync();
+        // A clean disconnect when connected; without a broker there is nothing to wait for.
+        await c.endAsync(!c.connected);
       },
       async close() {
         await client?.endAsync(true).catch(() => {});
