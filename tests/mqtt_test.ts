@@ -329,15 +329,3 @@ test("alert's mqtt sink publishes firing and resolved notices, retained per cond
     await handler.close?.();
   }
 });
-
-test("mqtt config refuses a bad URL and wants topics", async () => {
-  const { default: plugin } = await import("../plugins/mqtt/mod.ts");
-  assert.equal(plugin.config.safeParse({ url: "http://x", topics: ["a"] }).success, false);
-  assert.equal(plugin.config.safeParse({}).success, false);
-  const parsed = plugin.config.parse({ topics: ["a/#"] });
-  assert.equal(parsed.url, "mqtt://127.0.0.1:1883");
-  assert.equal(parsed.qos, 1);
-  assert.equal(parsed.decode.mode, "json");
-  const half = plugin.config.safeParse({ topics: ["a"], tls: { cert_file: "c.pem" } });
-  assert.match(String(half.error?.issues[0]?.message), /cert_file and key_file go together/);
-});
