@@ -52,6 +52,7 @@ export {
   type HandlerInstance,
   type HandlerResult,
   type MetricLabels,
+  ownReceipt,
   type PluginContext,
   type PluginCounter,
   type PluginDefinition,

@@ -140,6 +140,28 @@ export interface Delivery {
 }
 
 /**
+ * The receipt of `delivery`, for a broker's `started` and `settle`: throws
+ * when `isOwn` says another broker handed it out, or when it is already
+ * settled, with the messages the contract names.
+ */
+export function ownReceipt<R extends { settled: boolean }>(
+  delivery: Delivery,
+  isOwn: (receipt: unknown) => receipt is R,
+  broker: string,
+): R {
+  const receipt = delivery.receipt;
+  if (!isOwn(receipt)) {
+    throw new Error(
+      `Delivery of task "${delivery.task?.id}" does not come from broker "${broker}"`,
+    );
+  }
+  if (receipt.settled) {
+    throw new Error(`Delivery of task "${delivery.task.id}" is already settled`);
+  }
+  return receipt;
+}
+
+/**
  * How a delivery ended. Each delivery is settled exactly once; settling it
  * again rejects with `Delivery of task "…" is already settled`.
  *

@@ -14,6 +14,7 @@ import {
   type DeadLetterSelector,
   type Delivery,
   type Logger,
+  ownReceipt,
   type PluginContext,
   type Priority,
   type Settlement,
@@ -422,16 +423,11 @@ export class MemoryBroker implements BrokerInstance {
   }
 
   #receipt(delivery: Delivery): Receipt {
-    const receipt = delivery.receipt;
-    if (!(receipt instanceof Receipt) || receipt.owner !== this) {
-      throw new Error(
-        `Delivery of task "${delivery.task?.id}" does not come from broker "${this.#name}"`,
-      );
-    }
-    if (receipt.settled) {
-      throw new Error(`Delivery of task "${receipt.entry.task.id}" is already settled`);
-    }
-    return receipt;
+    return ownReceipt(
+      delivery,
+      (r): r is Receipt => r instanceof Receipt && r.owner === this,
+      this.#name,
+    );
   }
 
   #release(receipt: Receipt): void {

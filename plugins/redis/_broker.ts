@@ -17,6 +17,7 @@ import {
   type Delivery,
   errorMessage,
   type Logger,
+  ownReceipt,
   type PluginContext,
   type Settlement,
   type Task,
@@ -506,16 +507,11 @@ export class RedisBroker implements BrokerInstance {
   // ------------------------------------------------------------ settle
 
   #receipt(delivery: Delivery): Receipt {
-    const receipt = delivery.receipt;
-    if (!(receipt instanceof Receipt) || receipt.owner !== this) {
-      throw new Error(
-        `Delivery of task "${delivery.task?.id}" does not come from broker "${this.#name}"`,
-      );
-    }
-    if (receipt.settled) {
-      throw new Error(`Delivery of task "${delivery.task.id}" is already settled`);
-    }
-    return receipt;
+    return ownReceipt(
+      delivery,
+      (r): r is Receipt => r instanceof Receipt && r.owner === this,
+      this.#name,
+    );
   }
 
   started(deliveries: readonly Delivery[]): Promise<void> {
