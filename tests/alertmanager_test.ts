@@ -10,15 +10,8 @@ import assert from "node:assert/strict";
 import { createEventBus, silentLogger } from "../core/mod.ts";
 import { recordingMetrics, testContext } from "../core/testing.ts";
 import alert, { type AnomalyEvent } from "../handlers/alert/mod.ts";
-import { needs } from "./_fixtures/tools.ts";
+import { freePort, needs } from "./_fixtures/tools.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
 
 async function startAlertmanager() {
   const dir = await Deno.makeTempDir({ prefix: "th_am_" });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ROOT } from "./_fixtures/cli.ts";
 import { adminFixture } from "./_fixtures/admin.ts";
-import { needs, run } from "./_fixtures/tools.ts";
+import { freePort, needs, run, spawnListening } from "./_fixtures/tools.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
 
 Deno.test({
@@ -43,30 +43,22 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const { port } = listener.addr;
-    listener.close();
+    const port = freePort();
     // The compose file's config, on a free port instead of 1883.
     const conf = (await Deno.readTextFile(`${ROOT}deploy/mosquitto/mosquitto.conf`))
       .replace("listener 1883", `listener ${port} 127.0.0.1`);
     await Deno.writeTextFile(`${dir}/mosquitto.conf`, conf);
-    const child = new Deno.Command("/usr/sbin/mosquitto", {
-      args: ["-c", `${dir}/mosquitto.conf`],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
     try {
-      await waitFor(async () => {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      }, "mosquitto listening");
-    } finally {
+      // Resolves once mosquitto takes connections on that port.
+      const child = await spawnListening(
+        "/usr/sbin/mosquitto",
+        ["-c", `${dir}/mosquitto.conf`],
+        port,
+        10_000,
+      );
       child.kill("SIGTERM");
-      await child.output();
+      await child.status;
+    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },

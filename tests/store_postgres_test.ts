@@ -15,7 +15,7 @@ import {
   withSchema,
   withSchemaNamed,
 } from "./_fixtures/pg_env.ts";
-import { freePort } from "./_fixtures/pg_server.ts";
+import { freePort } from "./_fixtures/tools.ts";
 import { taskContext } from "./_fixtures/pg_aggregates.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
 

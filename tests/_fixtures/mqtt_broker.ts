@@ -6,6 +6,7 @@
  * @module
  */
 import mqtt, { type MqttClient } from "mqtt";
+import { freePort, spawnListening } from "./tools.ts";
 
 /** URL of the shared broker (override with `MQTT_URL`). */
 export const MQTT_URL = Deno.env.get("MQTT_URL") ?? "mqtt://127.0.0.1:1883";
@@ -43,13 +44,6 @@ export function randomTopic(name = "t"): string {
   return `th_test/${name}_${crypto.randomUUID().slice(0, 8)}`;
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
 /** A private Mosquitto on a free port (no persistence), stopped and started by pid. */
 export interface PrivateBroker {
   url: string;
@@ -58,23 +52,8 @@ export interface PrivateBroker {
 }
 
 /** Spawns `/usr/sbin/mosquitto` with `args`; resolves once `port` takes connections. */
-async function spawnMosquitto(args: string[], port: number): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command("/usr/sbin/mosquitto", { args, stdout: "null", stderr: "null" })
-    .spawn();
-  const end = Date.now() + 5000;
-  for (;;) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return child;
-    } catch (error) {
-      if (Date.now() > end) {
-        child.kill("SIGTERM");
-        await child.status;
-        throw new Error(`mosquitto did not start on ${port}`, { cause: error });
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+function spawnMosquitto(args: string[], port: number): Promise<Deno.ChildProcess> {
+  return spawnListening("/usr/sbin/mosquitto", args, port);
 }
 
 /** Starts `mosquitto -p <free port>`; the caller must `stop()` it. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { freePort } from "./tools.ts";
 
 async function run(cmd: string[], asPostgres: boolean): Promise<string> {
   const args = asPostgres && Deno.uid() === 0 ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
@@ -25,14 +26,6 @@ async function binDir(): Promise<string> {
     if (e.isDirectory) return `/usr/lib/postgresql/${e.name}/bin`;
   }
   throw new Error('No PostgreSQL binaries under "/usr/lib/postgresql"');
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** A running private server. */

@@ -9,6 +9,7 @@ import { Redis } from "ioredis";
 import { type Logger, systemClock } from "../../core/mod.ts";
 import { testContext } from "../../core/testing.ts";
 import redisPlugin, { type RedisBroker } from "../../plugins/redis/mod.ts";
+import { freePort } from "./tools.ts";
 
 /** The shared test server. */
 export const REDIS_URL = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
@@ -102,13 +103,6 @@ export interface PrivateRedis {
   /** Stops the server (SIGTERM, by pid) and starts it again on the same port and data. */
   restart(downMs?: number): Promise<void>;
   dispose(): Promise<void>;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** Starts `redis-server --port <free> --save '' --appendonly yes --dir <tmpdir> [extra…]`. */

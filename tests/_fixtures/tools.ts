@@ -42,3 +42,38 @@ export async function run(cmd: string, args: string[], stdin?: string) {
   const dec = new TextDecoder();
   return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
 }
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/**
+ * Spawns `command` and resolves once `port` on 127.0.0.1 takes connections;
+ * kills it and throws when that does not happen within `ms`.
+ */
+export async function spawnListening(
+  command: string,
+  args: string[],
+  port: number,
+  ms = 5000,
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(command, { args, stdout: "null", stderr: "null" }).spawn();
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return child;
+    } catch (error) {
+      if (Date.now() > end) {
+        child.kill("SIGTERM");
+        await child.status;
+        throw new Error(`${command} did not listen on ${port}`, { cause: error });
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
