@@ -162,8 +162,8 @@ export interface WebhookDeps {
   queued?: (size: number) => void;
   /** The JSON body of a notice (default: the notice itself). */
   body?: (notice: Notice) => unknown;
-  /** The sink's name in logs and metrics (default: `webhook <origin>`). */
-  name?: string;
+  /** The sink's name in logs and metrics, e.g. `webhook <origin>`. */
+  name: string;
 }
 
 /** How a webhook sink is named in logs and metrics: by its URL's origin (no path, no secrets). */
@@ -198,7 +198,7 @@ export class WebhookSink implements Sink {
   constructor(options: WebhookOptions, deps: WebhookDeps) {
     this.#options = options;
     this.#deps = deps;
-    this.name = deps.name ?? webhookName(options.url);
+    this.name = deps.name;
   }
 
   get dropped(): number {

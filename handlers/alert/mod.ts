@@ -21,6 +21,7 @@ import {
   type Notice,
   type Sink,
   webhookName,
+  type WebhookOptions,
   WebhookSink,
 } from "./_sinks.ts";
 import { connectMqttSink, mqttSinkName } from "./_mqtt_sink.ts";
@@ -217,6 +218,24 @@ export default defineHandler({
       delivered.inc({ sink, status: notice.status, outcome });
       if (outcome === "sent" && sink !== "log") deliverySeconds.observe({ sink }, seconds);
     };
+    /** A sink POSTing `body(notice)` (default: the notice), named `sink` in logs and metrics. */
+    function httpSink(
+      options: WebhookOptions,
+      sink: string,
+      body?: (notice: Notice) => unknown,
+    ): WebhookSink {
+      queuedGauge.set({ sink }, 0);
+      return new WebhookSink(options, {
+        logger,
+        clock,
+        random: ctx.random,
+        signal,
+        name: sink,
+        ...(body ? { body } : {}),
+        report: reporter(sink),
+        queued: (size) => queuedGauge.set({ sink }, size),
+      });
+    }
     const sinks: Sink[] = await Promise.all(config.sinks.map(async (s, i): Promise<Sink> => {
       if (s.type === "log") return logSink(logger, reporter("log"));
       if (s.type === "mqtt") {
@@ -228,28 +247,13 @@ export default defineHandler({
           clientId: `telemetryhub-${ctx.name}-alerts-${i}-${crypto.randomUUID().slice(0, 8)}`,
         });
       }
-      const deps = { logger, clock, random: ctx.random, signal };
-      if (s.type === "webhook") {
-        const sink = webhookName(s.url);
-        queuedGauge.set({ sink }, 0);
-        return new WebhookSink(s, {
-          ...deps,
-          report: reporter(sink),
-          queued: (size) => queuedGauge.set({ sink }, size),
-        });
-      }
-      const sink = `alertmanager ${new URL(s.url).origin}`;
-      queuedGauge.set({ sink }, 0);
-      return new WebhookSink({
-        ...s,
-        url: new URL("api/v2/alerts", `${s.url.replace(/\/$/, "")}/`).href,
-      }, {
-        ...deps,
-        name: sink,
-        body: (notice) => alertmanagerAlerts(notice, s),
-        report: reporter(sink),
-        queued: (size) => queuedGauge.set({ sink }, size),
-      });
+      if (s.type === "webhook") return httpSink(s, webhookName(s.url));
+      const url = new URL("api/v2/alerts", `${s.url.replace(/\/$/, "")}/`).href;
+      return httpSink(
+        { ...s, url },
+        `alertmanager ${new URL(s.url).origin}`,
+        (notice) => alertmanagerAlerts(notice, s),
+      );
     }));
     const keys = new Map<string, KeyState>();
     const seen = new Map<string, true>();
