@@ -64,12 +64,21 @@ export {
 } from "./plugin.ts";
 export { gaussian, type Random, seededRandom, seedFrom } from "./random.ts";
 export {
+  admitSample,
+  type DecodedPayload,
   decodeSamples,
+  decodeTaskSamples,
   encodeSeries,
+  QUALITIES,
+  type RefusedItem,
   type Sample,
+  SAMPLE_LIMITS,
+  type SampleInput,
   type SamplePayload,
   sampleProblem,
+  SampleStamper,
   type Series,
+  taskSampleSeq,
 } from "./sample.ts";
 export { duration, PRIORITIES, type Priority, priority, z } from "./schema.ts";
 export {

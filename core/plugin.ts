@@ -11,7 +11,7 @@ import type { Clock } from "./clock.ts";
 import type { EventBus } from "./events.ts";
 import type { Logger } from "./log.ts";
 import type { Random } from "./random.ts";
-import type { Sample } from "./sample.ts";
+import type { Sample, SampleInput } from "./sample.ts";
 import type { Task, TaskError, TaskRecord } from "./task.ts";
 
 /** The three kinds of plugin. */
@@ -100,8 +100,13 @@ export interface DeviceIO {
    * Hands a batch of samples to the pipeline's hub queue. Returns a promise
    * only when the queue is full with `overflow: block`; await it to apply
    * backpressure. Do not reuse the array after handing it over.
+   *
+   * Each sample is checked here against the sample limits: a refused one is
+   * left out and counted as a read error (its reason becomes the device's
+   * `last_error`). A sample without `ts` is stamped with the time of the call
+   * and a unique `seq`, so samples read in the same millisecond stay apart.
    */
-  emit(samples: Sample[]): void | Promise<void>;
+  emit(samples: SampleInput[]): void | Promise<void>;
   /** Reports that the device answers (state `up`). Cheap to call often. */
   up(): void;
   /** Reports that the device is unreachable (state `down`); logged once per change. */
@@ -168,11 +173,16 @@ export function ownReceipt<R extends { settled: boolean }>(
  * Attempts: settling a started delivery as `completed`, `retry` or
  * `dead_letter` adds one attempt; `released` (and dead-lettering a delivery
  * that never started, such as an undecodable message) adds none.
+ *
+ * A `dead_letter` settlement with `task` quarantines part of a task: the
+ * rest of its samples completed, and the broker keeps `task` (same id, a
+ * payload holding only the failed samples) as the dead letter instead of
+ * the delivered one.
  */
 export type Settlement =
   | { delivery: Delivery; outcome: "completed" }
   | { delivery: Delivery; outcome: "retry"; delay: number; error: TaskError }
-  | { delivery: Delivery; outcome: "dead_letter"; error: TaskError }
+  | { delivery: Delivery; outcome: "dead_letter"; error: TaskError; task?: Task }
   | { delivery: Delivery; outcome: "released" };
 
 /** Queue sizes, for metrics and status. */

@@ -6,6 +6,7 @@
  * @module
  */
 import { PermanentError } from "./errors.ts";
+import { seedFrom } from "./random.ts";
 
 /** One reading of one metric of one device. */
 export interface Sample {
@@ -28,6 +29,12 @@ export interface Sample {
   /** Data quality, set by handlers such as `analyze` (absent means good). */
   quality?: "good" | "bad";
 }
+
+/**
+ * A sample as a producer hands it to the hub: `ts` may be absent, and the
+ * edge stamps it (see {@link SampleStamper}).
+ */
+export type SampleInput = Omit<Sample, "ts"> & { ts?: number };
 
 /**
  * A columnar series: one device and metric, parallel arrays of timestamps and
@@ -55,79 +62,268 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Why a value is not a valid sample, or `undefined` when it is one. Checks
- * device, metric, a finite numeric value and an optional finite timestamp.
+ * What every built-in handler and both stores accept, checked once where a
+ * sample enters the hub (see {@link sampleProblem}). The README's "Sample
+ * limits" table is this object.
  */
-export function sampleProblem(value: unknown): string | undefined {
-  if (!isRecord(value)) return "Sample must be an object";
-  if (typeof value.device !== "string" || value.device === "") {
-    return '"device" must be a non-empty string';
+export const SAMPLE_LIMITS = {
+  /** Earliest `ts`: 1970-01-01T00:00:00Z. */
+  minTs: 0,
+  /** Latest `ts`: 9999-12-31T23:59:59.999Z (PostgreSQL and JavaScript dates both hold it). */
+  maxTs: 253_402_300_799_999,
+  /** Most UTF-8 bytes of `device` and `metric`. */
+  maxNameBytes: 256,
+  /** Most UTF-8 bytes of `unit`. */
+  maxUnitBytes: 64,
+  /** Most tags per sample. */
+  maxTags: 32,
+  /** Most UTF-8 bytes of a tag key. */
+  maxTagKeyBytes: 128,
+  /** Most UTF-8 bytes of a tag value. */
+  maxTagValueBytes: 256,
+} as const;
+
+/** The `quality` values a sample may carry. */
+export const QUALITIES: readonly string[] = ["good", "bad"];
+
+/** UTF-8 length of a well-formed string, without encoding it. */
+function utf8Bytes(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4; // a surrogate pair (the string is well-formed)
+      i++;
+    } else n += 3;
   }
-  if (typeof value.metric !== "string" || value.metric === "") {
-    return '"metric" must be a non-empty string';
+  return n;
+}
+
+/** C0 and C1 control characters and DEL: they break logs, metrics and PostgreSQL (NUL). */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
   }
-  if (typeof value.value !== "number" || !Number.isFinite(value.value)) {
-    return '"value" must be a finite number';
+  return false;
+}
+
+/**
+ * Text that passed the checks, by string: devices send the same few names
+ * over and over, so each is checked once. Cleared when it grows too big.
+ */
+const knownText = new Set<string>();
+const KNOWN_TEXT_MAX = 4096;
+
+/** Why `value` is not acceptable text for `field`, or `undefined`. */
+function textProblem(value: unknown, field: string, maxBytes: number): string | undefined {
+  if (typeof value !== "string" || value === "") return `"${field}" must be a non-empty string`;
+  if (knownText.has(value)) return undefined;
+  if (value.length > maxBytes || (value.length * 3 > maxBytes && utf8Bytes(value) > maxBytes)) {
+    return `"${field}" must be at most ${maxBytes} bytes of UTF-8`;
   }
-  if (value.ts !== undefined && (typeof value.ts !== "number" || !Number.isFinite(value.ts))) {
-    return '"ts" must be a finite number of milliseconds since the epoch';
-  }
-  if (value.unit !== undefined && typeof value.unit !== "string") return '"unit" must be a string';
-  if (value.seq !== undefined && !Number.isInteger(value.seq)) return '"seq" must be an integer';
-  if (value.tags !== undefined) {
-    if (!isRecord(value.tags)) return '"tags" must be an object of strings';
-    for (const v of Object.values(value.tags)) {
-      if (typeof v !== "string") return '"tags" must be an object of strings';
+  if (!value.isWellFormed()) return `"${field}" holds a lone surrogate (not valid UTF-8)`;
+  if (hasControl(value)) return `"${field}" holds a control character`;
+  if (knownText.size >= KNOWN_TEXT_MAX) knownText.clear();
+  knownText.add(value);
+  return undefined;
+}
+
+function tagsProblem(tags: unknown): string | undefined {
+  if (!isRecord(tags)) return '"tags" must be an object of strings';
+  let n = 0;
+  for (const key in tags) {
+    if (++n > SAMPLE_LIMITS.maxTags) {
+      return `"tags" must hold at most ${SAMPLE_LIMITS.maxTags} tags`;
     }
+    const problem = textProblem(key, "tags", SAMPLE_LIMITS.maxTagKeyBytes) ??
+      textProblem(tags[key], `tags.${key}`, SAMPLE_LIMITS.maxTagValueBytes);
+    if (problem) return problem;
   }
   return undefined;
 }
 
-function checkedSample(value: unknown, where: string, now: number): Sample {
+/**
+ * Why a value is not a valid sample, or `undefined` when it is one: the
+ * edge contract every way in applies (see {@link SAMPLE_LIMITS}). `ts` and
+ * `seq` may be absent; the edge stamps them (see {@link SampleStamper}).
+ */
+export function sampleProblem(value: unknown): string | undefined {
+  if (!isRecord(value)) return "Sample must be an object";
+  const { device, metric, value: v, ts, seq, unit, tags, quality } = value;
+  const problem = textProblem(device, "device", SAMPLE_LIMITS.maxNameBytes) ??
+    textProblem(metric, "metric", SAMPLE_LIMITS.maxNameBytes);
+  if (problem) return problem;
+  if (typeof v !== "number" || !Number.isFinite(v)) return '"value" must be a finite number';
+  if (ts !== undefined) {
+    if (typeof ts !== "number" || !(ts >= SAMPLE_LIMITS.minTs && ts <= SAMPLE_LIMITS.maxTs)) {
+      return '"ts" must be a finite number of milliseconds since the epoch, from 1970 to 9999';
+    }
+  }
+  if (seq !== undefined && !Number.isSafeInteger(seq)) {
+    return '"seq" must be an integer between -(2^53 - 1) and 2^53 - 1';
+  }
+  if (unit !== undefined) {
+    const p = textProblem(unit, "unit", SAMPLE_LIMITS.maxUnitBytes);
+    if (p) return p;
+  }
+  if (tags !== undefined) {
+    const p = tagsProblem(tags);
+    if (p) return p;
+  }
+  if (quality !== undefined && quality !== "good" && quality !== "bad") {
+    return '"quality" must be "good" or "bad"';
+  }
+  return undefined;
+}
+
+/**
+ * Gives samples that arrive without a timestamp an identity: `ts` is the
+ * arrival time and, unless the producer sent one, `seq` is a number unique
+ * to this stamper, so samples arriving in the same millisecond stay
+ * distinct. A stamper draws a random 21-bit prefix, so two processes (or a
+ * restarted one) do not hand out the same numbers.
+ */
+export class SampleStamper {
+  #prefix: number;
+  #counter = 0;
+
+  constructor(random: () => number = Math.random) {
+    this.#prefix = Math.floor(random() * 2 ** 21) * 2 ** 32;
+  }
+
+  /** The next unique `seq`. */
+  next(): number {
+    const n = this.#counter;
+    this.#counter = (n + 1) % 2 ** 32;
+    return this.#prefix + n;
+  }
+
+  /** Stamps `sample` in place when it has no `ts`. */
+  stamp(sample: SampleInput, now: number): void {
+    if (sample.ts !== undefined) return;
+    sample.ts = now;
+    if (sample.seq === undefined) sample.seq = this.next();
+  }
+}
+
+/**
+ * The edge, for one item: why it is refused, or `undefined` once it is
+ * accepted and stamped (a sample without `ts` gets one, see
+ * {@link SampleStamper}). Every way into the hub calls this.
+ */
+export function admitSample(
+  value: unknown,
+  now: number,
+  stamper: SampleStamper,
+): string | undefined {
   const problem = sampleProblem(value);
-  if (problem) throw new PermanentError(`${where}: ${problem}`);
-  const sample = value as Sample;
-  if (sample.ts === undefined) sample.ts = now;
-  return sample;
+  if (problem === undefined) stamper.stamp(value as Sample, now);
+  return problem;
+}
+
+/**
+ * The `seq` of the `index`th sample of a task that carries no timestamp for
+ * it: derived from the task id, so a redelivery gives the same identity.
+ */
+export function taskSampleSeq(taskId: string, index: number): number {
+  return (seedFrom(taskId) >>> 11) * 2 ** 32 + (index % 2 ** 32);
+}
+
+/** A payload item the edge refused: where it was in the payload, why, and the item. */
+export interface RefusedItem {
+  /** Its position, e.g. `samples[3]` or `series[0][2]`. */
+  where: string;
+  reason: string;
+  item: unknown;
+}
+
+/** What {@link decodeTaskSamples} found in a payload. */
+export interface DecodedPayload {
+  samples: Sample[];
+  /** Items that are not valid samples (never for a task the hub's gateway made). */
+  refused: RefusedItem[];
+}
+
+/**
+ * Reads a task's samples. A task the hub's gateway made (`checked`) is
+ * trusted: its samples were checked and stamped at the edge. Any other
+ * task (a foreign producer's) is the edge: each item is checked, invalid
+ * ones are returned in `refused` (the runtime quarantines them alone), and
+ * samples without `ts` take the task's `created_at` with a `seq` derived
+ * from the task id and position, so a redelivery is recognised.
+ * Throws {@link PermanentError} when the payload is no sample container.
+ */
+export function decodeTaskSamples(
+  task: { id: string; payload: unknown; created_at: number; checked?: boolean },
+): DecodedPayload {
+  const { payload } = task;
+  if (task.checked === true && isRecord(payload)) {
+    if (Array.isArray(payload.samples)) {
+      return { samples: payload.samples as Sample[], refused: [] };
+    }
+    if (Array.isArray(payload.series)) return decodeSeries(payload.series as unknown[], task);
+  }
+  let items: unknown[];
+  let where: (i: number) => string;
+  if (Array.isArray(payload)) [items, where] = [payload, (i) => `payload[${i}]`];
+  else if (!isRecord(payload)) throw new PermanentError("Payload must be an object");
+  else if (Array.isArray(payload.samples)) {
+    [items, where] = [payload.samples as unknown[], (i) => `samples[${i}]`];
+  } else if (Array.isArray(payload.series)) {
+    return decodeSeries(payload.series as unknown[], task);
+  } else if ("device" in payload || "metric" in payload || "value" in payload) {
+    [items, where] = [[payload], () => "payload"];
+  } else {
+    throw new PermanentError(
+      'Payload must be a sample, {"samples": [...]} or {"series": [...]}',
+    );
+  }
+  const samples: Sample[] = [];
+  const refused: RefusedItem[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const reason = sampleProblem(item);
+    if (reason) {
+      refused.push({ where: where(i), reason, item });
+      continue;
+    }
+    const sample = item as Sample;
+    if (sample.ts === undefined) {
+      sample.ts = task.created_at;
+      if (sample.seq === undefined) sample.seq = taskSampleSeq(task.id, i);
+    }
+    samples.push(sample);
+  }
+  return { samples, refused };
 }
 
 /**
  * Turns any accepted payload shape into sample objects, validating each.
- * Throws {@link PermanentError} on a payload that can never be processed.
+ * Throws {@link PermanentError} on the first item that is not a valid sample.
+ * Samples without `ts` get `now` (see {@link decodeTaskSamples} for the
+ * identity-keeping form the runtime uses).
  */
 export function decodeSamples(payload: unknown, now: number = Date.now()): Sample[] {
-  if (Array.isArray(payload)) {
-    return payload.map((s, i) => checkedSample(s, `payload[${i}]`, now));
-  }
-  if (!isRecord(payload)) throw new PermanentError("Payload must be an object");
-  if (Array.isArray(payload.samples)) {
-    const list = payload.samples as unknown[];
-    // Fast path: trust the shape when every element is already checked below.
-    const out = new Array<Sample>(list.length);
-    for (let i = 0; i < list.length; i++) out[i] = checkedSample(list[i], `samples[${i}]`, now);
-    return out;
-  }
-  if (Array.isArray(payload.series)) return decodeSeries(payload.series as unknown[]);
-  if ("device" in payload || "metric" in payload || "value" in payload) {
-    return [checkedSample(payload, "payload", now)];
-  }
-  throw new PermanentError(
-    'Payload must be a sample, {"samples": [...]} or {"series": [...]}',
-  );
+  const { samples, refused } = decodeTaskSamples({ id: "", payload, created_at: now });
+  const first = refused[0];
+  if (first) throw new PermanentError(`${first.where}: ${first.reason}`);
+  return samples;
 }
 
-function decodeSeries(series: unknown[]): Sample[] {
+function decodeSeries(
+  series: unknown[],
+  task: { id: string; created_at: number; checked?: boolean },
+): DecodedPayload {
   const out: Sample[] = [];
+  const refused: RefusedItem[] = [];
+  const trusted = task.checked === true;
   for (let i = 0; i < series.length; i++) {
     const s = series[i];
     if (!isRecord(s)) throw new PermanentError(`series[${i}]: must be an object`);
     const { device, metric, unit, ts, values, seq, tags, quality } = s;
-    if (typeof device !== "string" || device === "") {
-      throw new PermanentError(`series[${i}]: "device" must be a non-empty string`);
-    }
-    if (typeof metric !== "string" || metric === "") {
-      throw new PermanentError(`series[${i}]: "metric" must be a non-empty string`);
-    }
     if (!Array.isArray(ts) || !Array.isArray(values) || ts.length !== values.length) {
       throw new PermanentError(`series[${i}]: "ts" and "values" must be arrays of equal length`);
     }
@@ -135,22 +331,22 @@ function decodeSeries(series: unknown[]): Sample[] {
       throw new PermanentError(`series[${i}]: "seq" must be an array as long as "ts"`);
     }
     for (let j = 0; j < ts.length; j++) {
-      const t = ts[j], v = values[j];
-      if (typeof t !== "number" || !Number.isFinite(t)) {
-        throw new PermanentError(`series[${i}].ts[${j}]: must be a finite number`);
-      }
-      if (typeof v !== "number" || !Number.isFinite(v)) {
-        throw new PermanentError(`series[${i}].values[${j}]: must be a finite number`);
-      }
-      const sample: Sample = { device, metric, value: v, ts: t };
-      if (typeof unit === "string") sample.unit = unit;
+      const sample = { device, metric, value: values[j], ts: ts[j] } as Sample;
+      if (unit !== undefined) sample.unit = unit as string;
       if (seq) sample.seq = (seq as number[])[j]!;
-      if (isRecord(tags)) sample.tags = tags as Record<string, string>;
-      if (quality === "good" || quality === "bad") sample.quality = quality;
+      if (tags !== undefined) sample.tags = tags as Record<string, string>;
+      if (quality !== undefined) sample.quality = quality as "good" | "bad";
+      if (!trusted) {
+        const reason = sampleProblem(sample);
+        if (reason) {
+          refused.push({ where: `series[${i}][${j}]`, reason, item: sample });
+          continue;
+        }
+      }
       out.push(sample);
     }
   }
-  return out;
+  return { samples: out, refused };
 }
 
 /**

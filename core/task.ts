@@ -107,6 +107,12 @@ export interface Task {
   priority?: Priority;
   /** Pipeline that produced it, when known. */
   pipeline?: string;
+  /**
+   * Set by the hub's gateway: every sample in the payload passed the edge
+   * checks and has its identity, so workers decode it without checking again.
+   * A foreign producer leaves it out and its samples are checked by the worker.
+   */
+  checked?: boolean;
 }
 
 /** The last error of a task. */
@@ -114,6 +120,17 @@ export interface TaskError {
   message: string;
   name: string;
   permanent: boolean;
+  /**
+   * When only some samples of a task were dead-lettered (quarantined): why
+   * each one failed, by its index in the dead-lettered payload.
+   */
+  samples?: QuarantinedSample[];
+}
+
+/** One quarantined sample: its index in the dead-lettered payload and why. */
+export interface QuarantinedSample {
+  index: number;
+  reason: string;
 }
 
 /** What a broker remembers about a task, retrievable by id while retained. */

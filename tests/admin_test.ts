@@ -120,7 +120,10 @@ Deno.test("invalid samples get 400 with each item's index and reason, and nothin
   assert.deepEqual(body.invalid, [
     { index: 1, reason: '"value" must be a finite number' },
     { index: 2, reason: '"device" must be a non-empty string' },
-    { index: 3, reason: '"ts" must be a finite number of milliseconds since the epoch' },
+    {
+      index: 3,
+      reason: '"ts" must be a finite number of milliseconds since the epoch, from 1970 to 9999',
+    },
   ]);
   assert.equal(queue.size, 0, "nothing from a rejected request is enqueued");
   const unknown = await app.request(

@@ -11,8 +11,8 @@
  *
  * @module
  */
-import type { Sample } from "../sample.ts";
-import type { InvalidItem, ParsedBody } from "./_ingest.ts";
+import { admitSample, type Sample, type SampleInput } from "../sample.ts";
+import type { Edge, InvalidItem, ParsedBody } from "./_ingest.ts";
 
 /** One parsed line. */
 export interface Point {
@@ -131,7 +131,7 @@ export function parseLine(line: string): Point {
  */
 export function parseLineProtocolBody(
   text: string,
-  now: number,
+  edge: Edge,
   options: LineProtocolOptions,
   precision: Precision = "ns",
 ): ParsedBody & { skipped?: number } {
@@ -150,8 +150,9 @@ export function parseLineProtocolBody(
       invalid.push({ index, reason: (error as Error).message });
       continue;
     }
+    // A point without a timestamp is stamped at the edge (time of arrival and a unique seq).
     const ts = point.timestamp === undefined
-      ? now
+      ? undefined
       : Number((point.timestamp * unit) / 1000n) / 1000;
     const { [options.device_tag]: device, ...tags } = point.tags;
     // The device came from a tag: keep the measurement it was sent under.
@@ -162,14 +163,16 @@ export function parseLineProtocolBody(
         skipped++;
         continue;
       }
-      const sample: Sample = {
+      const sample: SampleInput = {
         device: device ?? point.measurement,
         metric: options.metric === "field" ? field : `${point.measurement}_${field}`,
         value: typeof value === "boolean" ? Number(value) : value,
-        ts,
       };
+      if (ts !== undefined) sample.ts = ts;
       if (hasTags) sample.tags = { ...tags };
-      samples.push(sample);
+      const reason = admitSample(sample, edge.now, edge.stamper);
+      if (reason) invalid.push({ index, reason: `Field "${field}": ${reason}` });
+      else samples.push(sample as Sample);
     }
   }
   if (invalid.length > 0) return { ok: false, invalid };

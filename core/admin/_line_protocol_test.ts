@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { SampleStamper } from "../sample.ts";
 import { parseLine, parseLineProtocolBody } from "./_line_protocol.ts";
 
 const OPTIONS = { device_tag: "device", metric: "field" } as const;
 const NOW = 1_700_000_123_000;
+/** A fresh edge per test; its stamper hands out seq 0, 1, … */
+const edge = () => ({ now: NOW, stamper: new SampleStamper(() => 0) });
 
 Deno.test("parseLine() reads measurement, tags, typed fields and the timestamp", () => {
   assert.deepEqual(
@@ -60,7 +63,7 @@ Deno.test("a line-protocol body becomes one sample per numeric field", () => {
     "",
     "modbus,device=press_1,host=plc1 temperature=20,running=true",
   ].join("\n");
-  const parsed = parseLineProtocolBody(body, NOW, OPTIONS);
+  const parsed = parseLineProtocolBody(body, edge(), OPTIONS);
   assert.ok(parsed.ok);
   assert.deepEqual(parsed.samples, [
     {
@@ -82,6 +85,7 @@ Deno.test("a line-protocol body becomes one sample per numeric field", () => {
       metric: "temperature",
       value: 20,
       ts: NOW,
+      seq: 0,
       tags: { host: "plc1", measurement: "modbus" },
     },
     {
@@ -89,6 +93,7 @@ Deno.test("a line-protocol body becomes one sample per numeric field", () => {
       metric: "running",
       value: 1,
       ts: NOW,
+      seq: 1,
       tags: { host: "plc1", measurement: "modbus" },
     },
   ]);
@@ -97,7 +102,7 @@ Deno.test("a line-protocol body becomes one sample per numeric field", () => {
 
 Deno.test("line-protocol timestamps follow the precision; metrics may carry the measurement", () => {
   const at = (line: string, precision: "ns" | "us" | "ms" | "s") => {
-    const parsed = parseLineProtocolBody(line, NOW, OPTIONS, precision);
+    const parsed = parseLineProtocolBody(line, edge(), OPTIONS, precision);
     assert.ok(parsed.ok);
     return parsed.samples[0]!.ts;
   };
@@ -105,7 +110,7 @@ Deno.test("line-protocol timestamps follow the precision; metrics may carry the 
   assert.equal(at("m v=1 1700000000123456", "us"), 1_700_000_000_123.456);
   assert.equal(at("m v=1 1700000000123", "ms"), 1_700_000_000_123);
   assert.equal(at("m v=1 1700000000", "s"), 1_700_000_000_000);
-  const named = parseLineProtocolBody("cpu usage=5", NOW, {
+  const named = parseLineProtocolBody("cpu usage=5", edge(), {
     ...OPTIONS,
     metric: "measurement_field",
   });
@@ -114,7 +119,7 @@ Deno.test("line-protocol timestamps follow the precision; metrics may carry the 
 });
 
 Deno.test("a line-protocol body with bad lines lists each by index and takes nothing", () => {
-  const parsed = parseLineProtocolBody("m v=1\nm v=\n\nm,t v=2", NOW, OPTIONS);
+  const parsed = parseLineProtocolBody("m v=1\nm v=\n\nm,t v=2", edge(), OPTIONS);
   assert.deepEqual(parsed, {
     ok: false,
     invalid: [
@@ -122,11 +127,11 @@ Deno.test("a line-protocol body with bad lines lists each by index and takes not
       { index: 3, reason: 'Tag "t" has no value' },
     ],
   });
-  assert.deepEqual(parseLineProtocolBody('m s="x"', NOW, OPTIONS), {
+  assert.deepEqual(parseLineProtocolBody('m s="x"', edge(), OPTIONS), {
     ok: false,
     malformed: "Body holds no numeric fields",
   });
-  assert.deepEqual(parseLineProtocolBody("# only\n", NOW, OPTIONS), {
+  assert.deepEqual(parseLineProtocolBody("# only\n", edge(), OPTIONS), {
     ok: false,
     malformed: "Body holds no samples",
   });

@@ -120,11 +120,11 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
     const text = await ingestText(c, admin.max_body);
     if (typeof text !== "string") return text;
-    const now = runtime.clock.now();
+    const edge = { now: runtime.clock.now(), stamper: runtime.stamper };
     let parsed: ParsedBody & { skipped?: number };
-    if (type === "application/json" || type === "") parsed = parseJsonBody(text, now);
+    if (type === "application/json" || type === "") parsed = parseJsonBody(text, edge);
     else if (type === "application/x-ndjson" || type === "application/ndjson") {
-      parsed = parseNdjsonBody(text, now);
+      parsed = parseNdjsonBody(text, edge);
     } else if (type === "text/plain") {
       const precision = c.req.query("precision") ?? "ns";
       if (!(precision in PRECISIONS)) {
@@ -135,7 +135,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
           `Precision must be one of ${Object.keys(PRECISIONS).join(", ")}, not "${precision}"`,
         );
       }
-      parsed = parseLineProtocolBody(text, now, admin.line_protocol, precision as Precision);
+      parsed = parseLineProtocolBody(text, edge, admin.line_protocol, precision as Precision);
     } else {
       return problem(
         c,

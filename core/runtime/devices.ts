@@ -11,7 +11,13 @@ import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { DeviceInstance, DeviceIO } from "../plugin.ts";
 import type { Random } from "../random.ts";
-import type { Sample } from "../sample.ts";
+import {
+  admitSample,
+  type Sample,
+  type SampleInput,
+  sampleProblem,
+  type SampleStamper,
+} from "../sample.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
 /** A device's state as shown by status and metrics. */
@@ -53,8 +59,13 @@ export interface DeviceRunnerOptions {
   clock: Clock;
   random: Random;
   metrics: RuntimeMetrics;
+  /** Gives samples without `ts` their identity (one per runtime). */
+  stamper: SampleStamper;
   restartPolicy?: RetryPolicy;
 }
+
+/** A device refusing samples is logged at most this often (it is always counted). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 /** Supervises one device. */
 export class DeviceRunner {
@@ -62,6 +73,7 @@ export class DeviceRunner {
   #options: DeviceRunnerOptions;
   #abort = new AbortController();
   #done: Promise<void> | undefined;
+  #refusalLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: DeviceRunnerOptions) {
     this.#options = options;
@@ -116,6 +128,37 @@ export class DeviceRunner {
     }
   }
 
+  /**
+   * The edge for a device's batch: checks and stamps every sample; refused
+   * ones are left out and counted as read errors.
+   */
+  #admit(samples: SampleInput[]): Sample[] {
+    const { metrics, name, pipeline, clock, stamper, logger } = this.#options;
+    const now = clock.now();
+    let refused = 0;
+    let reason = "";
+    for (let i = 0; i < samples.length; i++) {
+      const problem = admitSample(samples[i], now, stamper);
+      if (problem !== undefined) {
+        refused++;
+        reason ||= `Sample ${i} refused: ${problem}`;
+      }
+    }
+    if (refused === 0) return samples as Sample[];
+    const status = this.status;
+    status.read_errors += refused;
+    status.last_error = reason;
+    status.last_error_at = now;
+    metrics.deviceReadErrors.labels(name).inc(refused);
+    metrics.samplesRefused.labels(pipeline, "device").inc(refused);
+    metrics.totals(pipeline).samples_refused += refused;
+    if (now - this.#refusalLoggedAt >= REFUSAL_LOG_INTERVAL_MS) {
+      this.#refusalLoggedAt = now;
+      logger.warn("Device samples refused", { device: name, samples: refused, error: reason });
+    }
+    return samples.filter((s) => sampleProblem(s) === undefined) as Sample[];
+  }
+
   #io(): DeviceIO {
     const { sink, tags, metrics, name, pipeline, clock } = this.#options;
     const ingested = metrics.samplesIngested.labels(pipeline, name);
@@ -124,12 +167,14 @@ export class DeviceRunner {
     const status = this.status;
     return {
       signal: this.#abort.signal,
-      emit: (samples) => {
-        if (samples.length === 0) return;
+      emit: (input) => {
+        if (input.length === 0) return;
         if (status.state !== "up") this.#setState("up");
         if (tags) {
-          for (const s of samples) s.tags = s.tags ? { ...tags, ...s.tags } : tags;
+          for (const s of input) s.tags = s.tags ? { ...tags, ...s.tags } : tags;
         }
+        const samples = this.#admit(input);
+        if (samples.length === 0) return;
         status.samples += samples.length;
         status.last_sample_at = clock.now();
         totals.samples_read += samples.length;

@@ -7,7 +7,7 @@
  * @module
  */
 import { type Clock, sleepUnlessAborted } from "../clock.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, isPermanent } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { BrokerInstance } from "../plugin.ts";
 import type { Sample } from "../sample.ts";
@@ -118,6 +118,8 @@ export class Gateway {
       created_at: now,
       priority: p,
       pipeline,
+      // Every sample passed the edge before it reached the hub queue.
+      checked: true,
     });
     if (devicePriority.size === 0) return [make(samples, priority)];
     const groups = new Map<Priority, Sample[]>();
@@ -130,15 +132,55 @@ export class Gateway {
     return [...groups].map(([p, list]) => make(list, p));
   }
 
+  /**
+   * Enqueues tasks one at a time after the broker refused a batch for its
+   * content: tasks refused again for good are dropped and counted (reason
+   * `unencodable`); returns the tasks still to enqueue (after a transient error).
+   */
+  async #enqueueOneByOne(tasks: Task[]): Promise<Task[]> {
+    const { broker, logger, metrics, pipeline } = this.#o;
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i]!;
+      try {
+        await broker.enqueue([task]);
+        this.#counted([task]);
+      } catch (error) {
+        if (!isPermanent(error)) return tasks.slice(i);
+        const samples = (task.payload as { samples: Sample[] }).samples.length;
+        metrics.totals(pipeline).samples_dropped += samples;
+        metrics.samplesDropped.labels(pipeline, "unencodable").inc(samples);
+        logger.error("The broker cannot take a task; its samples are dropped", {
+          pipeline,
+          task: task.id,
+          samples,
+          error: errorMessage(error),
+        });
+      }
+    }
+    return [];
+  }
+
+  #counted(tasks: readonly Task[]): void {
+    const { metrics, pipeline, taskType } = this.#o;
+    metrics.totals(pipeline).tasks_enqueued += tasks.length;
+    metrics.tasksEnqueued.labels(pipeline, taskType).inc(tasks.length);
+  }
+
   /** Hands tasks to the broker; `false` when they were abandoned at the deadline. */
   async #enqueue(tasks: Task[]): Promise<boolean> {
-    const { broker, logger, metrics, pipeline, taskType, clock } = this.#o;
+    const { broker, logger, pipeline, clock } = this.#o;
     let failures = 0;
     while (true) {
       try {
         await broker.enqueue(tasks);
         break;
       } catch (error) {
+        if (isPermanent(error)) {
+          // The broker can never take some task (its content): find which, keep the rest.
+          tasks = await this.#enqueueOneByOne(tasks);
+          if (tasks.length === 0) return true;
+          continue;
+        }
         // The broker is unreachable: hold the batch (the hub queue fills and
         // its overflow policy applies upstream) and try again.
         failures++;
@@ -158,9 +200,7 @@ export class Gateway {
       }
     }
     if (failures > 0) logger.info("Enqueueing tasks again", { pipeline, failures });
-    const totals = metrics.totals(pipeline);
-    totals.tasks_enqueued += tasks.length;
-    metrics.tasksEnqueued.labels(pipeline, taskType).inc(tasks.length);
+    this.#counted(tasks);
     return true;
   }
 }

@@ -21,6 +21,10 @@ export interface PipelineTotals {
   samples_read: number;
   samples_dropped: number;
   samples_processed: number;
+  /** Samples refused at the edge (never accepted): invalid content. */
+  samples_refused: number;
+  /** Accepted samples dead-lettered alone because a handler could never take them. */
+  samples_quarantined: number;
   tasks_enqueued: number;
   tasks_completed: number;
   tasks_retried: number;
@@ -34,6 +38,8 @@ export function emptyTotals(): PipelineTotals {
     samples_read: 0,
     samples_dropped: 0,
     samples_processed: 0,
+    samples_refused: 0,
+    samples_quarantined: 0,
     tasks_enqueued: 0,
     tasks_completed: 0,
     tasks_retried: 0,
@@ -76,6 +82,8 @@ export class RuntimeMetrics {
   readonly samplesIngested: client.Counter<"pipeline" | "device">;
   readonly samplesDropped: client.Counter<"pipeline" | "reason">;
   readonly samplesProcessed: client.Counter<"pipeline">;
+  readonly samplesRefused: client.Counter<"pipeline" | "source">;
+  readonly samplesQuarantined: client.Counter<"pipeline">;
   readonly tasksEnqueued: client.Counter<"pipeline" | "type">;
   readonly tasks: client.Counter<"pipeline" | "type" | "outcome">;
   readonly taskDuration: client.Histogram<"pipeline" | "handler">;
@@ -111,6 +119,20 @@ export class RuntimeMetrics {
     this.samplesProcessed = new client.Counter({
       name: "telemetry_samples_processed_total",
       help: "Samples in tasks that completed every handler",
+      labelNames: ["pipeline"],
+      registers,
+    });
+    this.samplesRefused = new client.Counter({
+      name: "telemetry_samples_refused_total",
+      help: "Samples refused where they entered the hub (invalid content), by source " +
+        "(device, http)",
+      labelNames: ["pipeline", "source"],
+      registers,
+    });
+    this.samplesQuarantined = new client.Counter({
+      name: "telemetry_samples_quarantined_total",
+      help: "Accepted samples dead-lettered alone because a handler could never take them " +
+        "(or, in a foreign task, that were not valid samples)",
       labelNames: ["pipeline"],
       registers,
     });

@@ -20,7 +20,7 @@ import type {
 } from "../plugin.ts";
 import { type Random, seededRandom, seedFrom } from "../random.ts";
 import type { PluginRegistry } from "../registry.ts";
-import type { Sample } from "../sample.ts";
+import { type Sample, SampleStamper } from "../sample.ts";
 import type { Priority } from "../schema.ts";
 import { DeviceRunner, type DeviceStatus } from "./devices.ts";
 import { Gateway } from "./gateway.ts";
@@ -133,6 +133,8 @@ export class Runtime {
   readonly events: EventBus;
   /** Live sample taps (admin API). */
   readonly tap: Tap;
+  /** Gives samples that arrive without `ts` their identity, for every way in. */
+  readonly stamper = new SampleStamper();
   #registry: PluginRegistry;
   #logger: Logger;
   #clock: Clock;
@@ -334,6 +336,7 @@ export class Runtime {
         clock: this.#clock,
         random: this.#random,
         metrics: this.metrics,
+        stamper: this.stamper,
       });
       pr.devices.push(runner);
       this.#runners.push(runner);
@@ -425,9 +428,10 @@ export class Runtime {
 
   /**
    * Hands samples (from the REST gateway, say) to a pipeline's hub queue.
-   * Returns `"full"` without taking any when the queue is full with
-   * `overflow: block` (the caller answers 503); drop policies apply as for
-   * devices. Throws when the pipeline runs no hub in this process.
+   * The samples must have passed the edge (`admitSample()` with
+   * {@link stamper}). Returns `"full"` without taking any when the queue is
+   * full with `overflow: block` (the caller answers 503); drop policies apply
+   * as for devices. Throws when the pipeline runs no hub in this process.
    */
   ingest(pipeline: string, samples: Sample[]): "accepted" | "full" {
     const pr = this.pipelines.get(pipeline);

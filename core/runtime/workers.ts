@@ -14,10 +14,11 @@ import type {
   Delivery,
   HandlerContext,
   HandlerInstance,
+  HandlerResult,
   Settlement,
 } from "../plugin.ts";
 import type { Random } from "../random.ts";
-import { decodeSamples, type Sample } from "../sample.ts";
+import { decodeTaskSamples, type Sample } from "../sample.ts";
 import type { Task, TaskError } from "../task.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
@@ -305,7 +306,7 @@ export class WorkerPool {
   }
 
   async #runOne(delivery: Delivery): Promise<Outcome> {
-    const { router, random, clock, logger } = this.#o;
+    const { router, random, logger } = this.#o;
     const task = delivery.task;
     const attempt = task.attempts + 1;
     const route = delivery.invalid === undefined
@@ -323,26 +324,23 @@ export class WorkerPool {
     let count = 0;
     try {
       if ("unroutable" in route) throw new PermanentError(route.unroutable);
-      let samples: readonly Sample[] = decodeSamples(task.payload, clock.now());
-      count = samples.length;
-      const ctx: HandlerContext = {
-        task,
-        attempt,
-        pipeline,
-        signal: this.#hard.signal,
-        clock,
-        ...chainTopics(),
-      };
-      for (const link of route.chain) {
-        const started = performance.now();
-        const result = await link.instance.handle(samples, ctx);
-        this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(
-          (performance.now() - started) / 1000,
+      const decoded = decodeTaskSamples(task);
+      count = decoded.samples.length;
+      const quarantine: Quarantined[] = decoded.refused.map((r) => ({
+        item: encodable(r.item),
+        reason: `Not a valid sample (${r.where}): ${r.reason}`,
+      }));
+      if (decoded.samples.length > 0) {
+        quarantine.push(
+          ...await this.#runChain(route.chain, decoded.samples, task, attempt, pipeline),
         );
-        if (result) samples = result;
       }
-      this.#observeLatency(pipeline, samples);
-      return { settlement: { delivery, outcome: "completed" }, pipeline, samples: count };
+      if (quarantine.length === 0) {
+        return { settlement: { delivery, outcome: "completed" }, pipeline, samples: count };
+      }
+      const total = count + decoded.refused.length;
+      const completed = total - quarantine.length;
+      return this.#quarantine(delivery, quarantine, pipeline, completed, total);
     } catch (error) {
       if (this.#hard.signal.aborted && !isPermanent(error)) {
         // Cut short by shutdown, not failed: back to the queue, no attempt spent.
@@ -382,6 +380,103 @@ export class WorkerPool {
     }
   }
 
+  #context(task: Readonly<Task>, attempt: number, pipeline: string): HandlerContext {
+    return {
+      task,
+      attempt,
+      pipeline,
+      signal: this.#hard.signal,
+      clock: this.#o.clock,
+      ...chainTopics(),
+    };
+  }
+
+  /**
+   * Runs a task's samples through its chain. A permanent failure of a link
+   * given several samples is narrowed down to the samples that cause it
+   * ({@link isolate}); those are returned for quarantine and the rest go on
+   * through the chain. Throws when the failure is not about samples (every
+   * sample fails alone too) or is transient: the whole task settles as usual.
+   */
+  async #runChain(
+    chain: readonly ChainLink[],
+    decoded: readonly Sample[],
+    task: Readonly<Task>,
+    attempt: number,
+    pipeline: string,
+  ): Promise<Quarantined[]> {
+    const ctx = this.#context(task, attempt, pipeline);
+    const quarantine: Quarantined[] = [];
+    let samples = decoded;
+    // Whether samples[i] is still decoded[i] (no link has dropped or added samples).
+    let aligned = true;
+    for (const link of chain) {
+      if (samples.length === 0) break;
+      const started = performance.now();
+      let result: HandlerResult;
+      try {
+        result = await link.instance.handle(samples, ctx);
+      } catch (error) {
+        if (!isPermanent(error) || samples.length < 2 || this.#hard.signal.aborted) throw error;
+        const isolated = await isolate(link, samples, ctx);
+        if (isolated.passed.length === 0) throw error;
+        for (const f of isolated.failed) {
+          quarantine.push({
+            item: aligned ? decoded[f.index]! : samples[f.index]!,
+            reason: f.reason,
+          });
+        }
+        this.#o.logger.warn("Samples quarantined", {
+          pipeline,
+          task: task.id,
+          handler: link.name,
+          samples: isolated.failed.length,
+          of: samples.length,
+          error: isolated.failed[0]!.reason,
+        });
+        result = isolated.passed;
+        aligned = false;
+      }
+      this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(
+        (performance.now() - started) / 1000,
+      );
+      if (result) {
+        if (result.length !== samples.length) aligned = false;
+        samples = result;
+      }
+    }
+    this.#observeLatency(pipeline, samples);
+    return quarantine;
+  }
+
+  /** Settles a task whose listed samples failed for good: they alone are dead-lettered. */
+  #quarantine(
+    delivery: Delivery,
+    quarantine: Quarantined[],
+    pipeline: string,
+    completed: number,
+    total: number,
+  ): Outcome {
+    const task = delivery.task;
+    const narrowed: Task = { ...task, payload: { samples: quarantine.map((q) => q.item) } };
+    // Replay checks them again: a quarantined sample is not trusted.
+    delete narrowed.checked;
+    const error: TaskError = {
+      message: `${quarantine.length} of ${total} samples quarantined; the first: ${
+        quarantine[0]!.reason
+      }`,
+      name: "QuarantineError",
+      permanent: true,
+      samples: quarantine.map((q, index) => ({ index, reason: q.reason })),
+    };
+    return {
+      settlement: { delivery, outcome: "dead_letter", error, task: narrowed },
+      pipeline,
+      samples: completed,
+      quarantined: quarantine.length,
+    };
+  }
+
   #observeLatency(pipeline: string, samples: readonly Sample[]): void {
     if (samples.length === 0) return;
     const now = this.#o.clock.now();
@@ -394,7 +489,7 @@ export class WorkerPool {
 
   #count(outcomes: Outcome[]): void {
     const { metrics } = this.#o;
-    for (const { settlement: s, pipeline, samples } of outcomes) {
+    for (const { settlement: s, pipeline, samples, quarantined } of outcomes) {
       const totals = metrics.totals(pipeline);
       const type = s.delivery.task.type;
       switch (s.outcome) {
@@ -411,6 +506,13 @@ export class WorkerPool {
         case "dead_letter":
           totals.tasks_dead_lettered++;
           metrics.tasks.labels(pipeline, type, "dead_lettered").inc();
+          if (quarantined !== undefined) {
+            // The task's other samples completed every handler.
+            totals.samples_processed += samples;
+            metrics.samplesProcessed.labels(pipeline).inc(samples);
+            totals.samples_quarantined += quarantined;
+            metrics.samplesQuarantined.labels(pipeline).inc(quarantined);
+          }
           break;
         case "released":
           totals.tasks_released++;
@@ -425,5 +527,61 @@ export class WorkerPool {
 interface Outcome {
   settlement: Settlement;
   pipeline: string;
+  /** Samples that completed the chain. */
   samples: number;
+  /** Samples dead-lettered alone (the task's other samples completed). */
+  quarantined?: number;
+}
+
+/** A sample (or foreign payload item) to dead-letter alone, and why. */
+interface Quarantined {
+  item: unknown;
+  reason: string;
+}
+
+/**
+ * Finds which of `samples` make `link` fail permanently by running it on
+ * halves, recursively. Each part runs under its own task id
+ * (`<id>/<from>-<to>`), so handlers that remember tasks (aggregate's ledger)
+ * take every part once, also when the task is redelivered: the split is the
+ * same each time. Transient errors propagate (the task is retried whole).
+ */
+async function isolate(
+  link: ChainLink,
+  samples: readonly Sample[],
+  ctx: HandlerContext,
+): Promise<{ passed: Sample[]; failed: { index: number; reason: string }[] }> {
+  const passed: Sample[] = [];
+  const failed: { index: number; reason: string }[] = [];
+  const run = async (from: number, to: number): Promise<void> => {
+    const part = samples.slice(from, to);
+    const task = { ...ctx.task, id: `${ctx.task.id}/${from}-${to}` };
+    try {
+      const result = await link.instance.handle(part, { ...ctx, task });
+      passed.push(...(result ?? part));
+    } catch (error) {
+      if (!isPermanent(error) || ctx.signal.aborted) throw error;
+      if (to - from === 1) {
+        failed.push({ index: from, reason: errorMessage(error) });
+        return;
+      }
+      const mid = (from + to) >>> 1;
+      await run(from, mid);
+      await run(mid, to);
+    }
+  };
+  const mid = samples.length >>> 1;
+  await run(0, mid);
+  await run(mid, samples.length);
+  return { passed, failed };
+}
+
+/** `item` when JSON can hold it, else a description (a broker must be able to store it). */
+function encodable(item: unknown): unknown {
+  try {
+    JSON.stringify(item);
+    return item;
+  } catch (error) {
+    return `Unencodable item (${errorMessage(error)})`;
+  }
 }

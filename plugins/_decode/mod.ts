@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Sample, z } from "../../core/mod.ts";
+import { type SampleInput, z } from "../../core/mod.ts";
 
 /** Per-metric conversion: `value × scale + offset`, with a unit. */
 export interface Conversions {
@@ -15,14 +15,21 @@ export interface Conversions {
   offset: Readonly<Record<string, number>>;
 }
 
-/** Turns one text line read at `ts` into samples; throws when the line does not decode. */
-export type LineDecoder = (line: string, ts: number) => Sample[];
+/**
+ * Turns one text line read at `ts` into samples; throws when the line does
+ * not decode. Without `ts` (and none in the line), samples leave it out and
+ * the hub's edge stamps them when they are emitted.
+ */
+export type LineDecoder = (line: string, ts?: number) => SampleInput[];
 
 function converter(device: string, conv: Conversions) {
-  return (metric: string, raw: number, ts: number): Sample => {
+  return (metric: string, raw: number, ts: number | undefined): SampleInput => {
     const value = raw * (conv.scale[metric] ?? 1) + (conv.offset[metric] ?? 0);
+    const sample: SampleInput = { device, metric, value };
     const unit = conv.units[metric];
-    return unit === undefined ? { device, metric, value, ts } : { device, metric, value, unit, ts };
+    if (unit !== undefined) sample.unit = unit;
+    if (ts !== undefined) sample.ts = ts;
+    return sample;
   };
 }
 
@@ -66,7 +73,7 @@ export function regexDecoder(
   return (line, ts) => {
     const groups = pattern.exec(line)?.groups;
     if (!groups) throw new Error(`Line "${line}" does not match "${source}"`);
-    const samples: Sample[] = [];
+    const samples: SampleInput[] = [];
     for (const name of names) {
       const text = groups[name];
       if (text === undefined) continue;
@@ -95,9 +102,9 @@ export function jsonDecoder(device: string, conv: Conversions): LineDecoder {
   const make = converter(device, conv);
   const fromSample = (
     o: Record<string, unknown>,
-    ts: number,
+    ts: number | undefined,
     line: string,
-  ): Sample => {
+  ): SampleInput => {
     if (typeof o.metric !== "string" || typeof o.value !== "number") {
       throw new Error(
         `JSON sample of line "${line}" needs a string "metric" and a number "value"`,
@@ -130,7 +137,7 @@ export function jsonDecoder(device: string, conv: Conversions): LineDecoder {
     if ("metric" in value && "value" in value) {
       return [fromSample(value, ts, line)];
     }
-    const samples: Sample[] = [];
+    const samples: SampleInput[] = [];
     for (const [metric, v] of Object.entries(value)) {
       if (typeof v === "number" && Number.isFinite(v)) {
         samples.push(make(metric, v, ts));

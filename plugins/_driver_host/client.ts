@@ -18,6 +18,7 @@ import {
   type PluginContext,
   type RetryPolicy,
   type Sample,
+  type SampleInput,
   seededRandom,
   sleepUnlessAborted,
   systemClock,
@@ -273,7 +274,7 @@ export async function pollUntilClosed(
  * Numbers samples per metric (`seq`), keeping the count across reconnects so
  * that consumers see gaps. Samples that carry a `seq` keep it.
  */
-export function sequencer(): (sample: Sample) => Sample {
+export function sequencer(): <S extends SampleInput>(sample: S) => S {
   const seqs = new Map<string, number>();
   return (sample) => {
     if (sample.seq !== undefined) return sample;

@@ -400,6 +400,8 @@ export class MemoryBroker implements BrokerInstance {
         case "dead_letter":
           record.last_error = { ...s.error };
           record.dead_lettered_at = now;
+          // Quarantine: only the failed samples stay, under the same id.
+          if (s.task) entry.task = { ...s.task, attempts: entry.task.attempts };
           this.#addDead(entry, s.error, now);
           break;
         case "released":

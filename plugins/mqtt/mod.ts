@@ -183,7 +183,9 @@ export default defineDevice({
             : new TextDecoder().decode(packet.payload);
           let samples;
           try {
-            samples = decoderFor(deviceOf(packet.topic))(text, ctx.clock.now());
+            // No read time: the edge stamps samples without their own ts (time and a unique
+            // seq), so messages arriving in the same millisecond stay distinct.
+            samples = decoderFor(deviceOf(packet.topic))(text);
           } catch (error) {
             // A message that never decodes is acknowledged, or the broker would resend it forever.
             io.readError(new Error(`Message on "${packet.topic}": ${errorMessage(error)}`));

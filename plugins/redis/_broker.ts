@@ -18,6 +18,7 @@ import {
   errorMessage,
   type Logger,
   ownReceipt,
+  PermanentError,
   type PluginContext,
   type Settlement,
   type Task,
@@ -231,10 +232,19 @@ export class RedisBroker implements BrokerInstance {
         throw new Error(`Task "${task.id}" has an unknown priority "${String(priority)}"`);
       }
       if (index !== 2) wake = true;
+      let body: string;
+      try {
+        body = encodeTask(task, compactPayload(task.payload));
+      } catch (error) {
+        // Content, not an outage: retrying would fail the same way forever.
+        throw new PermanentError(`Cannot encode task "${task.id}": ${errorMessage(error)}`, {
+          cause: error,
+        });
+      }
       args.push(
         task.id,
         index,
-        encodeTask(task, compactPayload(task.payload)),
+        body,
         task.type,
         task.attempts,
         task.created_at,
@@ -590,7 +600,8 @@ export class RedisBroker implements BrokerInstance {
     } else if (s.outcome === "dead_letter") {
       error = JSON.stringify(s.error);
       const letter: DeadLetter = {
-        task: { ...task, attempts },
+        // Quarantine: only the failed samples stay, under the same id.
+        task: { ...(s.task ?? task), attempts },
         error: s.error,
         attempts,
         dead_lettered_at: now,

@@ -100,6 +100,7 @@ export function encodeTask(task: Task, payload: unknown = task.payload): string 
     created_at: task.created_at,
   };
   if (task.pipeline !== undefined) wire.pipeline = task.pipeline;
+  if (task.checked === true) wire.checked = true;
   wire.payload = payload;
   return JSON.stringify(wire);
 }
@@ -124,7 +125,7 @@ export function decodeTask(raw: string, now: number): DecodedTask {
     return malformed(raw, now, `Task is not valid JSON: ${(error as Error).message}`);
   }
   if (!isRecord(value)) return malformed(raw, now, "Task must be a JSON object");
-  const { id, type, attempts, created_at, priority, pipeline } = value;
+  const { id, type, attempts, created_at, priority, pipeline, checked } = value;
   if (typeof id !== "string" || id === "") {
     return malformed(raw, now, 'Task has no "id" (a non-empty string)');
   }
@@ -141,6 +142,7 @@ export function decodeTask(raw: string, now: number): DecodedTask {
     task.priority = priority as Priority;
   }
   if (typeof pipeline === "string") task.pipeline = pipeline;
+  if (checked === true) task.checked = true;
   if (typeof type !== "string" || type === "") {
     return { task, invalid: `Task "${id}" has no "type" (a non-empty string)` };
   }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { defineDevice, type DeviceIO, duration, type Sample, z } from "../../core/mod.ts";
+import { defineDevice, type DeviceIO, duration, type SampleInput, z } from "../../core/mod.ts";
 import {
   hostDevice,
   type HostEvent,
@@ -112,8 +112,8 @@ export default defineDevice({
     const stamp = sequencer();
 
     /** Decodes lines read at `ts`; lines that do not decode count as read errors. */
-    function decodeAll(io: DeviceIO, lines: readonly string[], ts: number): Sample[] {
-      const samples: Sample[] = [];
+    function decodeAll(io: DeviceIO, lines: readonly string[], ts: number): SampleInput[] {
+      const samples: SampleInput[] = [];
       for (const line of lines) {
         try {
           for (const s of decodeLine(line, ts)) samples.push(stamp(s));

@@ -38,7 +38,9 @@ async function start(input: unknown, name = "line-1", clock = new FakeClock()): 
     emitResult: () => undefined,
   };
   const io: DeviceIO = {
-    emit(batch) {
+    emit(input) {
+      // The simulated device stamps every sample with its own ts.
+      const batch = input as Sample[];
       h.batches.push(batch);
       return h.emitResult(batch);
     },

@@ -13,6 +13,7 @@ import {
   PermanentError,
   RetryableError,
   type Sample,
+  type SampleInput,
   sleepUnlessAborted,
   z,
 } from "../../core/mod.ts";
@@ -179,6 +180,52 @@ export const abortableHandler = defineHandler({
             once: true,
           });
         }),
+    };
+  },
+});
+
+/**
+ * Emits the configured items once, as one batch exactly as written (valid
+ * samples or not), then stays up until stopped: a device sending bad data.
+ */
+export const scriptedDevice = defineDevice({
+  name: "scripted",
+  summary: "Emits the given items once, unchecked (tests)",
+  config: z.strictObject({
+    items: z.array(z.unknown()).describe("What to emit, as one batch"),
+  }),
+  create(config) {
+    return {
+      async run(io) {
+        io.up();
+        // Deliberately unchecked: the runtime's edge must refuse what is not a sample.
+        await io.emit(structuredClone(config.items) as SampleInput[]);
+        await new Promise<void>((resolve) => {
+          if (io.signal.aborted) resolve();
+          io.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      },
+    };
+  },
+});
+
+/**
+ * Fails permanently on any batch holding a sample whose value is `value`
+ * (and names none of them): the runtime has to find the culprits itself.
+ */
+export const poisonHandler = defineHandler({
+  name: "poison",
+  summary: "Fails permanently on batches holding a given value (tests)",
+  config: z.strictObject({
+    value: z.number().describe("The poisonous value"),
+  }),
+  create(config) {
+    return {
+      handle(samples) {
+        if (samples.some((s) => s.value === config.value)) {
+          throw new PermanentError(`Cannot take value ${config.value}`);
+        }
+      },
     };
   },
 });

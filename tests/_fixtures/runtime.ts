@@ -13,7 +13,9 @@ import {
   fixedDevice,
   flakyHandler,
   hangHandler,
+  poisonHandler,
   recordHandler,
+  scriptedDevice,
   stubbornDevice,
   unreachableBroker,
 } from "./plugins.ts";
@@ -29,6 +31,8 @@ export function testRegistry(): PluginRegistry {
     hangHandler,
     stubbornDevice,
     abortableHandler,
+    scriptedDevice,
+    poisonHandler,
   ]);
 }
 
