@@ -21,10 +21,11 @@ export { MemoryBroker, PRIORITY_SCHEDULE } from "./_broker.ts";
 
 /** The `config:` block of a `type: memory` broker. */
 export const memoryBrokerConfig = z.strictObject({
-  capacity: z.int().min(1).optional().describe(
+  capacity: z.int().min(1).default(256).describe(
     "Most tasks waiting in the queue. When full, enqueue() waits for room, which slows " +
-      "the gateway down (backpressure) instead of growing memory. Retries, releases and " +
-      "replays are always accepted. Unset means no limit",
+      "the gateway down and fills the hub queue (backpressure: HTTP 503, MQTT unacknowledged, " +
+      "devices blocked) instead of growing memory. Retries, releases and replays are always " +
+      "accepted. 256 tasks of 1,000 samples is about 60 MB",
   ),
   retention: duration().prefault("5m").describe(
     "How long the record of a completed task stays readable by id (admin API, getTask())",
