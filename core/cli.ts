@@ -25,7 +25,8 @@ const USAGE = `Usage: telemetryhub <command> [options]
 Commands:
   run [--config FILE] [--role all|hub|processor] [--for DURATION]
                       Start the pipelines of FILE (default: telemetry.yaml,
-                      or $TELEMETRY_CONFIG). Ctrl-C stops cleanly.
+                      or $TELEMETRY_CONFIG). Ctrl-C stops cleanly; a second
+                      Ctrl-C, a second or more later, exits at once.
   validate [FILE]     Check a configuration and run its tests: section; exit 0 when valid
                       and every test passes, 1 when a test fails, 2 when invalid
   plugins [--json]    List every plugin with its config fields
@@ -133,6 +134,29 @@ function schemaCommand(io: CliIO): number {
   return 0;
 }
 
+/**
+ * How long after the first stop signal another SIGINT or SIGTERM is the same
+ * stop. Ctrl-C in a terminal signals the whole foreground process group, so
+ * under `deno task` this process gets SIGINT from the terminal and again from
+ * `deno task` passing its own on; `kill -TERM -- -PGID` (and systemd's default
+ * `KillMode=control-group`) does the same with SIGTERM. Those copies arrive
+ * within milliseconds; a person pressing Ctrl-C again to give up on the drain
+ * takes longer than a second.
+ */
+export const REPEATED_STOP_SIGNAL_MS = 1000;
+
+/**
+ * What a SIGINT or SIGTERM received at `now` means, given when the first one
+ * arrived (`undefined`: none yet); times from one monotonic clock, in ms.
+ */
+export function stopSignalMeaning(
+  firstAt: number | undefined,
+  now: number,
+): "stop" | "same stop" | "exit now" {
+  if (firstAt === undefined) return "stop";
+  return now - firstAt < REPEATED_STOP_SIGNAL_MS ? "same stop" : "exit now";
+}
+
 function pickRole(flag: string | undefined, io: CliIO): Role | undefined | null {
   const value = flag ?? Deno.env.get("TELEMETRY_ROLE");
   if (value === undefined || value === "") return undefined;
@@ -202,15 +226,21 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   }
 
   const stopRequested = Promise.withResolvers<string>();
-  let signals = 0;
+  let firstStopAt: number | undefined;
   const onSignal = (name: Deno.Signal) => () => {
-    signals++;
-    if (signals === 1) {
-      logger.info("Stopping", { signal: name });
-      stopRequested.resolve(name);
-    } else {
-      io.err("Second stop signal: exiting without waiting");
-      Deno.exit(130);
+    const now = performance.now();
+    switch (stopSignalMeaning(firstStopAt, now)) {
+      case "stop":
+        firstStopAt = now;
+        logger.info("Stopping", { signal: name });
+        stopRequested.resolve(name);
+        break;
+      case "same stop":
+        logger.debug("Stop signal repeated at once; taken as the same stop", { signal: name });
+        break;
+      case "exit now":
+        io.err("Second stop signal: exiting without waiting");
+        Deno.exit(130);
     }
   };
   const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => {
