@@ -10,7 +10,7 @@ import { builtinRegistry } from "./builtins.ts";
 import { configJsonSchema, loadConfigFile } from "./config/mod.ts";
 import { type Role, ROLES } from "./config/schema.ts";
 import { runConfigTests } from "./config/tests.ts";
-import { parseDuration } from "./duration.ts";
+import { MAX_TIMER_MS, parseDuration } from "./duration.ts";
 import { ConfigError, errorMessage, formatProblem } from "./errors.ts";
 import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { describeFields } from "./plugin_docs.ts";
@@ -27,8 +27,10 @@ Commands:
                       Start the pipelines of FILE (default: telemetry.yaml,
                       or $TELEMETRY_CONFIG). Ctrl-C stops cleanly; a second
                       Ctrl-C, a second or more later, exits at once.
-  validate [FILE]     Check a configuration and run its tests: section; exit 0 when valid
-                      and every test passes, 1 when a test fails, 2 when invalid
+  validate [FILE] [--role all|hub|processor]
+                      Check a configuration as run would take it, and run its tests:
+                      section; exit 0 when valid and every test passes, 1 when a test
+                      fails, 2 when invalid
   plugins [--json]    List every plugin with its config fields
   schema              Print the JSON Schema of telemetry.yaml
 
@@ -56,18 +58,27 @@ function printConfigError(error: ConfigError, io: CliIO): void {
   io.err(`${n} problem${n === 1 ? "" : "s"} found`);
 }
 
-async function load(path: string, registry: PluginRegistry) {
+async function load(path: string, registry: PluginRegistry, role?: Role) {
   return await loadConfigFile(path, {
     file: path,
     registry,
     baseDir: dirname(resolve(path)),
+    ...(role ? { role } : {}),
   });
 }
 
 async function validateCommand(args: string[], io: CliIO): Promise<number> {
-  const path = args[0] ?? defaultConfigPath();
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: "string", short: "c" }, role: { type: "string" } },
+  });
+  const path = values.config ?? positionals[0] ?? defaultConfigPath();
+  // The role run would take, so that validate refuses what run refuses.
+  const role = pickRole(values.role, io);
+  if (role === null) return 2;
   try {
-    const loaded = await load(path, builtinRegistry());
+    const loaded = await load(path, builtinRegistry(), role);
     for (const w of loaded.warnings) io.err(`warning: ${formatProblem(w)}`);
     io.out(`${path}: valid`);
     if (loaded.config.tests.length === 0) return 0;
@@ -188,10 +199,17 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
       io.err(`Invalid --for "${values.for}"; expected a duration such as "10s"`);
       return 2;
     }
+    if (runFor > MAX_TIMER_MS) {
+      io.err(
+        `Invalid --for "${values.for}"; must be at most ${MAX_TIMER_MS}ms (about 24.8 days), ` +
+          "the longest a timer can wait",
+      );
+      return 2;
+    }
   }
   let loaded;
   try {
-    loaded = await load(path, builtinRegistry());
+    loaded = await load(path, builtinRegistry(), role);
   } catch (error) {
     if (error instanceof ConfigError) {
       printConfigError(error, io);
@@ -259,7 +277,7 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     const run = async (): Promise<ReloadOutcome> => {
       let next;
       try {
-        next = await load(path, builtinRegistry());
+        next = await load(path, builtinRegistry(), role);
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         const problems = error.problems.map(formatProblem);

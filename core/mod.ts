@@ -6,7 +6,7 @@
  */
 export { type Clock, settledOrAborted, sleepUnlessAborted, systemClock } from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
-export { formatDuration, parseDuration } from "./duration.ts";
+export { formatDuration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
 export {
   ANOMALY_RESOLVED_TOPIC,
   ANOMALY_TOPIC,
@@ -71,7 +71,14 @@ export {
   sampleProblem,
   type Series,
 } from "./sample.ts";
-export { duration, PRIORITIES, type Priority, priority, z } from "./schema.ts";
+export {
+  duration,
+  type DurationOptions,
+  PRIORITIES,
+  type Priority,
+  priority,
+  z,
+} from "./schema.ts";
 export {
   canTransition,
   IllegalTransitionError,
