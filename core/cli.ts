@@ -10,7 +10,7 @@ import { builtinRegistry } from "./builtins.ts";
 import { configJsonSchema, loadConfigFile } from "./config/mod.ts";
 import { type Role, ROLES } from "./config/schema.ts";
 import { runConfigTests } from "./config/tests.ts";
-import { parseDuration } from "./duration.ts";
+import { MAX_TIMER_MS, parseDuration } from "./duration.ts";
 import { ConfigError, errorMessage, formatProblem } from "./errors.ts";
 import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { describeFields } from "./plugin_docs.ts";
@@ -25,9 +25,12 @@ const USAGE = `Usage: telemetryhub <command> [options]
 Commands:
   run [--config FILE] [--role all|hub|processor] [--for DURATION]
                       Start the pipelines of FILE (default: telemetry.yaml,
-                      or $TELEMETRY_CONFIG). Ctrl-C stops cleanly.
-  validate [FILE]     Check a configuration and run its tests: section; exit 0 when valid
-                      and every test passes, 1 when a test fails, 2 when invalid
+                      or $TELEMETRY_CONFIG). Ctrl-C stops cleanly; a second
+                      Ctrl-C, a second or more later, exits at once.
+  validate [FILE] [--role all|hub|processor]
+                      Check a configuration as run would take it, and run its tests:
+                      section; exit 0 when valid and every test passes, 1 when a test
+                      fails, 2 when invalid
   plugins [--json]    List every plugin with its config fields
   schema              Print the JSON Schema of telemetry.yaml
 
@@ -55,18 +58,27 @@ function printConfigError(error: ConfigError, io: CliIO): void {
   io.err(`${n} problem${n === 1 ? "" : "s"} found`);
 }
 
-async function load(path: string, registry: PluginRegistry) {
+async function load(path: string, registry: PluginRegistry, role?: Role) {
   return await loadConfigFile(path, {
     file: path,
     registry,
     baseDir: dirname(resolve(path)),
+    ...(role ? { role } : {}),
   });
 }
 
 async function validateCommand(args: string[], io: CliIO): Promise<number> {
-  const path = args[0] ?? defaultConfigPath();
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: "string", short: "c" }, role: { type: "string" } },
+  });
+  const path = values.config ?? positionals[0] ?? defaultConfigPath();
+  // The role run would take, so that validate refuses what run refuses.
+  const role = pickRole(values.role, io);
+  if (role === null) return 2;
   try {
-    const loaded = await load(path, builtinRegistry());
+    const loaded = await load(path, builtinRegistry(), role);
     for (const w of loaded.warnings) io.err(`warning: ${formatProblem(w)}`);
     io.out(`${path}: valid`);
     if (loaded.config.tests.length === 0) return 0;
@@ -133,6 +145,29 @@ function schemaCommand(io: CliIO): number {
   return 0;
 }
 
+/**
+ * How long after the first stop signal another SIGINT or SIGTERM is the same
+ * stop. Ctrl-C in a terminal signals the whole foreground process group, so
+ * under `deno task` this process gets SIGINT from the terminal and again from
+ * `deno task` passing its own on; `kill -TERM -- -PGID` (and systemd's default
+ * `KillMode=control-group`) does the same with SIGTERM. Those copies arrive
+ * within milliseconds; a person pressing Ctrl-C again to give up on the drain
+ * takes longer than a second.
+ */
+export const REPEATED_STOP_SIGNAL_MS = 1000;
+
+/**
+ * What a SIGINT or SIGTERM received at `now` means, given when the first one
+ * arrived (`undefined`: none yet); times from one monotonic clock, in ms.
+ */
+export function stopSignalMeaning(
+  firstAt: number | undefined,
+  now: number,
+): "stop" | "same stop" | "exit now" {
+  if (firstAt === undefined) return "stop";
+  return now - firstAt < REPEATED_STOP_SIGNAL_MS ? "same stop" : "exit now";
+}
+
 function pickRole(flag: string | undefined, io: CliIO): Role | undefined | null {
   const value = flag ?? Deno.env.get("TELEMETRY_ROLE");
   if (value === undefined || value === "") return undefined;
@@ -164,10 +199,17 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
       io.err(`Invalid --for "${values.for}"; expected a duration such as "10s"`);
       return 2;
     }
+    if (runFor > MAX_TIMER_MS) {
+      io.err(
+        `Invalid --for "${values.for}"; must be at most ${MAX_TIMER_MS}ms (about 24.8 days), ` +
+          "the longest a timer can wait",
+      );
+      return 2;
+    }
   }
   let loaded;
   try {
-    loaded = await load(path, builtinRegistry());
+    loaded = await load(path, builtinRegistry(), role);
   } catch (error) {
     if (error instanceof ConfigError) {
       printConfigError(error, io);
@@ -202,15 +244,21 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   }
 
   const stopRequested = Promise.withResolvers<string>();
-  let signals = 0;
+  let firstStopAt: number | undefined;
   const onSignal = (name: Deno.Signal) => () => {
-    signals++;
-    if (signals === 1) {
-      logger.info("Stopping", { signal: name });
-      stopRequested.resolve(name);
-    } else {
-      io.err("Second stop signal: exiting without waiting");
-      Deno.exit(130);
+    const now = performance.now();
+    switch (stopSignalMeaning(firstStopAt, now)) {
+      case "stop":
+        firstStopAt = now;
+        logger.info("Stopping", { signal: name });
+        stopRequested.resolve(name);
+        break;
+      case "same stop":
+        logger.debug("Stop signal repeated at once; taken as the same stop", { signal: name });
+        break;
+      case "exit now":
+        io.err("Second stop signal: exiting without waiting");
+        Deno.exit(130);
     }
   };
   const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => {
@@ -229,7 +277,7 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     const run = async (): Promise<ReloadOutcome> => {
       let next;
       try {
-        next = await load(path, builtinRegistry());
+        next = await load(path, builtinRegistry(), role);
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         const problems = error.problems.map(formatProblem);

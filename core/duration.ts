@@ -13,6 +13,12 @@ const UNIT_MS: Record<string, number> = {
   d: 86_400_000,
 };
 
+/**
+ * The longest delay a timer can hold: `setTimeout` and `setInterval` keep it
+ * in a signed 32-bit integer, and a longer one fires at once. About 24.8 days.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
 /**

@@ -6,7 +6,7 @@
  */
 export { type Clock, settledOrAborted, sleepUnlessAborted, systemClock } from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
-export { formatDuration, parseDuration } from "./duration.ts";
+export { formatDuration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
 export {
   ANOMALY_RESOLVED_TOPIC,
   ANOMALY_TOPIC,
@@ -80,7 +80,14 @@ export {
   type Series,
   taskSampleSeq,
 } from "./sample.ts";
-export { duration, PRIORITIES, type Priority, priority, z } from "./schema.ts";
+export {
+  duration,
+  type DurationOptions,
+  PRIORITIES,
+  type Priority,
+  priority,
+  z,
+} from "./schema.ts";
 export {
   canTransition,
   IllegalTransitionError,

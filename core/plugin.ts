@@ -325,6 +325,13 @@ export interface PluginDefinition<
   description?: string;
   /** Strict schema of the component's `config:` block; every field described. */
   config: S;
+  /**
+   * Brokers: whether several processes can share one, as the `shared` of its
+   * instances says. Declared here so that `validate` refuses split roles on a
+   * broker that cannot be shared without creating one; when left out, only
+   * `run` finds out.
+   */
+  shared?: boolean;
   /** Builds an instance from a validated config. */
   create(config: z.output<S>, ctx: PluginContext): InstanceOf[K] | Promise<InstanceOf[K]>;
 }

@@ -52,6 +52,12 @@ export function checkDefinition(value: unknown, source: PluginSource): AnyPlugin
       `${where} (plugin "${def.name}") has no config schema; use z.strictObject({...})`,
     );
   }
+  if (def.shared !== undefined && (def.kind !== "broker" || typeof def.shared !== "boolean")) {
+    throw new PluginError(
+      `${where} (plugin "${def.name}") has shared: ${JSON.stringify(def.shared)}; ` +
+        "only a broker declares shared, as true or false",
+    );
+  }
   if (typeof def.create !== "function") {
     throw new PluginError(`${where} (plugin "${def.name}") has no create() function`);
   }

@@ -10,9 +10,20 @@
  * @module
  */
 import { z } from "zod";
-import { formatDuration, parseDuration } from "./duration.ts";
+import { formatDuration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
 
 export { z };
+
+/** Options of {@link duration}. */
+export interface DurationOptions {
+  /**
+   * The value is a delay a timer waits for (an interval, a timeout, a grace
+   * period): refuse values a timer cannot hold (2^31 ms, about 24.8 days, or
+   * more), which would fire at once. Leave it off for lengths that are only
+   * compared with times (retentions, windows).
+   */
+  timer?: boolean;
+}
 
 /**
  * A duration field: accepts `"250ms"`, `"5s"`, `"1m"`, or a number of
@@ -22,15 +33,17 @@ export { z };
  * ```ts
  * import { duration, z } from "./schema.ts";
  * const schema = z.strictObject({
- *   interval: duration().prefault("1s").describe("How often to read"),
+ *   interval: duration({ timer: true }).prefault("1s").describe("How often to read"),
+ *   retention: duration().prefault("30d").describe("How long readings are kept"),
  * });
  * schema.parse({}).interval; // 1000
  * ```
  */
-export function duration(): z.ZodPipe<
+export function duration(options: DurationOptions = {}): z.ZodPipe<
   z.ZodUnion<readonly [z.ZodString, z.ZodNumber]>,
   z.ZodTransform<number, string | number>
 > {
+  const { timer = false } = options;
   return z
     .union([
       z.string().regex(/^\s*(\d+(\.\d+)?(ms|s|m|h|d)?)+\s*$/, {
@@ -46,13 +59,21 @@ export function duration(): z.ZodPipe<
           : undefined,
     })
     .transform((value, ctx) => {
-      if (typeof value === "number") return value;
-      const ms = parseDuration(value);
+      const ms = typeof value === "number" ? value : parseDuration(value);
       if (ms === undefined) {
         ctx.issues.push({
           code: "custom",
           input: value,
           message: 'Expected a duration such as "250ms", "5s", "1m" or "1h"',
+        });
+        return z.NEVER;
+      }
+      if (timer && ms > MAX_TIMER_MS) {
+        ctx.issues.push({
+          code: "custom",
+          input: value,
+          message: `Must be at most ${MAX_TIMER_MS}ms (about 24.8 days), the longest a timer ` +
+            `can wait, got ${JSON.stringify(value)}`,
         });
         return z.NEVER;
       }

@@ -54,17 +54,48 @@ Deno.test("run refuses an invalid file with the same output as validate", async 
   assert.equal(run.stderr, validate.stderr);
 });
 
-Deno.test("run refuses split roles with the in-process broker and says why", async () => {
-  const r = await runTask("run", ["--role", "hub"]);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /Role "hub" cannot use broker "local"/);
-  assert.match(r.stderr, /Split roles need a shared broker/);
-  const env = await runTask("run", [], { env: { TELEMETRY_ROLE: "processor" } });
-  assert.equal(env.code, 1);
-  assert.match(env.stderr, /Role "processor" cannot use broker "local"/);
-  const bad = await runTask("run", ["--role", "both"]);
-  assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /Unknown role "both"; expected one of "all", "hub", "processor"/);
+Deno.test("validate and run refuse split roles with the in-process broker at its type, and say why", async () => {
+  const validate = await runTask("validate", ["--role", "hub"]);
+  assert.equal(validate.code, 2, validate.stderr);
+  assert.match(
+    validate.stderr,
+    /^telemetry\.yaml:\d+:\d+ brokers\.local\.type: Role "hub" cannot use broker "local" \(type "memory"\)/m,
+  );
+  assert.match(validate.stderr, /Split roles need a shared broker/);
+  const run = await runTask("run", ["--role", "hub"]);
+  assert.equal(run.code, 2);
+  assert.equal(run.stderr, validate.stderr, "one check for both");
+  for (const task of ["validate", "run"]) {
+    const env = await runTask(task, [], { env: { TELEMETRY_ROLE: "processor" } });
+    assert.equal(env.code, 2, task);
+    assert.match(env.stderr, /Role "processor" cannot use broker "local"/, task);
+    const bad = await runTask(task, ["--role", "both"]);
+    assert.equal(bad.code, 2, task);
+    assert.match(bad.stderr, /Unknown role "both"; expected one of "all", "hub", "processor"/);
+  }
+});
+
+for (const name of ["no_pipelines", "admin_port_out_of_range", "duration_beyond_timer"]) {
+  Deno.test(`validate and run refuse the same way a file with ${name.replaceAll("_", " ")}`, async () => {
+    const file = `tests/config_cases/${name}/telemetry.yaml`;
+    const expected = await Deno.readTextFile(`${ROOT}/tests/config_cases/${name}/expected.txt`);
+    const validate = await runTask("validate", [file], { env: {} });
+    assert.equal(validate.code, 2, validate.stderr);
+    const problems = validate.stderr.trim().split("\n").slice(0, -1);
+    assert.deepEqual(
+      problems,
+      expected.trim().split("\n").map((l) => l.replace(/^telemetry\.yaml/, file)),
+    );
+    const run = await runTask("run", ["--config", file]);
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr, validate.stderr);
+  });
+}
+
+Deno.test("run refuses a --for longer than a timer can wait", async () => {
+  const r = await runTask("run", ["--for", "30d"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Invalid --for "30d"; must be at most 2147483647ms \(about 24\.8 days\)/);
 });
 
 Deno.test("run names the plugin module whose create() throws", async () => {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ConfigError } from "../core/errors.ts";
 import { StartupError } from "../core/runtime/runtime.ts";
 import { recording, recordings } from "./_fixtures/plugins.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
@@ -172,9 +173,20 @@ Deno.test("drop_oldest keeps the newest samples and counts the drops", async () 
 });
 
 Deno.test("split roles are refused with the in-process broker", async () => {
-  for (const role of ["hub", "processor"]) {
+  for (const role of ["hub", "processor"] as const) {
+    // In the file: the configuration loader refuses it, as validate does.
     await assert.rejects(
       createRuntime(pipelineYaml({ key: "roles", count: 1, role })),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, new RegExp(`brokers\\.mem\\.type: Role "${role}" cannot use`));
+        assert.match(error.message, /Split roles need a shared broker/);
+        return true;
+      },
+    );
+    // Given to the runtime alone: it refuses too, from the broker instance.
+    await assert.rejects(
+      createRuntime(pipelineYaml({ key: "roles", count: 1 }), { role }),
       (error: unknown) => {
         assert.ok(error instanceof StartupError);
         assert.match(error.message, new RegExp(`Role "${role}" cannot use broker "mem"`));

@@ -27,7 +27,7 @@ import type { PluginKind } from "../plugin.ts";
 import { importPlugin, type PluginRegistry } from "../registry.ts";
 import type { z } from "../schema.ts";
 import { type Env, interpolate, isSecretKey, redact, urlPasswords } from "./interpolate.ts";
-import { configSchema, type CoreConfig, type ResolvedConfig } from "./schema.ts";
+import { configSchema, type CoreConfig, type ResolvedConfig, type Role } from "./schema.ts";
 import { didYouMean, quoteList, unknownKeyMessage } from "./suggest.ts";
 
 /** Options of {@link loadConfigText}. */
@@ -46,6 +46,11 @@ export interface LoadOptions {
    * lists plugins (their type may come from one), and their config is kept raw.
    */
   loadPlugins?: boolean;
+  /**
+   * The role the process will take when it overrides the file's `role:`
+   * (`--role`, `TELEMETRY_ROLE`); the brokers are checked against it.
+   */
+  role?: Role;
 }
 
 /** A configuration ready to run. */
@@ -172,6 +177,7 @@ async function load(text: string, options: LoadOptions, realPath: string): Promi
     registry: builtins,
     baseDir = dirname(realPath),
     loadPlugins = true,
+    role,
   } = options;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
@@ -310,11 +316,13 @@ async function load(text: string, options: LoadOptions, realPath: string): Promi
     }
   }
 
-  checkReferences(
-    data,
-    report,
-    (path) => isFailed(path) || coreProblemPaths.has(JSON.stringify(path)),
-  );
+  const skip = (path: PathSegment[]) =>
+    isFailed(path) || coreProblemPaths.has(JSON.stringify(path));
+  checkReferences(data, report, skip);
+  checkRunnable(data, report, skip, {
+    registry,
+    role: role ?? (core.success ? core.data.role : undefined),
+  });
 
   if (report.problems.length > 0 || !core.success) throw report.error();
 
@@ -439,6 +447,46 @@ function checkReferences(
         "key",
       );
     }
+  }
+}
+
+// ---------------------------------------------------------------- what `run` needs
+
+/**
+ * What `run` would refuse in a file that is otherwise valid: nothing to run,
+ * and split roles on a broker whose plugin declares it cannot be shared.
+ */
+function checkRunnable(
+  data: Record<string, unknown>,
+  report: Reporter,
+  skip: (path: PathSegment[]) => boolean,
+  { registry, role }: { registry: PluginRegistry; role: Role | undefined },
+): void {
+  const pipelines = entriesOf(data.pipelines);
+  if (pipelines.length === 0 && !skip(["pipelines"])) {
+    report.add(
+      ["pipelines"],
+      "Nothing to run: the configuration defines no pipelines; " +
+        "add one that reads devices through a broker",
+    );
+  }
+  if (role === undefined || role === "all") return;
+  const brokers = entriesOf(data.brokers);
+  const reported = new Set<string>();
+  for (const [, p] of pipelines) {
+    if (!isRecord(p) || typeof p.via !== "string" || reported.has(p.via)) continue;
+    const block = brokers.find(([name]) => name === p.via)?.[1];
+    if (!isRecord(block) || typeof block.type !== "string") continue;
+    const typePath = ["brokers", p.via, "type"];
+    if (skip(typePath) || registry.get("broker", block.type)?.shared !== false) continue;
+    reported.add(p.via);
+    report.add(
+      typePath,
+      `Role ${JSON.stringify(role)} cannot use broker ${JSON.stringify(p.via)} (type ` +
+        `${JSON.stringify(block.type)}): it lives inside one process, so a separate hub and ` +
+        "processor would never see each other's tasks. Split roles need a shared broker such " +
+        'as Redis; use role "all" with this one',
+    );
   }
 }
 

@@ -249,3 +249,45 @@ Deno.test("loadConfigText() reads YAML merge keys", async () => {
   });
   assert.equal(config.devices.pump?.type, "simulated");
 });
+
+Deno.test("loadConfigText() checks the brokers against the role that overrides the file's", async () => {
+  const options = { file: "t.yaml", env: {}, registry: fixtureRegistry() };
+  // role: all in the file, but the process will be a processor (--role, TELEMETRY_ROLE).
+  await assert.rejects(
+    loadConfigText(MINIMAL, { ...options, role: "processor" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems.map(formatProblem), [
+        't.yaml:7:11 brokers.queue.type: Role "processor" cannot use broker "queue" (type ' +
+        '"memory"): it lives inside one process, so a separate hub and processor would never ' +
+        "see each other's tasks. Split roles need a shared broker such as Redis; use role " +
+        '"all" with this one',
+      ]);
+      return true;
+    },
+  );
+  await loadConfigText(MINIMAL, { ...options, role: "all" });
+  await loadConfigText(MINIMAL.replace("type: memory", "type: redis"), {
+    ...options,
+    role: "hub",
+  });
+});
+
+Deno.test("loadConfigText() refuses timer durations of 2^31 ms or more and allows 2^31 - 1", async () => {
+  const at = (grace: string) => problems(`shutdown: { grace: ${grace} }\n${MINIMAL}`);
+  assert.deepEqual(await at("2147483647"), []);
+  assert.deepEqual(await at("24d20h31m23.647s"), []);
+  assert.deepEqual(await at("2147483648"), [
+    "t.yaml:1:20 shutdown.grace: Must be at most 2147483647ms (about 24.8 days), the longest " +
+    "a timer can wait, got 2147483648",
+  ]);
+});
+
+Deno.test("loadConfigText() refuses an admin port above 65535 and takes 65535 and 0", async () => {
+  const at = (listen: string) => problems(`admin: { listen: "${listen}" }\n${MINIMAL}`);
+  assert.deepEqual(await at("127.0.0.1:65535"), []);
+  assert.deepEqual(await at("[::1]:0"), []);
+  assert.deepEqual(await at("localhost:65536"), [
+    "t.yaml:1:18 admin.listen: Port 65536 is out of range; expected 0 to 65535 (0 picks a free one)",
+  ]);
+});

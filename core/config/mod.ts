@@ -6,11 +6,12 @@
  * @example
  * ```ts
  * import { loadConfigText } from "./mod.ts";
- * import { PluginRegistry } from "../registry.ts";
- * const { config, warnings } = await loadConfigText("role: hub\n", {
+ * import { builtinRegistry } from "../builtins.ts";
+ * const text = "role: hub\nbrokers: { fleet: { type: redis } }\npipelines: { main: { via: fleet } }\n";
+ * const { config, warnings } = await loadConfigText(text, {
  *   file: "<input>",
  *   env: {},
- *   registry: new PluginRegistry(),
+ *   registry: builtinRegistry(),
  * });
  * config.role; // "hub"
  * warnings; // []

@@ -59,8 +59,8 @@ export const retrySchema = z.strictObject({
   max_attempts: z.int().min(1).max(1000).default(5).describe(
     "Attempts per task including the first; then the task is dead-lettered",
   ),
-  delay: duration().prefault("500ms").describe("Delay before the first retry"),
-  max: duration().prefault("30s").describe("Longest delay between attempts"),
+  delay: duration({ timer: true }).prefault("500ms").describe("Delay before the first retry"),
+  max: duration({ timer: true }).prefault("30s").describe("Longest delay between attempts"),
   factor: z.number().min(1).max(10).default(2).describe("Growth of the delay per attempt"),
   jitter: z.number().min(0).max(1).default(0.2).describe(
     "Fraction of each delay randomized (0.2 = ±20%)",
@@ -85,7 +85,7 @@ export const pipelineSchema = z.strictObject({
     max_samples: z.int().min(1).max(1_000_000).default(1000).describe(
       "Most samples per task",
     ),
-    max_wait: duration().prefault("50ms").describe(
+    max_wait: duration({ timer: true }).prefault("50ms").describe(
       "Longest a sample waits in the gateway before its task is sent",
     ),
   }).prefault({}).describe("How the gateway batches samples into tasks"),
@@ -163,6 +163,15 @@ export const configSchema = z.strictObject({
     enabled: z.boolean().default(true).describe("Serve the admin API"),
     listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
       error: 'Expected "host:port", e.g. "127.0.0.1:8080" (port 0 picks a free one)',
+    }).superRefine((value, ctx) => {
+      const port = Number(/:(\d{1,5})$/.exec(value)?.[1]);
+      if (port > 65535) {
+        ctx.addIssue({
+          code: "custom",
+          input: value,
+          message: `Port ${port} is out of range; expected 0 to 65535 (0 picks a free one)`,
+        });
+      }
     }).default("127.0.0.1:8080").describe(
       "host:port the admin API binds to; keep it on loopback unless a token is set",
     ),
@@ -193,7 +202,7 @@ export const configSchema = z.strictObject({
     ),
   }).prefault({}).describe("Admin API"),
   shutdown: z.strictObject({
-    grace: duration().prefault("10s").describe(
+    grace: duration({ timer: true }).prefault("10s").describe(
       "How long in-flight tasks may run after a stop signal before they are released",
     ),
   }).prefault({}).describe("Shutdown behaviour"),

@@ -263,6 +263,14 @@ export class Runtime {
     const block = this.config.brokers[name]!;
     const broker = await this.#instantiate("broker", name, block);
     this.brokers.set(name, broker);
+    const declared = this.#registry.get("broker", block.type)?.shared;
+    if (declared !== undefined && declared !== broker.shared) {
+      throw new StartupError(
+        `Cannot start broker "${name}" (plugin "${block.type}"): its definition says ` +
+          `shared: ${declared} but the instance it created says shared: ${broker.shared}`,
+      );
+    }
+    // The configuration loader refuses this already when the plugin declares `shared`.
     if (this.role !== "all" && !broker.shared) {
       throw new StartupError(
         `Role "${this.role}" cannot use broker "${name}" (type "${block.type}"): it lives ` +

@@ -40,7 +40,7 @@ export const configSchema = z.strictObject({
   address: z.int().min(0x03).max(0x77).optional().describe(
     "7-bit device address (0x03–0x77); presets default to the part's usual address",
   ),
-  interval: duration().prefault("1s").describe("How often to read"),
+  interval: duration({ timer: true }).prefault("1s").describe("How often to read"),
   preset: z.enum(Object.keys(I2C_PRESETS) as ["tmp102", "bme280"]).optional()
     .describe(
       "A ready-made register map: `tmp102` (temperature) or `bme280` (temperature, pressure " +
@@ -52,7 +52,7 @@ export const configSchema = z.strictObject({
   trigger: z.strictObject({
     register: byte().describe("Register to write"),
     bytes: z.array(byte()).min(1).describe("Bytes to write"),
-    delay: duration().prefault("10ms").describe(
+    delay: duration({ timer: true }).prefault("10ms").describe(
       "Wait between the write and the read",
     ),
   }).optional().describe("Write before each read, to start a conversion"),

@@ -49,6 +49,7 @@ export default defineBroker({
     "when the process stops. It cannot be shared between processes, so the hub and " +
     "processor roles must run in the same process (`role: all`).",
   config: memoryBrokerConfig,
+  shared: false,
   create(config, ctx) {
     return new MemoryBroker(config, ctx);
   },

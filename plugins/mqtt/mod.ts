@@ -84,8 +84,10 @@ export const configSchema = z.strictObject({
     "Take each sample's device from this topic level (0 is the first), e.g. 1 for " +
       "factory/<device>/telemetry; default: this device's name",
   ),
-  connect_timeout: duration().prefault("5s").describe("Longest wait for the broker to answer"),
-  reconnect_period: duration().pipe(z.number().min(100)).prefault("1s").describe(
+  connect_timeout: duration({ timer: true }).prefault("5s").describe(
+    "Longest wait for the broker to answer",
+  ),
+  reconnect_period: duration({ timer: true }).pipe(z.number().min(100)).prefault("1s").describe(
     "Pause between reconnection attempts while the broker is away",
   ),
   decode: decodeSchema,

@@ -52,18 +52,18 @@ export const redisBrokerConfig = z.strictObject({
     "Most dead letters kept; beyond it the oldest is dropped (with its task record) and a " +
       "warning logged, so a poison stream cannot fill Redis",
   ),
-  lease: duration().prefault("5s").describe(
+  lease: duration({ timer: true }).prefault("5s").describe(
     "How long a consumer's reserved tasks stay its own without a heartbeat; a killed " +
       "processor's tasks are requeued this long after its last heartbeat",
   ),
-  recover_interval: duration().prefault("1s").describe(
+  recover_interval: duration({ timer: true }).prefault("1s").describe(
     "How often each processor looks for expired leases and requeues their tasks",
   ),
-  poll_interval: duration().prefault("100ms").describe(
+  poll_interval: duration({ timer: true }).prefault("100ms").describe(
     "Longest an idle consumer blocks before it looks at due retries and at the high and low " +
       "queues again (high and low tasks normally wake it at once)",
   ),
-  connect_timeout: duration().prefault("2s").describe(
+  connect_timeout: duration({ timer: true }).prefault("2s").describe(
     "How long start-up waits for Redis before going on and retrying in the background",
   ),
 });
@@ -79,6 +79,7 @@ export default defineBroker({
     "`telemetry:dlq`, `task:{id}`), so a producer that only does `RPUSH telemetry:tasks` " +
     "keeps working. Run Redis with `maxmemory-policy noeviction` and AOF persistence.",
   config: redisBrokerConfig,
+  shared: true,
   async create(config, ctx) {
     // Loaded here, not at the top: listing plugins or writing docs needs no Redis client.
     const { Redis } = await import("ioredis");

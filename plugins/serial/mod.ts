@@ -46,8 +46,8 @@ const decodeSchema = z.discriminatedUnion("mode", [
     command: z.string().min(1).describe(
       'Text written to ask for a reading, e.g. "READ\\r\\n"',
     ),
-    interval: duration().prefault("1s").describe("How often to ask"),
-    timeout: duration().prefault("500ms").describe(
+    interval: duration({ timer: true }).prefault("1s").describe("How often to ask"),
+    timeout: duration({ timer: true }).prefault("500ms").describe(
       "How long to wait for the reply line; no reply marks the device down until one comes",
     ),
     pattern: pattern(),

@@ -173,7 +173,7 @@ export const configSchema = z.strictObject({
   rate: z.number().positive().max(MAX_RATE).default(1).describe(
     "Samples per second of each metric; fractions allowed (0.1 is one sample every 10 s)",
   ),
-  tick: duration().pipe(z.number().min(1)).optional().describe(
+  tick: duration({ timer: true }).pipe(z.number().min(1)).optional().describe(
     "How often a batch is emitted; by default 100ms, or shorter at high rates so that a " +
       "batch holds at most 10,000 samples per metric (never under 1ms)",
   ),

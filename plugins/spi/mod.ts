@@ -57,7 +57,7 @@ export const configSchema = z.strictObject({
   max_speed_hz: z.int().positive().default(1_000_000).describe(
     "Clock speed in Hz",
   ),
-  interval: duration().prefault("1s").describe("How often to read"),
+  interval: duration({ timer: true }).prefault("1s").describe("How often to read"),
   preset: z.enum(["mcp3008"]).optional().describe(
     "`mcp3008`: 8-channel 10-bit ADC; configure `channels` and `vref`",
   ),

@@ -44,6 +44,7 @@ export const memory = definePlugin({
   kind: "broker",
   summary: "In-process queue",
   config: z.strictObject({}),
+  shared: false,
   create: notRunnable,
 });
 
@@ -52,6 +53,7 @@ export const redis = definePlugin({
   name: "redis",
   kind: "broker",
   summary: "Redis lists",
+  shared: true,
   config: z.strictObject({
     url: z.string().default("redis://127.0.0.1:6379").describe("Redis URL"),
     key_prefix: z.string().default("telemetry").describe("Prefix of every key"),
