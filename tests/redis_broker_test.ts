@@ -402,3 +402,77 @@ test("redis broker: the dead-letter queue keeps at most max_dead_letters, droppi
     await cleanup();
   }
 });
+
+/**
+ * Counts the abort listeners each AbortSignal holds (added minus removed)
+ * while `fn` runs, by wrapping AbortSignal's listener methods.
+ */
+async function countingAbortListeners<T>(
+  fn: (live: Map<AbortSignal, Set<unknown>>, added: () => number) => Promise<T>,
+): Promise<T> {
+  const proto = AbortSignal.prototype as AbortSignal & EventTarget;
+  const add = proto.addEventListener;
+  const remove = proto.removeEventListener;
+  const live = new Map<AbortSignal, Set<unknown>>();
+  let added = 0;
+  proto.addEventListener = function (
+    this: AbortSignal,
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ) {
+    if (type === "abort" && listener) {
+      added++;
+      let set = live.get(this);
+      if (!set) live.set(this, set = new Set());
+      set.add(listener);
+      // A `once` listener is gone after it fires.
+      if (typeof options === "object" && options.once) {
+        add.call(this, "abort", () => set.delete(listener), { once: true });
+      }
+    }
+    return add.call(this, type, listener, options);
+  };
+  proto.removeEventListener = function (
+    this: AbortSignal,
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ) {
+    if (type === "abort" && listener) live.get(this)?.delete(listener);
+    return remove.call(this, type, listener, options);
+  };
+  try {
+    return await fn(live, () => added);
+  } finally {
+    proto.addEventListener = add;
+    proto.removeEventListener = remove;
+  }
+}
+
+test("redis broker: an idle consumer's polls leave no abort listeners behind", async () => {
+  const { broker, cleanup } = await makeBroker({ poll_interval: "10ms" });
+  try {
+    await countingAbortListeners(async (live, added) => {
+      const stop = new AbortController();
+      const waiting = broker.reserve("idle", 1, stop.signal);
+      // Every poll adds two listeners; wait for many polls rather than for a time.
+      await waitUntil(() => added() >= 100, "50 idle polls");
+      const most = Math.max(...[...live.values()].map((s) => s.size));
+      assert.ok(most <= 2, `a signal holds ${most} abort listeners after 50 polls`);
+      stop.abort();
+      assert.deepEqual(await waiting, []);
+    });
+  } finally {
+    await cleanup();
+  }
+});
+
+/** Polls `condition` every 5 ms until true; fails after `ms`. */
+async function waitUntil(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -348,11 +348,12 @@ export class RedisBroker implements BrokerInstance {
     const seconds = this.#o.poll_interval / 1000;
     const id = await this.#clientId(conn);
     const closing = this.#closing.signal;
-    const abort = new Promise<"aborted">((resolve) => {
-      const on = () => resolve("aborted");
-      signal.addEventListener("abort", on, { once: true });
-      closing.addEventListener("abort", on, { once: true });
-    });
+    // Removed in `finally`: an idle consumer polls every poll_interval, and a
+    // listener left on a long-lived signal per poll is a leak.
+    let on!: () => void;
+    const abort = new Promise<"aborted">((resolve) => on = () => resolve("aborted"));
+    signal.addEventListener("abort", on, { once: true });
+    closing.addEventListener("abort", on, { once: true });
     try {
       const moved = conn.blmove(
         this.keys.queues[1],
@@ -381,6 +382,9 @@ export class RedisBroker implements BrokerInstance {
       throw new Error(`Redis at "${this.#safeUrl()}" is unreachable: ${errorMessage(error)}`, {
         cause: error,
       });
+    } finally {
+      signal.removeEventListener("abort", on);
+      closing.removeEventListener("abort", on);
     }
   }
 
