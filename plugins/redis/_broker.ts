@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import {
   type BrokerDepth,
@@ -28,7 +29,7 @@ import {
 import {
   compactPayload,
   decodeDeadLetter,
-  decodeTask,
+  decodeElement,
   encodeDeadLetter,
   encodeTask,
   matchesSelector,
@@ -45,6 +46,8 @@ import type { RedisBrokerOptions } from "./mod.ts";
 class Receipt {
   settled = false;
   started = false;
+  /** The element's exact bytes when they are not UTF-8 (`raw` then is not them). */
+  bytes: Buffer | undefined;
   constructor(
     readonly owner: RedisBroker,
     readonly raw: string,
@@ -60,7 +63,7 @@ const OUTCOME_EVENT: Record<Settlement["outcome"], TaskEvent> = {
   released: "release",
 };
 
-type ScriptArg = string | number;
+type ScriptArg = string | number | Buffer;
 type ScriptFn = (numKeys: number, ...args: ScriptArg[]) => Promise<unknown>;
 
 /** Most due retries moved back to their queues per reserve call. */
@@ -188,8 +191,16 @@ export class RedisBroker implements BrokerInstance {
     }
   }
 
-  async #script(name: ScriptName, keys: readonly string[], args: ScriptArg[]): Promise<unknown> {
-    const fn = (this.#redis as unknown as Record<ScriptName, ScriptFn>)[name];
+  /** Runs a script; with `buffers`, its bulk replies come back as bytes. */
+  async #script(
+    name: ScriptName,
+    keys: readonly string[],
+    args: ScriptArg[],
+    buffers = false,
+  ): Promise<unknown> {
+    const fn = (this.#redis as unknown as Record<string, ScriptFn>)[
+      buffers ? `${name}Buffer` : name
+    ]!;
     try {
       return await fn.call(this.#redis, keys.length, ...keys, ...args);
     } catch (error) {
@@ -274,8 +285,8 @@ export class RedisBroker implements BrokerInstance {
       const holder = `${consumer}@${this.#epoch}`;
       const deliveries = await this.#take(consumer, holder, max, false);
       if (deliveries.length > 0) return deliveries;
-      const raw = await this.#wait(consumer, holder, signal);
-      if (raw !== null) return [this.#landed(consumer, holder, raw)];
+      const moved = await this.#wait(consumer, holder, signal);
+      if (moved !== null) return [this.#landed(consumer, holder, moved)];
     }
   }
 
@@ -285,16 +296,23 @@ export class RedisBroker implements BrokerInstance {
    * sent without waiting for its reply; later commands on the same
    * connection (started, settle) run after it.
    */
-  #landed(consumer: string, holder: string, raw: string): Delivery {
+  #landed(consumer: string, holder: string, element: Buffer): Delivery {
     this.#take(consumer, holder, 1, true).catch((error) =>
       this.#log.debug("Cannot mark a task assigned", { error: errorMessage(error) })
     );
-    return this.#delivery(raw, holder, this.#now());
+    return this.#delivery(element, holder, this.#now());
   }
 
-  #delivery(raw: string, holder: string, now: number): Delivery {
-    const decoded = decodeTask(raw, now);
-    const delivery: Delivery = { task: decoded.task, receipt: new Receipt(this, raw, holder) };
+  /**
+   * Elements are read as bytes, so one that is not UTF-8 is kept exactly:
+   * settling it (removing it from the processing list, dead-lettering it)
+   * needs those bytes, not their lossy decoding.
+   */
+  #delivery(element: Buffer, holder: string, now: number): Delivery {
+    const decoded = decodeElement(element, now);
+    const receipt = new Receipt(this, decoded.raw, holder);
+    receipt.bytes = decoded.bytes;
+    const delivery: Delivery = { task: decoded.task, receipt };
     if (decoded.invalid !== undefined) delivery.invalid = decoded.invalid;
     return delivery;
   }
@@ -321,10 +339,14 @@ export class RedisBroker implements BrokerInstance {
       landed ? "1" : "0",
       consumer,
       PROMOTE_PER_RESERVE,
-    ]) as unknown[];
+    ], true) as [number, ...Buffer[]];
     state.slot = Number(reply[0]);
     const out: Delivery[] = [];
-    for (let i = 1; i < reply.length; i++) out.push(this.#delivery(String(reply[i]), holder, now));
+    // A landed element was delivered already (it is the reply's first).
+    if (landed) return out;
+    for (let i = 1; i < reply.length; i++) {
+      out.push(this.#delivery(reply[i] as Buffer, holder, now));
+    }
     return out;
   }
 
@@ -332,21 +354,26 @@ export class RedisBroker implements BrokerInstance {
    * Blocks on the normal-priority queue (where most tasks and every foreign
    * producer's land) for one poll interval; the next reserve script also
    * sees high and low priority and due retries. Returns the task BLMOVE
-   * moved, or `null`.
+   * moved (as bytes), or `null`.
    */
-  async #wait(consumer: string, holder: string, signal: AbortSignal): Promise<string | null> {
+  async #wait(consumer: string, holder: string, signal: AbortSignal): Promise<Buffer | null> {
+    // Never block once stopping: a move that lands after close() returned its
+    // consumer's tasks would sit in a processing list nobody holds.
+    if (this.#closed || signal.aborted) return null;
     let conn = this.#blocking.get(consumer);
     if (!conn) this.#blocking.set(consumer, conn = this.#connect(`blocking:${consumer}`));
     if (conn.status !== "ready") {
       // Connecting (first use, or Redis is down): wait for it at most one poll interval.
       await this.#whenReady(conn, this.#o.poll_interval);
       if ((conn.status as string) !== "ready") {
-        if (this.#redis.status === "ready") return null;
+        if (this.#redis.status === "ready" || this.#closed) return null;
         throw new Error(`Redis at "${this.#safeUrl()}" is unreachable (${conn.status})`);
       }
     }
     const seconds = this.#o.poll_interval / 1000;
     const id = await this.#clientId(conn);
+    // Both waits above give close() or the caller time to stop.
+    if (this.#closed || signal.aborted) return null;
     const closing = this.#closing.signal;
     // Removed in `finally`: an idle consumer polls every poll_interval, and a
     // listener left on a long-lived signal per poll is a leak.
@@ -355,7 +382,7 @@ export class RedisBroker implements BrokerInstance {
     signal.addEventListener("abort", on, { once: true });
     closing.addEventListener("abort", on, { once: true });
     try {
-      const moved = conn.blmove(
+      const moved = conn.blmoveBuffer(
         this.keys.queues[1],
         this.keys.processing(holder),
         "LEFT",
@@ -369,8 +396,8 @@ export class RedisBroker implements BrokerInstance {
       if (outcome === "aborted") {
         // The move may still land a task for a consumer that stopped waiting:
         // put it straight back rather than leave it to lease recovery.
-        moved.then((raw) => {
-          if (raw !== null) return this.#unmove(holder, raw);
+        moved.then((element) => {
+          if (element !== null) return this.#unmove(holder, element);
         }).catch((error) =>
           this.#log.debug("Cannot put back a task", { error: errorMessage(error) })
         );
@@ -443,8 +470,10 @@ export class RedisBroker implements BrokerInstance {
     );
   }
 
-  async #unmove(holder: string, raw: string): Promise<void> {
-    await this.#script("thUnmove", [this.keys.processing(holder), this.keys.queues[1]!], [raw]);
+  async #unmove(holder: string, element: Buffer): Promise<void> {
+    await this.#script("thUnmove", [this.keys.processing(holder), this.keys.queues[1]!], [
+      element,
+    ]);
   }
 
   /** Resolves once `conn` is ready or `ms` have passed. */
@@ -599,11 +628,13 @@ export class RedisBroker implements BrokerInstance {
         attempts,
         dead_lettered_at: now,
       };
-      if (s.delivery.invalid !== undefined) letter.raw = receipt.raw;
+      if (receipt.bytes !== undefined) letter.raw_base64 = receipt.bytes.toString("base64");
+      else if (s.delivery.invalid !== undefined) letter.raw = receipt.raw;
       body = encodeDeadLetter(letter);
     }
-    // The script finds a task by id; only an id-less one is sent back whole.
-    const raw = task.id === "" ? receipt.raw : "";
+    // The script finds a task by id; only an id-less one, or one whose text
+    // is not its bytes, is sent back whole.
+    const raw = receipt.bytes ?? (task.id === "" ? receipt.raw : "");
     return [s.outcome, raw, task.id, attempts, body, due, error, priority];
   }
 
@@ -735,7 +766,9 @@ export class RedisBroker implements BrokerInstance {
         if (letter.seq > last || !matchesSelector(letter, selector)) continue;
         const task = letter.task;
         // An undecodable message is replayed as it came, so it fails the same way.
-        const body = letter.raw ?? encodeTask({ ...task, attempts: 0 });
+        const body = letter.raw_base64 !== undefined
+          ? Buffer.from(letter.raw_base64, "base64")
+          : letter.raw ?? encodeTask({ ...task, attempts: 0 });
         const queue = QUEUE_INDEX[task.priority ?? "normal"];
         if (queue !== 2) wake = true;
         args.push(raw, task.id, action === "replay" ? body : "", queue);

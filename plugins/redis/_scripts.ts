@@ -194,7 +194,7 @@ return n
 /**
  * Settles deliveries of one consumer. A task is found in the processing
  * list by its id (so the client never sends a task's body back), or by its
- * raw text when it has no id. One that is no longer there was recovered
+ * raw bytes when it has no id or is not UTF-8. One that is no longer there was recovered
  * after its lease expired (it is queued again or already redelivered): it is
  * left alone and reported stale.
  *
@@ -203,9 +203,9 @@ return n
  * ARGV: [1] now, [2] task key prefix, [3] task key suffix, [4] retention ms (0 deletes),
  *       [5] most dead letters kept (the oldest beyond it are dropped with their record),
  *       then 8 per settlement: outcome ("completed" | "retry" | "dead_letter" |
- *       "released"), raw element (only when the id is ""), id, attempts, body (retry: the
- *       task to requeue; dead_letter: the dead letter without its seq), due time (retry),
- *       error JSON, priority index
+ *       "released"), raw element (when the id is "" or the element is not UTF-8, else ""),
+ *       id, attempts, body (retry: the task to requeue; dead_letter: the dead letter
+ *       without its seq), due time (retry), error JSON, priority index
  * Returns: one status per settlement: "ok" or "stale", then how many old dead letters
  *          were dropped to stay within the cap
  */
@@ -233,7 +233,7 @@ for i = 6, #ARGV, 8 do
   local outcome, raw, id, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local body, due, err = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local key = pre .. id .. suf
-  if id ~= '' then raw = find(id) end
+  if id ~= '' and raw == '' then raw = find(id) end
   if not raw or redis.call('LREM', KEYS[1], 1, raw) == 0 then
     status[#status + 1] = 'stale'
   else
