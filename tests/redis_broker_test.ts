@@ -476,3 +476,52 @@ async function waitUntil(condition: () => boolean, what: string, ms = 20_000): P
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test("redis broker: a processing list left with no consumer entry and no lease is recovered and delivered", async () => {
+  const { broker, prefix, cleanup } = await makeBroker({ recover_interval: "50ms" });
+  const redis = client();
+  try {
+    const task = (id: string) => ({ id, type: "t", payload: {}, attempts: 0, created_at: 1 });
+    await broker.enqueue([task("orphan")]);
+    // A stop at the wrong moment: a blocking move landed after the consumer's
+    // tasks were returned, its lease deleted and its entry removed.
+    await redis.lmove(`${prefix}:tasks`, `${prefix}:processing:gone@4`, "LEFT", "RIGHT");
+    assert.equal(await redis.sismember(`${prefix}:consumers`, "gone@4"), 0);
+    assert.equal(await redis.exists(`${prefix}:lease:gone@4`), 0);
+    const wait = new AbortController();
+    const timer = setTimeout(() => wait.abort(), 10_000);
+    const got = await broker.reserve("survivor", 10, wait.signal);
+    clearTimeout(timer);
+    assert.deepEqual(got.map((d) => d.task.id), ["orphan"]);
+    assert.equal(await redis.exists(`${prefix}:processing:gone@4`), 0);
+    await broker.started(got);
+    await broker.settle(got.map((delivery) => ({ delivery, outcome: "completed" as const })));
+    assert.equal((await broker.depth()).inflight, 0);
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});
+
+test("redis broker: a processing list without an entry but with a live lease is left to its consumer", async () => {
+  const { broker, prefix, cleanup } = await makeBroker({ recover_interval: "1h" });
+  const redis = client();
+  try {
+    const task = (id: string) => ({ id, type: "t", payload: {}, attempts: 0, created_at: 1 });
+    await broker.enqueue([task("held")]);
+    await redis.lmove(`${prefix}:tasks`, `${prefix}:processing:alive@1`, "LEFT", "RIGHT");
+    await redis.set(`${prefix}:lease:alive@1`, "1", "PX", 60_000);
+    // Each call scans up to 1,000 keys: enough calls to go over the whole keyspace.
+    const calls = Math.ceil(await redis.dbsize() / 1000) * 4 + 10;
+    for (let i = 0; i < calls; i++) assert.equal(await broker.recover(), 0);
+    assert.equal(await redis.llen(`${prefix}:processing:alive@1`), 1);
+    await redis.del(`${prefix}:lease:alive@1`);
+    let recovered = 0;
+    for (let i = 0; i < 1000 && recovered === 0; i++) recovered = await broker.recover();
+    assert.equal(recovered, 1);
+    assert.equal(await redis.llen(`${prefix}:tasks`), 1);
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});

@@ -3,7 +3,9 @@
  * the priority lists into the consumer's own processing list (one Lua
  * script, or `BLMOVE` while waiting) and sets a lease key with a TTL that a
  * heartbeat renews; a recovery script returns the processing lists of
- * consumers whose lease expired to the front of the queues.
+ * consumers whose lease expired (or that no lease covers) to the front of
+ * the queues. Elements are read as bytes, so one that is not UTF-8 is
+ * dead-lettered exactly as it came.
  *
  * @module
  */
@@ -72,6 +74,8 @@ const PROMOTE_PER_RESERVE = 500;
 const CONNECTION_LOST = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE/;
 /** Pause before offering a batch again to full queues. */
 const FULL_RETRY_MS = 5;
+/** Keys each recovery pass scans for processing lists no consumer entry names. */
+const SWEEP_COUNT = 1000;
 
 /** A dead letter as the API shows it (the seq is the broker's cursor). */
 function withoutSeq({ seq: _seq, ...letter }: StoredDeadLetter): DeadLetter {
@@ -111,6 +115,8 @@ export class RedisBroker implements BrokerInstance {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #recovery: ReturnType<typeof setInterval> | undefined;
   #checkedPolicy = false;
+  /** SCAN cursor of the sweep for processing lists no consumer entry names. */
+  #sweep = "0";
 
   /**
    * `RedisClass` is ioredis's `Redis`, passed in so that the plugin loads
@@ -511,18 +517,29 @@ export class RedisBroker implements BrokerInstance {
 
   /**
    * Returns the tasks of consumers whose lease expired to the front of their
-   * queues (and, with `force`, those of the named consumer keys). Runs every
-   * `recover_interval` while this instance reserves. Returns how many tasks
-   * were requeued.
+   * queues (and, with `force`, those of the named consumer keys). A
+   * processing list that no consumer entry names and no lease covers (left
+   * by a stop at the wrong moment) counts as expired; a scan finds those,
+   * a slice of the keyspace per call. Runs every `recover_interval` while
+   * this instance reserves. Returns how many tasks were requeued.
    */
   async recover(force: readonly string[] = []): Promise<number> {
     if (this.#redis.status !== "ready") return 0;
     const { keys } = this;
     try {
+      const found = force.length === 0 ? await this.#sweepStep() : [];
       const [tasks, consumers] = await this.#script(
         "thRecover",
         [keys.consumers, ...keys.queues],
-        [this.#now(), keys.prefix, keys.taskPrefix, keys.taskSuffix, ...force],
+        [
+          this.#now(),
+          keys.prefix,
+          keys.taskPrefix,
+          keys.taskSuffix,
+          force.length,
+          ...force,
+          ...found,
+        ],
       ) as [number, number];
       if (tasks > 0 && force.length === 0) {
         this.#log.warn("Requeued tasks of consumers whose lease expired", {
@@ -535,6 +552,26 @@ export class RedisBroker implements BrokerInstance {
       this.#log.debug("Recovery failed", { error: errorMessage(error) });
       return 0;
     }
+  }
+
+  /**
+   * One step of a scan of the keyspace for processing lists (up to
+   * {@link SWEEP_COUNT} keys a call, so each pass costs Redis little): a
+   * list no consumer entry names, left by a stop at the wrong moment, is
+   * otherwise never seen. Returns the consumer key names found.
+   */
+  async #sweepStep(): Promise<string[]> {
+    const start = this.keys.processing("");
+    const pattern = `${start.replace(/[*?[\]\\]/g, "\\$&")}*`;
+    const [next, found] = await this.#redis.scan(
+      this.#sweep,
+      "MATCH",
+      pattern,
+      "COUNT",
+      SWEEP_COUNT,
+    );
+    this.#sweep = next;
+    return found.map((key) => key.slice(start.length));
   }
 
   // ------------------------------------------------------------ settle
