@@ -201,6 +201,11 @@ export interface DeadLetter {
   dead_lettered_at: number;
   /** The raw message when it could not be decoded. */
   raw?: string;
+  /**
+   * The raw message, base64-encoded, when its bytes are not valid UTF-8
+   * (so `raw` could not hold them exactly); set instead of `raw`.
+   */
+  raw_base64?: string;
 }
 
 /** Selects dead letters: by ids, or by filter; no selector means all. */

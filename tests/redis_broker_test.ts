@@ -402,3 +402,126 @@ test("redis broker: the dead-letter queue keeps at most max_dead_letters, droppi
     await cleanup();
   }
 });
+
+/**
+ * Counts the abort listeners each AbortSignal holds (added minus removed)
+ * while `fn` runs, by wrapping AbortSignal's listener methods.
+ */
+async function countingAbortListeners<T>(
+  fn: (live: Map<AbortSignal, Set<unknown>>, added: () => number) => Promise<T>,
+): Promise<T> {
+  const proto = AbortSignal.prototype as AbortSignal & EventTarget;
+  const add = proto.addEventListener;
+  const remove = proto.removeEventListener;
+  const live = new Map<AbortSignal, Set<unknown>>();
+  let added = 0;
+  proto.addEventListener = function (
+    this: AbortSignal,
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ) {
+    if (type === "abort" && listener) {
+      added++;
+      let set = live.get(this);
+      if (!set) live.set(this, set = new Set());
+      set.add(listener);
+      // A `once` listener is gone after it fires.
+      if (typeof options === "object" && options.once) {
+        add.call(this, "abort", () => set.delete(listener), { once: true });
+      }
+    }
+    return add.call(this, type, listener, options);
+  };
+  proto.removeEventListener = function (
+    this: AbortSignal,
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ) {
+    if (type === "abort" && listener) live.get(this)?.delete(listener);
+    return remove.call(this, type, listener, options);
+  };
+  try {
+    return await fn(live, () => added);
+  } finally {
+    proto.addEventListener = add;
+    proto.removeEventListener = remove;
+  }
+}
+
+test("redis broker: an idle consumer's polls leave no abort listeners behind", async () => {
+  const { broker, cleanup } = await makeBroker({ poll_interval: "10ms" });
+  try {
+    await countingAbortListeners(async (live, added) => {
+      const stop = new AbortController();
+      const waiting = broker.reserve("idle", 1, stop.signal);
+      // Every poll adds two listeners; wait for many polls rather than for a time.
+      await waitUntil(() => added() >= 100, "50 idle polls");
+      const most = Math.max(...[...live.values()].map((s) => s.size));
+      assert.ok(most <= 2, `a signal holds ${most} abort listeners after 50 polls`);
+      stop.abort();
+      assert.deepEqual(await waiting, []);
+    });
+  } finally {
+    await cleanup();
+  }
+});
+
+/** Polls `condition` every 5 ms until true; fails after `ms`. */
+async function waitUntil(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test("redis broker: a processing list left with no consumer entry and no lease is recovered and delivered", async () => {
+  const { broker, prefix, cleanup } = await makeBroker({ recover_interval: "50ms" });
+  const redis = client();
+  try {
+    const task = (id: string) => ({ id, type: "t", payload: {}, attempts: 0, created_at: 1 });
+    await broker.enqueue([task("orphan")]);
+    // A stop at the wrong moment: a blocking move landed after the consumer's
+    // tasks were returned, its lease deleted and its entry removed.
+    await redis.lmove(`${prefix}:tasks`, `${prefix}:processing:gone@4`, "LEFT", "RIGHT");
+    assert.equal(await redis.sismember(`${prefix}:consumers`, "gone@4"), 0);
+    assert.equal(await redis.exists(`${prefix}:lease:gone@4`), 0);
+    const wait = new AbortController();
+    const timer = setTimeout(() => wait.abort(), 10_000);
+    const got = await broker.reserve("survivor", 10, wait.signal);
+    clearTimeout(timer);
+    assert.deepEqual(got.map((d) => d.task.id), ["orphan"]);
+    assert.equal(await redis.exists(`${prefix}:processing:gone@4`), 0);
+    await broker.started(got);
+    await broker.settle(got.map((delivery) => ({ delivery, outcome: "completed" as const })));
+    assert.equal((await broker.depth()).inflight, 0);
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});
+
+test("redis broker: a processing list without an entry but with a live lease is left to its consumer", async () => {
+  const { broker, prefix, cleanup } = await makeBroker({ recover_interval: "1h" });
+  const redis = client();
+  try {
+    const task = (id: string) => ({ id, type: "t", payload: {}, attempts: 0, created_at: 1 });
+    await broker.enqueue([task("held")]);
+    await redis.lmove(`${prefix}:tasks`, `${prefix}:processing:alive@1`, "LEFT", "RIGHT");
+    await redis.set(`${prefix}:lease:alive@1`, "1", "PX", 60_000);
+    // Each call scans up to 1,000 keys: enough calls to go over the whole keyspace.
+    const calls = Math.ceil(await redis.dbsize() / 1000) * 4 + 10;
+    for (let i = 0; i < calls; i++) assert.equal(await broker.recover(), 0);
+    assert.equal(await redis.llen(`${prefix}:processing:alive@1`), 1);
+    await redis.del(`${prefix}:lease:alive@1`);
+    let recovered = 0;
+    for (let i = 0; i < 1000 && recovered === 0; i++) recovered = await broker.recover();
+    assert.equal(recovered, 1);
+    assert.equal(await redis.llen(`${prefix}:tasks`), 1);
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});

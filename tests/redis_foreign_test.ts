@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { RedisBroker } from "../plugins/redis/mod.ts";
+import { Buffer } from "node:buffer";
 import { recording, recordings } from "./_fixtures/plugins.ts";
 import {
   client,
@@ -66,3 +67,91 @@ pipelines:
     }
   },
 });
+
+Deno.test({
+  name:
+    "redis foreign producer: a binary element is dead-lettered with its exact bytes and the worker carries on",
+  ignore: !HAVE_REDIS,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const prefix = randomPrefix("binary");
+    const { runtime } = await createRuntime(`
+role: processor
+admin: { enabled: false }
+devices:
+  dev: { type: fixed, config: { count: 0 } }
+brokers:
+  r:
+    type: redis
+    config: { url: "${REDIS_URL}", prefix: ${prefix}, task_key: "${prefix}:task:{id}", poll_interval: 20ms }
+handlers:
+  rec: { type: record, config: { key: ${prefix} } }
+pipelines:
+  main: { from: [dev], via: r, task_type: telemetry.analyze, handlers: [rec] }
+`);
+    const redis = client();
+    // Not UTF-8: a lone continuation byte, an overlong NUL, a truncated sequence, and a NUL.
+    const binary = Buffer.from([0x7b, 0x80, 0xc0, 0x80, 0xff, 0x00, 0xe2, 0x82, 0x7d]);
+    // Valid JSON around bytes that are not UTF-8: still not a task.
+    const inJson = Buffer.concat([
+      Buffer.from('{"id":"bin-2","type":"telemetry.analyze","payload":"'),
+      Buffer.from([0xfe, 0xff]),
+      Buffer.from('"}'),
+    ]);
+    const good = (seq: number) =>
+      JSON.stringify({
+        id: `good-${seq}`,
+        type: "telemetry.analyze",
+        payload: { device: "boiler", metric: "temp", value: seq, ts: 1_700_000_000_000 + seq, seq },
+      });
+    try {
+      runtime.start();
+      await redis.rpush(`${prefix}:tasks`, binary, good(1), inJson, good(2));
+      const rec = recording(prefix);
+      await waitFor(() => rec.seen.length === 2, "both good tasks", 10_000);
+      assert.deepEqual(rec.seen, ["boiler/temp/1", "boiler/temp/2"]);
+      const broker = runtime.brokers.get("r") as RedisBroker;
+      await waitFor(async () => (await broker.depth()).dead === 2, "two dead letters");
+      const { items } = await broker.listDeadLetters({});
+      assert.deepEqual(items.map((l) => l.raw_base64), [
+        binary.toString("base64"),
+        inJson.toString("base64"),
+      ]);
+      for (const letter of items) {
+        assert.equal(letter.raw, undefined);
+        assert.match(letter.error.message, /not valid UTF-8/);
+        assert.equal(letter.error.permanent, true);
+      }
+      await waitFor(
+        async () => (await processingLists(redis, prefix)).length === 0,
+        "no processing list",
+      );
+      assert.equal(await redis.llen(`${prefix}:tasks`), 0);
+      // Replay pushes the bytes back verbatim: they are dead-lettered again, unchanged.
+      assert.equal(await broker.replayDeadLetters({}), 2);
+      await waitFor(async () => (await broker.depth()).dead === 2, "dead-lettered again");
+      const again = await broker.listDeadLetters({});
+      assert.deepEqual(
+        again.items.map((l) => l.raw_base64).sort(),
+        items.map((l) => l.raw_base64).sort(),
+      );
+      assert.equal(await broker.purgeDeadLetters({}), 2);
+      assert.equal(await redis.llen(`${prefix}:dlq`), 0);
+    } finally {
+      await runtime.stop();
+      assert.deepEqual(await processingLists(redis, prefix), [], "nothing left behind by the stop");
+      redis.disconnect();
+      recordings.delete(prefix);
+      await deleteKeys(prefix);
+    }
+  },
+});
+
+/** The processing lists under `prefix` that hold anything. */
+async function processingLists(redis: ReturnType<typeof client>, prefix: string) {
+  const keys = await redis.keys(`${prefix}:processing:*`);
+  const held = [];
+  for (const key of keys) if (await redis.llen(key) > 0) held.push(key);
+  return held;
+}

@@ -3,10 +3,13 @@
  * the priority lists into the consumer's own processing list (one Lua
  * script, or `BLMOVE` while waiting) and sets a lease key with a TTL that a
  * heartbeat renews; a recovery script returns the processing lists of
- * consumers whose lease expired to the front of the queues.
+ * consumers whose lease expired (or that no lease covers) to the front of
+ * the queues. Elements are read as bytes, so one that is not UTF-8 is
+ * dead-lettered exactly as it came.
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import {
   type BrokerDepth,
@@ -29,7 +32,7 @@ import {
 import {
   compactPayload,
   decodeDeadLetter,
-  decodeTask,
+  decodeElement,
   encodeDeadLetter,
   encodeTask,
   matchesSelector,
@@ -46,6 +49,8 @@ import type { RedisBrokerOptions } from "./mod.ts";
 class Receipt {
   settled = false;
   started = false;
+  /** The element's exact bytes when they are not UTF-8 (`raw` then is not them). */
+  bytes: Buffer | undefined;
   constructor(
     readonly owner: RedisBroker,
     readonly raw: string,
@@ -61,7 +66,7 @@ const OUTCOME_EVENT: Record<Settlement["outcome"], TaskEvent> = {
   released: "release",
 };
 
-type ScriptArg = string | number;
+type ScriptArg = string | number | Buffer;
 type ScriptFn = (numKeys: number, ...args: ScriptArg[]) => Promise<unknown>;
 
 /** Most due retries moved back to their queues per reserve call. */
@@ -70,6 +75,8 @@ const PROMOTE_PER_RESERVE = 500;
 const CONNECTION_LOST = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE/;
 /** Pause before offering a batch again to full queues. */
 const FULL_RETRY_MS = 5;
+/** Keys each recovery pass scans for processing lists no consumer entry names. */
+const SWEEP_COUNT = 1000;
 
 /** A dead letter as the API shows it (the seq is the broker's cursor). */
 function withoutSeq({ seq: _seq, ...letter }: StoredDeadLetter): DeadLetter {
@@ -109,6 +116,8 @@ export class RedisBroker implements BrokerInstance {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #recovery: ReturnType<typeof setInterval> | undefined;
   #checkedPolicy = false;
+  /** SCAN cursor of the sweep for processing lists no consumer entry names. */
+  #sweep = "0";
 
   /**
    * `RedisClass` is ioredis's `Redis`, passed in so that the plugin loads
@@ -189,8 +198,16 @@ export class RedisBroker implements BrokerInstance {
     }
   }
 
-  async #script(name: ScriptName, keys: readonly string[], args: ScriptArg[]): Promise<unknown> {
-    const fn = (this.#redis as unknown as Record<ScriptName, ScriptFn>)[name];
+  /** Runs a script; with `buffers`, its bulk replies come back as bytes. */
+  async #script(
+    name: ScriptName,
+    keys: readonly string[],
+    args: ScriptArg[],
+    buffers = false,
+  ): Promise<unknown> {
+    const fn = (this.#redis as unknown as Record<string, ScriptFn>)[
+      buffers ? `${name}Buffer` : name
+    ]!;
     try {
       return await fn.call(this.#redis, keys.length, ...keys, ...args);
     } catch (error) {
@@ -284,8 +301,8 @@ export class RedisBroker implements BrokerInstance {
       const holder = `${consumer}@${this.#epoch}`;
       const deliveries = await this.#take(consumer, holder, max, false);
       if (deliveries.length > 0) return deliveries;
-      const raw = await this.#wait(consumer, holder, signal);
-      if (raw !== null) return [this.#landed(consumer, holder, raw)];
+      const moved = await this.#wait(consumer, holder, signal);
+      if (moved !== null) return [this.#landed(consumer, holder, moved)];
     }
   }
 
@@ -295,16 +312,23 @@ export class RedisBroker implements BrokerInstance {
    * sent without waiting for its reply; later commands on the same
    * connection (started, settle) run after it.
    */
-  #landed(consumer: string, holder: string, raw: string): Delivery {
+  #landed(consumer: string, holder: string, element: Buffer): Delivery {
     this.#take(consumer, holder, 1, true).catch((error) =>
       this.#log.debug("Cannot mark a task assigned", { error: errorMessage(error) })
     );
-    return this.#delivery(raw, holder, this.#now());
+    return this.#delivery(element, holder, this.#now());
   }
 
-  #delivery(raw: string, holder: string, now: number): Delivery {
-    const decoded = decodeTask(raw, now);
-    const delivery: Delivery = { task: decoded.task, receipt: new Receipt(this, raw, holder) };
+  /**
+   * Elements are read as bytes, so one that is not UTF-8 is kept exactly:
+   * settling it (removing it from the processing list, dead-lettering it)
+   * needs those bytes, not their lossy decoding.
+   */
+  #delivery(element: Buffer, holder: string, now: number): Delivery {
+    const decoded = decodeElement(element, now);
+    const receipt = new Receipt(this, decoded.raw, holder);
+    receipt.bytes = decoded.bytes;
+    const delivery: Delivery = { task: decoded.task, receipt };
     if (decoded.invalid !== undefined) delivery.invalid = decoded.invalid;
     return delivery;
   }
@@ -331,10 +355,14 @@ export class RedisBroker implements BrokerInstance {
       landed ? "1" : "0",
       consumer,
       PROMOTE_PER_RESERVE,
-    ]) as unknown[];
+    ], true) as [number, ...Buffer[]];
     state.slot = Number(reply[0]);
     const out: Delivery[] = [];
-    for (let i = 1; i < reply.length; i++) out.push(this.#delivery(String(reply[i]), holder, now));
+    // A landed element was delivered already (it is the reply's first).
+    if (landed) return out;
+    for (let i = 1; i < reply.length; i++) {
+      out.push(this.#delivery(reply[i] as Buffer, holder, now));
+    }
     return out;
   }
 
@@ -342,29 +370,35 @@ export class RedisBroker implements BrokerInstance {
    * Blocks on the normal-priority queue (where most tasks and every foreign
    * producer's land) for one poll interval; the next reserve script also
    * sees high and low priority and due retries. Returns the task BLMOVE
-   * moved, or `null`.
+   * moved (as bytes), or `null`.
    */
-  async #wait(consumer: string, holder: string, signal: AbortSignal): Promise<string | null> {
+  async #wait(consumer: string, holder: string, signal: AbortSignal): Promise<Buffer | null> {
+    // Never block once stopping: a move that lands after close() returned its
+    // consumer's tasks would sit in a processing list nobody holds.
+    if (this.#closed || signal.aborted) return null;
     let conn = this.#blocking.get(consumer);
     if (!conn) this.#blocking.set(consumer, conn = this.#connect(`blocking:${consumer}`));
     if (conn.status !== "ready") {
       // Connecting (first use, or Redis is down): wait for it at most one poll interval.
       await this.#whenReady(conn, this.#o.poll_interval);
       if ((conn.status as string) !== "ready") {
-        if (this.#redis.status === "ready") return null;
+        if (this.#redis.status === "ready" || this.#closed) return null;
         throw new Error(`Redis at "${this.#safeUrl()}" is unreachable (${conn.status})`);
       }
     }
     const seconds = this.#o.poll_interval / 1000;
     const id = await this.#clientId(conn);
+    // Both waits above give close() or the caller time to stop.
+    if (this.#closed || signal.aborted) return null;
     const closing = this.#closing.signal;
-    const abort = new Promise<"aborted">((resolve) => {
-      const on = () => resolve("aborted");
-      signal.addEventListener("abort", on, { once: true });
-      closing.addEventListener("abort", on, { once: true });
-    });
+    // Removed in `finally`: an idle consumer polls every poll_interval, and a
+    // listener left on a long-lived signal per poll is a leak.
+    let on!: () => void;
+    const abort = new Promise<"aborted">((resolve) => on = () => resolve("aborted"));
+    signal.addEventListener("abort", on, { once: true });
+    closing.addEventListener("abort", on, { once: true });
     try {
-      const moved = conn.blmove(
+      const moved = conn.blmoveBuffer(
         this.keys.queues[1],
         this.keys.processing(holder),
         "LEFT",
@@ -378,8 +412,8 @@ export class RedisBroker implements BrokerInstance {
       if (outcome === "aborted") {
         // The move may still land a task for a consumer that stopped waiting:
         // put it straight back rather than leave it to lease recovery.
-        moved.then((raw) => {
-          if (raw !== null) return this.#unmove(holder, raw);
+        moved.then((element) => {
+          if (element !== null) return this.#unmove(holder, element);
         }).catch((error) =>
           this.#log.debug("Cannot put back a task", { error: errorMessage(error) })
         );
@@ -391,6 +425,9 @@ export class RedisBroker implements BrokerInstance {
       throw new Error(`Redis at "${this.#safeUrl()}" is unreachable: ${errorMessage(error)}`, {
         cause: error,
       });
+    } finally {
+      signal.removeEventListener("abort", on);
+      closing.removeEventListener("abort", on);
     }
   }
 
@@ -449,8 +486,10 @@ export class RedisBroker implements BrokerInstance {
     );
   }
 
-  async #unmove(holder: string, raw: string): Promise<void> {
-    await this.#script("thUnmove", [this.keys.processing(holder), this.keys.queues[1]!], [raw]);
+  async #unmove(holder: string, element: Buffer): Promise<void> {
+    await this.#script("thUnmove", [this.keys.processing(holder), this.keys.queues[1]!], [
+      element,
+    ]);
   }
 
   /** Resolves once `conn` is ready or `ms` have passed. */
@@ -488,18 +527,29 @@ export class RedisBroker implements BrokerInstance {
 
   /**
    * Returns the tasks of consumers whose lease expired to the front of their
-   * queues (and, with `force`, those of the named consumer keys). Runs every
-   * `recover_interval` while this instance reserves. Returns how many tasks
-   * were requeued.
+   * queues (and, with `force`, those of the named consumer keys). A
+   * processing list that no consumer entry names and no lease covers (left
+   * by a stop at the wrong moment) counts as expired; a scan finds those,
+   * a slice of the keyspace per call. Runs every `recover_interval` while
+   * this instance reserves. Returns how many tasks were requeued.
    */
   async recover(force: readonly string[] = []): Promise<number> {
     if (this.#redis.status !== "ready") return 0;
     const { keys } = this;
     try {
+      const found = force.length === 0 ? await this.#sweepStep() : [];
       const [tasks, consumers] = await this.#script(
         "thRecover",
         [keys.consumers, ...keys.queues],
-        [this.#now(), keys.prefix, keys.taskPrefix, keys.taskSuffix, ...force],
+        [
+          this.#now(),
+          keys.prefix,
+          keys.taskPrefix,
+          keys.taskSuffix,
+          force.length,
+          ...force,
+          ...found,
+        ],
       ) as [number, number];
       if (tasks > 0 && force.length === 0) {
         this.#log.warn("Requeued tasks of consumers whose lease expired", {
@@ -512,6 +562,26 @@ export class RedisBroker implements BrokerInstance {
       this.#log.debug("Recovery failed", { error: errorMessage(error) });
       return 0;
     }
+  }
+
+  /**
+   * One step of a scan of the keyspace for processing lists (up to
+   * {@link SWEEP_COUNT} keys a call, so each pass costs Redis little): a
+   * list no consumer entry names, left by a stop at the wrong moment, is
+   * otherwise never seen. Returns the consumer key names found.
+   */
+  async #sweepStep(): Promise<string[]> {
+    const start = this.keys.processing("");
+    const pattern = `${start.replace(/[*?[\]\\]/g, "\\$&")}*`;
+    const [next, found] = await this.#redis.scan(
+      this.#sweep,
+      "MATCH",
+      pattern,
+      "COUNT",
+      SWEEP_COUNT,
+    );
+    this.#sweep = next;
+    return found.map((key) => key.slice(start.length));
   }
 
   // ------------------------------------------------------------ settle
@@ -606,11 +676,13 @@ export class RedisBroker implements BrokerInstance {
         attempts,
         dead_lettered_at: now,
       };
-      if (s.delivery.invalid !== undefined) letter.raw = receipt.raw;
+      if (receipt.bytes !== undefined) letter.raw_base64 = receipt.bytes.toString("base64");
+      else if (s.delivery.invalid !== undefined) letter.raw = receipt.raw;
       body = encodeDeadLetter(letter);
     }
-    // The script finds a task by id; only an id-less one is sent back whole.
-    const raw = task.id === "" ? receipt.raw : "";
+    // The script finds a task by id; only an id-less one, or one whose text
+    // is not its bytes, is sent back whole.
+    const raw = receipt.bytes ?? (task.id === "" ? receipt.raw : "");
     return [s.outcome, raw, task.id, attempts, body, due, error, priority];
   }
 
@@ -742,7 +814,9 @@ export class RedisBroker implements BrokerInstance {
         if (letter.seq > last || !matchesSelector(letter, selector)) continue;
         const task = letter.task;
         // An undecodable message is replayed as it came, so it fails the same way.
-        const body = letter.raw ?? encodeTask({ ...task, attempts: 0 });
+        const body = letter.raw_base64 !== undefined
+          ? Buffer.from(letter.raw_base64, "base64")
+          : letter.raw ?? encodeTask({ ...task, attempts: 0 });
         const queue = QUEUE_INDEX[task.priority ?? "normal"];
         if (queue !== 2) wake = true;
         args.push(raw, task.id, action === "replay" ? body : "", queue);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type Buffer, isUtf8 } from "node:buffer";
 import {
   type DeadLetter,
   type DeadLetterSelector,
@@ -148,6 +149,42 @@ export function decodeTask(raw: string, now: number): DecodedTask {
   }
   if (!("payload" in value)) return { task, invalid: `Task "${id}" has no "payload"` };
   return { task };
+}
+
+/** U+FFFD: what the bytes of an element that are not UTF-8 decode to. */
+const REPLACEMENT = "\uFFFD";
+
+/** A queue element read as bytes, decoded. */
+export interface DecodedElement extends DecodedTask {
+  /** The element as text (bytes that are not UTF-8 appear as U+FFFD). */
+  raw: string;
+  /** The exact bytes, kept only when they are not UTF-8 (so `raw` is not them). */
+  bytes?: Buffer;
+}
+
+/**
+ * Decodes a queue element read as bytes. An element that is not UTF-8
+ * cannot be a task (JSON is UTF-8): it comes back `invalid`, with its exact
+ * bytes so that it can be dead-lettered unchanged, and keeps the id it
+ * seems to have (if any) so that its record is settled too.
+ */
+export function decodeElement(bytes: Buffer, now: number): DecodedElement {
+  const raw = bytes.toString();
+  // Only text with a replacement character can come from bad bytes: the
+  // full check runs on those alone, keeping the common path a scan.
+  if (!raw.includes(REPLACEMENT) || isUtf8(bytes)) return { raw, ...decodeTask(raw, now) };
+  const { task } = decodeTask(raw, now);
+  const invalid = `Task is not valid UTF-8 (${bytes.byteLength} bytes, kept base64-encoded)`;
+  // An id read through replacement characters is not the id Redis holds.
+  if (task.id === "" || task.id.includes(REPLACEMENT)) {
+    return {
+      raw,
+      bytes,
+      task: { id: "", type: "", payload: null, attempts: 0, created_at: now },
+      invalid,
+    };
+  }
+  return { raw, bytes, task: { ...task, payload: null }, invalid };
 }
 
 function malformed(raw: string, now: number, reason: string): DecodedTask {

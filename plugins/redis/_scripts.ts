@@ -194,7 +194,7 @@ return n
 /**
  * Settles deliveries of one consumer. A task is found in the processing
  * list by its id (so the client never sends a task's body back), or by its
- * raw text when it has no id. One that is no longer there was recovered
+ * raw bytes when it has no id or is not UTF-8. One that is no longer there was recovered
  * after its lease expired (it is queued again or already redelivered): it is
  * left alone and reported stale.
  *
@@ -203,9 +203,9 @@ return n
  * ARGV: [1] now, [2] task key prefix, [3] task key suffix, [4] retention ms (0 deletes),
  *       [5] most dead letters kept (the oldest beyond it are dropped with their record),
  *       then 8 per settlement: outcome ("completed" | "retry" | "dead_letter" |
- *       "released"), raw element (only when the id is ""), id, attempts, body (retry: the
- *       task to requeue; dead_letter: the dead letter without its seq), due time (retry),
- *       error JSON, priority index
+ *       "released"), raw element (when the id is "" or the element is not UTF-8, else ""),
+ *       id, attempts, body (retry: the task to requeue; dead_letter: the dead letter
+ *       without its seq), due time (retry), error JSON, priority index
  * Returns: one status per settlement: "ok" or "stale", then how many old dead letters
  *          were dropped to stay within the cap
  */
@@ -233,7 +233,7 @@ for i = 6, #ARGV, 8 do
   local outcome, raw, id, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local body, due, err = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
   local key = pre .. id .. suf
-  if id ~= '' then raw = find(id) end
+  if id ~= '' and raw == '' then raw = find(id) end
   if not raw or redis.call('LREM', KEYS[1], 1, raw) == 0 then
     status[#status + 1] = 'stale'
   else
@@ -284,19 +284,32 @@ return status
  * Returns the tasks of consumers whose lease expired (a processor that was
  * killed, hung or cut off) to the front of their queues. With forced
  * consumers, returns theirs whatever their lease says (used on close).
+ * Found consumers are processing lists the caller's key scan came upon:
+ * one no consumer entry names (a stop at the wrong moment) is recovered
+ * like any other once it has no lease.
  *
  * KEYS: [1] consumer set, [2] queue high, [3] queue normal, [4] queue low
  * ARGV: [1] now, [2] key prefix, [3] task key prefix, [4] task key suffix,
- *       then consumer key names to recover regardless of their lease
+ *       [5] how many forced consumers follow, then consumer key names to recover
+ *       regardless of their lease, then found consumer key names
  * Returns: {tasks requeued, consumers recovered}
  */
 export const RECOVER = HELPERS + `
 local prefix, pre, suf = ARGV[2], ARGV[3], ARGV[4]
-local forced, candidates = {}, redis.call('SMEMBERS', KEYS[1])
-for i = 5, #ARGV do
-  forced[ARGV[i]] = true
-  candidates[#candidates + 1] = ARGV[i] -- also when not registered yet
+local nforced = tonumber(ARGV[5])
+local forced, seen, candidates = {}, {}, {}
+local function add(c)
+  if not seen[c] then
+    seen[c] = true
+    candidates[#candidates + 1] = c
+  end
 end
+for _, c in ipairs(redis.call('SMEMBERS', KEYS[1])) do add(c) end
+for i = 6, 5 + nforced do
+  forced[ARGV[i]] = true
+  add(ARGV[i]) -- also when not registered yet
+end
+for i = 6 + nforced, #ARGV do add(ARGV[i]) end
 local tasks, consumers = 0, 0
 for _, c in ipairs(candidates) do
   if forced[c] or redis.call('EXISTS', prefix .. ':lease:' .. c) == 0 then
@@ -313,8 +326,10 @@ for _, c in ipairs(candidates) do
         end
       end
     end
-    tasks = tasks + #items
-    consumers = consumers + 1
+    if #items > 0 then
+      tasks = tasks + #items
+      consumers = consumers + 1
+    end
     redis.call('DEL', list, prefix .. ':lease:' .. c)
     redis.call('SREM', KEYS[1], c)
   end

@@ -4,10 +4,12 @@
  * Behaviour against a real Redis is in tests/redis_*_test.ts.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { decodeSamples } from "../../core/mod.ts";
 import {
   compactPayload,
   decodeDeadLetter,
+  decodeElement,
   decodeTask,
   encodeTask,
   matchesSelector,
@@ -111,6 +113,36 @@ Deno.test("decodeTask() reports malformed messages with their reason instead of 
       .task.priority,
     undefined,
   );
+});
+
+Deno.test("decodeElement() decodes UTF-8 elements as text and keeps no bytes", () => {
+  const text = '{"id":"é\uFFFD","type":"t","payload":"\uFFFD"}';
+  const element = decodeElement(Buffer.from(text), 1);
+  assert.equal(element.raw, text);
+  assert.equal(element.bytes, undefined, "a real U+FFFD is valid UTF-8");
+  assert.equal(element.invalid, undefined);
+  assert.equal(element.task.id, "é\uFFFD");
+});
+
+Deno.test("decodeElement() refuses bytes that are not UTF-8 and keeps them exactly", () => {
+  const junk = Buffer.from([0x80, 0xff, 0x00]);
+  const element = decodeElement(junk, 5);
+  assert.equal(element.bytes, junk);
+  assert.equal(element.invalid, "Task is not valid UTF-8 (3 bytes, kept base64-encoded)");
+  assert.deepEqual(element.task, { id: "", type: "", payload: null, attempts: 0, created_at: 5 });
+  // Valid JSON around bad bytes keeps its id (its record is settled too), not its payload.
+  const inJson = Buffer.concat([
+    Buffer.from('{"id":"a","type":"t","attempts":2,"payload":"'),
+    Buffer.from([0xc3]),
+    Buffer.from('"}'),
+  ]);
+  const named = decodeElement(inJson, 5);
+  assert.equal(named.bytes, inJson);
+  assert.match(named.invalid ?? "", /not valid UTF-8/);
+  assert.deepEqual(named.task, { id: "a", type: "t", payload: null, attempts: 2, created_at: 5 });
+  // An id read through bad bytes is not the id Redis holds: left out.
+  const badId = Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+  assert.equal(decodeElement(badId, 5).task.id, "");
 });
 
 Deno.test("decodeDeadLetter() ignores elements the broker did not write", () => {
