@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { decodeTaskSamples } from "../core/sample.ts";
 import { brokerConformance, recordingLogger } from "../core/testing.ts";
 import {
   client,
@@ -44,6 +45,36 @@ test("redis broker: a foreign RPUSH in the seed format is delivered with its sin
     const record = await broker.getTask("seed-1");
     assert.equal(record?.state, "assigned");
     assert.equal(record?.worker, "w1");
+  } finally {
+    redis.disconnect();
+    await cleanup();
+  }
+});
+
+test("redis broker: a foreign task without created_at keeps the same one on every delivery, so its ts-less samples keep their identity", async () => {
+  const { broker, prefix, cleanup } = await makeBroker();
+  const redis = client();
+  try {
+    await redis.rpush(
+      `${prefix}:tasks`,
+      JSON.stringify({
+        id: "undated-1",
+        type: "telemetry.analyze",
+        payload: {
+          samples: [{ device: "d", metric: "t", value: 1 }, { device: "d", metric: "t", value: 2 }],
+        },
+      }),
+    );
+    const [first] = await broker.reserve("w1", 10, never);
+    const firstSamples = decodeTaskSamples(structuredClone(first!.task)).samples;
+    // Put back as a crash would leave it: the same raw element, delivered again later.
+    await broker.settle([{ delivery: first!, outcome: "released" }]);
+    await new Promise((r) => setTimeout(r, 5)); // a later clock reading on redelivery
+    const [again] = await broker.reserve("w2", 10, never);
+    assert.equal(again!.task.created_at, first!.task.created_at);
+    assert.deepEqual(decodeTaskSamples(structuredClone(again!.task)).samples, firstSamples);
+    assert.notEqual(firstSamples[0]!.seq, firstSamples[1]!.seq, "two samples, two identities");
+    assert.equal((await broker.getTask("undated-1"))?.created_at, first!.task.created_at);
   } finally {
     redis.disconnect();
     await cleanup();

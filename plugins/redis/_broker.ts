@@ -51,6 +51,8 @@ class Receipt {
   started = false;
   /** The element's exact bytes when they are not UTF-8 (`raw` then is not them). */
   bytes: Buffer | undefined;
+  /** The task came without `created_at` (see `DecodedTask.undated`). */
+  undated = false;
   constructor(
     readonly owner: RedisBroker,
     readonly raw: string,
@@ -300,10 +302,30 @@ export class RedisBroker implements BrokerInstance {
       if (this.#closed || signal.aborted) return [];
       const holder = `${consumer}@${this.#epoch}`;
       const deliveries = await this.#take(consumer, holder, max, false);
-      if (deliveries.length > 0) return deliveries;
+      if (deliveries.length > 0) return await this.#dated(deliveries);
       const moved = await this.#wait(consumer, holder, signal);
-      if (moved !== null) return [this.#landed(consumer, holder, moved)];
+      if (moved !== null) return await this.#dated([this.#landed(consumer, holder, moved)]);
     }
+  }
+
+  /**
+   * Gives tasks that came without `created_at` the time their record was
+   * started (by the reserve script, on first delivery), so a redelivery has
+   * the same `created_at`: the identity of their samples without `ts`
+   * derives from it. Only foreign producers' tasks pay this round trip.
+   */
+  async #dated(deliveries: Delivery[]): Promise<Delivery[]> {
+    const undated = deliveries.filter((d) => (d.receipt as Receipt).undated);
+    if (undated.length === 0) return deliveries;
+    const { keys } = this;
+    const pipeline = this.#redis.pipeline();
+    for (const d of undated) pipeline.hget(keys.taskPrefix + d.task.id + keys.taskSuffix, "created_at");
+    const replies = (await pipeline.exec()) ?? [];
+    undated.forEach((d, i) => {
+      const value = Number(replies[i]?.[1]);
+      if (Number.isFinite(value)) d.task.created_at = value;
+    });
+    return deliveries;
   }
 
   /**
@@ -328,6 +350,7 @@ export class RedisBroker implements BrokerInstance {
     const decoded = decodeElement(element, now);
     const receipt = new Receipt(this, decoded.raw, holder);
     receipt.bytes = decoded.bytes;
+    if ("undated" in decoded) receipt.undated = true;
     const delivery: Delivery = { task: decoded.task, receipt };
     if (decoded.invalid !== undefined) delivery.invalid = decoded.invalid;
     return delivery;

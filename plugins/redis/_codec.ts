@@ -111,6 +111,12 @@ export interface DecodedTask {
   task: Task;
   /** Set when the element is not a usable task (the runtime dead-letters it). */
   invalid?: string;
+  /**
+   * Set when a foreign producer gave no `created_at`: `task.created_at` is
+   * the time of decoding until the broker replaces it with the time its
+   * record was started, which stays the same on every redelivery.
+   */
+  undated?: true;
 }
 
 /**
@@ -139,6 +145,7 @@ export function decodeTask(raw: string, now: number): DecodedTask {
       : 0,
     created_at: typeof created_at === "number" ? created_at : now,
   };
+  const dated = typeof created_at === "number";
   if (typeof priority === "string" && (PRIORITIES as readonly string[]).includes(priority)) {
     task.priority = priority as Priority;
   }
@@ -148,7 +155,7 @@ export function decodeTask(raw: string, now: number): DecodedTask {
     return { task, invalid: `Task "${id}" has no "type" (a non-empty string)` };
   }
   if (!("payload" in value)) return { task, invalid: `Task "${id}" has no "payload"` };
-  return { task };
+  return dated ? { task } : { task, undated: true };
 }
 
 /** U+FFFD: what the bytes of an element that are not UTF-8 decode to. */
