@@ -112,22 +112,26 @@ function hasControl(text: string): boolean {
 
 /**
  * Text that passed the checks, by string: devices send the same few names
- * over and over, so each is checked once. Cleared when it grows too big.
+ * over and over, so each is checked once. Only text of at most
+ * {@link CACHED_TEXT_BYTES} is remembered, which fits every field's limit.
+ * The set is cleared when it grows too big.
  */
 const knownText = new Set<string>();
 const KNOWN_TEXT_MAX = 4096;
-
+const CACHED_TEXT_BYTES = SAMPLE_LIMITS.maxUnitBytes;
 /** Why `value` is not acceptable text for `field`, or `undefined`. */
 function textProblem(value: unknown, field: string, maxBytes: number): string | undefined {
   if (typeof value !== "string" || value === "") return `"${field}" must be a non-empty string`;
   if (knownText.has(value)) return undefined;
-  if (value.length > maxBytes || (value.length * 3 > maxBytes && utf8Bytes(value) > maxBytes)) {
-    return `"${field}" must be at most ${maxBytes} bytes of UTF-8`;
-  }
+  // At most 3 UTF-8 bytes per UTF-16 unit: short text needs no count.
+  const bytes = value.length * 3 <= CACHED_TEXT_BYTES ? 0 : utf8Bytes(value);
+  if (bytes > maxBytes) return `"${field}" must be at most ${maxBytes} bytes of UTF-8`;
   if (!value.isWellFormed()) return `"${field}" holds a lone surrogate (not valid UTF-8)`;
   if (hasControl(value)) return `"${field}" holds a control character`;
-  if (knownText.size >= KNOWN_TEXT_MAX) knownText.clear();
-  knownText.add(value);
+  if (bytes <= CACHED_TEXT_BYTES) {
+    if (knownText.size >= KNOWN_TEXT_MAX) knownText.clear();
+    knownText.add(value);
+  }
   return undefined;
 }
 
@@ -151,8 +155,13 @@ function tagsProblem(tags: unknown): string | undefined {
  * `seq` may be absent; the edge stamps them (see {@link SampleStamper}).
  */
 export function sampleProblem(value: unknown): string | undefined {
-  if (!isRecord(value)) return "Sample must be an object";
-  const { device, metric, value: v, ts, seq, unit, tags, quality } = value;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "Sample must be an object";
+  }
+  const { device, metric, value: v, ts, seq, unit, tags, quality } = value as Record<
+    string,
+    unknown
+  >;
   const problem = textProblem(device, "device", SAMPLE_LIMITS.maxNameBytes) ??
     textProblem(metric, "metric", SAMPLE_LIMITS.maxNameBytes);
   if (problem) return problem;

@@ -283,3 +283,13 @@ Deno.test("encodeSeries() takes the fast path for plain batches and falls back f
   const mixed: Sample[] = [plain[0]!, { ...plain[2]!, unit: "F" }];
   assert.deepEqual(encodeSeries(mixed).series.map((s) => s.unit), ["C", "F"]);
 });
+
+Deno.test("sampleProblem() checks each field's own limit although it remembers accepted text", () => {
+  const name = "n".repeat(100);
+  assert.equal(sampleProblem({ device: name, metric: "m", value: 1 }), undefined);
+  assert.equal(sampleProblem({ device: name, metric: "m", value: 1 }), undefined);
+  assert.match(
+    sampleProblem({ device: "d", metric: "m", value: 1, unit: name }) ?? "",
+    /"unit" must be at most 64 bytes/,
+  );
+});
