@@ -92,6 +92,43 @@ test("mqtt turns JSON and regex messages into samples, with the device from the 
   }
 });
 
+test("mqtt: 200 messages without ts in a burst stay 200 distinct samples; a bad one is a counted read error", async () => {
+  const topic = randomTopic("burst");
+  const key = `mqtt-burst-${topic}`;
+  const { runtime } = await createRuntime(yaml(
+    key,
+    `      topics: ["${topic}"]
+      decode: { mode: json }`,
+  ));
+  const publisher = await mqttClient();
+  try {
+    runtime.start();
+    await upAndSubscribed(runtime);
+    const sends = [];
+    for (let i = 0; i < 200; i++) {
+      sends.push(
+        publisher.publishAsync(topic, JSON.stringify({ metric: "t", value: i }), { qos: 1 }),
+      );
+    }
+    sends.push(
+      publisher.publishAsync(topic, JSON.stringify({ metric: "t", value: 1, ts: 1e16 }), {
+        qos: 1,
+      }),
+    );
+    await Promise.all(sends);
+    await waitFor(() => (recordings.get(key)?.samples.length ?? 0) >= 200, "200 samples");
+    const samples = recordings.get(key)!.samples;
+    const identities = new Set(samples.map((s) => `${s.device}/${s.metric}/${s.ts}/${s.seq}`));
+    assert.equal(identities.size, 200, "no two samples share an identity");
+    await waitFor(() => runtime.devices()[0]!.read_errors === 1, "the refused sample counted");
+    assert.match(runtime.devices()[0]!.last_error!, /"ts" must be a finite number/);
+    assert.equal(samples.length, 200);
+  } finally {
+    await publisher.endAsync();
+    await runtime.stop();
+  }
+});
+
 test("mqtt counts a malformed message as a read error and goes on", async () => {
   const topic = randomTopic("bad");
   const key = `mqtt-bad-${topic}`;
