@@ -201,6 +201,7 @@ pgTest(
     try {
       runtime.start();
       let sent = 0;
+      let refusedItems = 0;
       const refusedCases: string[] = [];
       for (const [name, change, reason] of BAD_JSON) {
         // A good request just before and after: they share the gateway's batch window.
@@ -222,6 +223,7 @@ pgTest(
         assert.equal(after.status, 202);
         assert.equal(res.status, 400, `${name}: ${await res.clone().text()}`);
         const body = await res.json();
+        refusedItems += body.invalid.length;
         assert.equal(body.invalid.length, 1, name);
         assert.equal(body.invalid[0].index, 0, name);
         assert.ok(
@@ -239,6 +241,7 @@ pgTest(
         );
         assert.equal(res.status, 400, `ndjson ${name}`);
         const body = await res.json();
+        refusedItems += body.invalid.length;
         assert.deepEqual(body.invalid.map((i: { index: number }) => i.index), [1], name);
         assert.ok(String(body.invalid[0].reason).includes(reason), `ndjson ${name}`);
         refusedCases.push(`ndjson ${name}`);
@@ -250,11 +253,18 @@ pgTest(
         );
         assert.equal(res.status, 400, `line protocol ${name}: ${await res.clone().text()}`);
         const body = await res.json();
+        refusedItems += body.invalid.length;
         assert.equal(body.invalid[0].index, 1, `line protocol ${name}`);
         assert.ok(String(body.invalid[0].reason).includes(reason), `line protocol ${name}`);
         refusedCases.push(`line protocol ${name}`);
       }
       assert.ok(refusedCases.length >= 45, `${refusedCases.length} malformed cases over HTTP`);
+      assert.match(
+        await runtime.metrics.metrics(),
+        new RegExp(
+          `telemetry_samples_refused_total\\{pipeline="main",source="http"\\} ${refusedItems}\\n`,
+        ),
+      );
       await waitFor(async () => (await storedTotal(schema)) === sent, `${sent} good samples`);
       assert.deepEqual([...(await stored(schema))], [["ok", sent]]);
       const summary = await runtime.stop();

@@ -148,9 +148,12 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     if (!parsed.ok && "malformed" in parsed) {
       return problem(c, 400, "Malformed body", parsed.malformed);
     }
-    if (!parsed.ok) return invalidSamples(c, parsed.invalid);
-
     const named = c.req.query("pipeline");
+    if (!parsed.ok) {
+      runtime.metrics.samplesRefused.labels(named ?? "unknown", "http").inc(parsed.invalid.length);
+      return invalidSamples(c, parsed.invalid);
+    }
+
     if (named !== undefined && !runtime.pipelines.get(named)?.queue) {
       return problem(c, 404, "Unknown pipeline", `Pipeline "${named}" runs no hub in this process`);
     }
