@@ -206,7 +206,8 @@ export class DatabaseCore {
    * Runs a chunked delete (`$1` cut-off, `$2` chunk size, `$3` lock name,
    * then `extra`), `chunk` rows per statement so no lock is held long. Only
    * one process at a time deletes from a schema (an advisory lock per
-   * statement); the others return `null` at once. Stops between chunks once `signal` aborts.
+   * statement); the others return `null` at once. Stops between chunks once
+   * `signal` aborts.
    */
   async #expireChunks(
     statement: string,

@@ -87,7 +87,6 @@ export async function openPostgres(options: PostgresDriverOptions): Promise<Driv
     socket: noDelaySocket,
   };
   const sql = postgres(options.url, settings as Parameters<typeof postgres>[1]);
-  type Sql = typeof sql;
   return {
     kind: "postgres",
     async query(text, params = []) {

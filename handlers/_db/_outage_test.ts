@@ -33,7 +33,7 @@ function recorder() {
 
 const ok: QueryResult = { rows: [], count: 0 };
 
-Deno.test("watchOutages() warns once when the database becomes unreachable and says when it is back", async () => {
+Deno.test("watchOutages() warns once per outage and logs its end once", async () => {
   const { driver, pending } = manualDriver();
   const { logger, lines } = recorder();
   let now = 1000;

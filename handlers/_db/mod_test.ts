@@ -69,7 +69,7 @@ Deno.test("classifyError() retries connection trouble and fails data errors perm
   assert.equal(classifyError(already, "x"), already);
 });
 
-Deno.test("isOutage() is true for lost connections and servers going down, not for bad statements", () => {
+Deno.test("isOutage() is true for lost connections and stopping servers only", () => {
   const coded = (code: string) => Object.assign(new Error(code), { code });
   for (const code of ["ECONNREFUSED", "CONNECTION_CLOSED", "08006", "57P01", "57P03"]) {
     assert.equal(isOutage(coded(code)), true, code);
