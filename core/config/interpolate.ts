@@ -170,7 +170,15 @@ export function urlPasswords(text: string): string[] {
   return found;
 }
 
-/** `text` with the password of every URL in it replaced by `***`. */
+/**
+ * `text` with the password of every URL in it replaced by `***`.
+ *
+ * @example
+ * ```ts
+ * import { redactUrlPasswords } from "./interpolate.ts";
+ * redactUrlPasswords('Cannot open "postgres://app:pw@db/x"'); // 'Cannot open "postgres://app:***@db/x"'
+ * ```
+ */
 export function redactUrlPasswords(text: string): string {
   return text.replace(
     URL_PASSWORD,

@@ -5,9 +5,9 @@
  * @module
  */
 import type { AnomalyEvent, Sample } from "../../core/mod.ts";
-import { classifyError, type Driver, errorCode, type Executor } from "./_drivers.ts";
+import { classifyError, type Driver, errorCode } from "./_drivers.ts";
 import {
-  MIGRATIONS,
+  migrationScript,
   numberArray,
   quoteIdent,
   type Statements,
@@ -78,37 +78,15 @@ export class DatabaseCore {
   }
 
   /**
-   * Applies missing migrations in one transaction under an advisory lock
-   * per schema, so processes starting together take turns and each
-   * version is applied exactly once.
+   * Applies missing migrations as one script (one implicit transaction, so
+   * all or nothing) under an advisory lock per schema, so processes starting
+   * together take turns and each version is applied exactly once. Resolves
+   * the versions applied.
    */
   async migrate(): Promise<number[]> {
-    const s = this.#s;
-    return await this.driver.transaction(async (tx) => {
-      await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`telemetryhub:${this.schema}`]);
-      const exists = await tx.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [this.schema]);
-      if (exists.rows.length === 0) await tx.exec(`CREATE SCHEMA ${s}`);
-      await tx.exec(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
-        version integer PRIMARY KEY,
-        name text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now())`);
-      const done = new Set(
-        (await tx.query(`SELECT version FROM ${s}.schema_migrations`)).rows.map((r) =>
-          Number(r.version)
-        ),
-      );
-      const applied: number[] = [];
-      for (const m of MIGRATIONS) {
-        if (done.has(m.version)) continue;
-        await tx.exec(m.sql(s));
-        await tx.query(`INSERT INTO ${s}.schema_migrations (version, name) VALUES ($1, $2)`, [
-          m.version,
-          m.name,
-        ]);
-        applied.push(m.version);
-      }
-      return applied;
-    });
+    return (await this.driver.exec(migrationScript(this.schema, this.#s))).map((r) =>
+      Number(r.version)
+    );
   }
 
   /** Series ids of every device+metric in `samples`, creating missing series. */
@@ -166,7 +144,8 @@ export class DatabaseCore {
    * ON CONFLICT (its speculative insertion costs about 30% of the
    * throughput), and again with ON CONFLICT DO NOTHING only when a sample is
    * already stored. No COPY: with npm `postgres` 3.4.9 a server going away
-   * during a COPY crashes the process (uncaught TypeError in `nextWrite`).
+   * during a COPY crashes the process (the COPY stream writes to the socket
+   * postgres.js has set to null; see `_drivers.ts`).
    */
   async #unnestSamples(samples: readonly Sample[], ids: Int32Array): Promise<number> {
     const n = samples.length;
@@ -224,10 +203,11 @@ export class DatabaseCore {
   }
 
   /**
-   * Runs a chunked delete (`$1` cut-off, `$2` chunk size, then `extra`),
-   * `chunk` rows per transaction so no lock is held long. Only one process
-   * at a time deletes from a schema (an advisory lock per transaction); the
-   * others return `null` at once. Stops between chunks once `signal` aborts.
+   * Runs a chunked delete (`$1` cut-off, `$2` chunk size, `$3` lock name,
+   * then `extra`), `chunk` rows per statement so no lock is held long. Only
+   * one process at a time deletes from a schema (an advisory lock per
+   * statement); the others return `null` at once. Stops between chunks once
+   * `signal` aborts.
    */
   async #expireChunks(
     statement: string,
@@ -237,17 +217,13 @@ export class DatabaseCore {
     extra: number[] = [],
   ): Promise<number | null> {
     const { chunk = 50_000, signal } = options;
+    const lock = `telemetryhub:retention:${this.schema}`;
     let total = 0;
     try {
       for (;;) {
-        const deleted = await this.driver.transaction(async (tx) => {
-          const lock = await tx.query(this.#sql.retentionLock, [
-            `telemetryhub:retention:${this.schema}`,
-          ]);
-          if (lock.rows[0]?.locked !== true) return null;
-          return (await tx.query(statement, [...params, chunk, ...extra])).count;
-        });
-        if (deleted === null) return total > 0 ? total : null;
+        const { rows } = await this.driver.query(statement, [...params, chunk, lock, ...extra]);
+        if (rows[0]?.locked !== true) return total > 0 ? total : null;
+        const deleted = Number(rows[0].deleted);
         total += deleted;
         if (deleted < chunk || signal?.aborted) return total;
       }
@@ -258,7 +234,7 @@ export class DatabaseCore {
 
   /**
    * Adds partial statistics to `aggregates` exactly once per `taskId`: the
-   * id goes into the `aggregate_tasks` ledger in the same transaction as
+   * id goes into the `aggregate_tasks` ledger in the same statement as
    * the upsert (counts and sums added, min and max widened), so a task seen
    * again is skipped. Resolves `false` when it was skipped.
    */
@@ -269,24 +245,19 @@ export class DatabaseCore {
   ): Promise<boolean> {
     const rows = combinePartials(partials);
     try {
-      return await this.driver.transaction(async (tx: Executor) => {
-        const ledger = await tx.query(this.#sql.ledger, [taskId, now]);
-        if (ledger.count === 0) return false;
-        if (rows.length > 0) {
-          await tx.query(this.#sql.merge, [
-            textArray(rows.map((r) => r.device)),
-            textArray(rows.map((r) => r.metric)),
-            numberArray(rows.map((r) => r.window_ms)),
-            numberArray(rows.map((r) => r.window_start)),
-            numberArray(rows.map((r) => r.count)),
-            numberArray(rows.map((r) => r.sum)),
-            numberArray(rows.map((r) => r.min)),
-            numberArray(rows.map((r) => r.max)),
-            now,
-          ]);
-        }
-        return true;
-      });
+      const { rows: [result] } = await this.driver.query(this.#sql.merge, [
+        taskId,
+        now,
+        textArray(rows.map((r) => r.device)),
+        textArray(rows.map((r) => r.metric)),
+        numberArray(rows.map((r) => r.window_ms)),
+        numberArray(rows.map((r) => r.window_start)),
+        numberArray(rows.map((r) => r.count)),
+        numberArray(rows.map((r) => r.sum)),
+        numberArray(rows.map((r) => r.min)),
+        numberArray(rows.map((r) => r.max)),
+      ]);
+      return Number(result?.fresh) > 0;
     } catch (error) {
       throw classifyError(error, `Cannot merge aggregates of task "${taskId}"`);
     }

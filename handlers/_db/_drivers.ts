@@ -4,6 +4,17 @@
  * PGlite (loaded lazily, one instance per data directory), plus the mapping
  * of their errors to retryable and permanent ones.
  *
+ * There is deliberately no multi-statement transaction on this interface:
+ * every write is one statement (or one script, atomic as an implicit
+ * transaction). npm `postgres` 3.4.9 runs a transaction (`sql.begin()`,
+ * `sql.reserve()`) on a pinned connection, and when the server goes away
+ * mid-transaction its own ROLLBACK is written to the connection's socket
+ * after it was set to null: an uncaught `TypeError: Cannot read properties
+ * of null (reading 'write')` from a `setImmediate` that no caller can catch,
+ * and the process dies (porsager/postgres#1154, #1208; unfixed upstream).
+ * Pooled statements never reach a closed connection: the pool moves it
+ * aside and reconnects it for the next statement.
+ *
  * @module
  */
 import { connect, type Socket } from "node:net";
@@ -20,15 +31,16 @@ export interface QueryResult {
 export interface Executor {
   /** One statement with `$n` parameters (strings, numbers or null). */
   query(text: string, params?: readonly (string | number | null)[]): Promise<QueryResult>;
-  /** Several statements, no parameters. */
-  exec(text: string): Promise<void>;
+  /**
+   * Several statements, no parameters, as one implicit transaction (all or
+   * nothing). Resolves the rows of the last statement that returns rows.
+   */
+  exec(text: string): Promise<Record<string, unknown>[]>;
 }
 
 /** An open engine. */
 export interface Driver extends Executor {
   readonly kind: "postgres" | "pglite";
-  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
-  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -65,28 +77,27 @@ export async function openPostgres(options: PostgresDriverOptions): Promise<Driv
     connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
     idle_timeout: 60,
     onnotice: () => {},
+    // Reconnect at once when a statement needs a connection: by default postgres.js waits up to
+    // 20 s (growing with each refused attempt) before trying, a second retry schedule on top of
+    // the pipeline's. With 0 a statement fails fast while the server is down and the task is
+    // retried on the pipeline's schedule.
+    backoff: () => 0,
     connection: { application_name: "telemetryhub" },
     // Supported by postgres.js (connection.js awaits it) but missing from its typings.
     socket: noDelaySocket,
   };
   const sql = postgres(options.url, settings as Parameters<typeof postgres>[1]);
-  type Sql = typeof sql;
-  function executor(s: Pick<Sql, "unsafe">): Executor {
-    return {
-      async query(text, params = []) {
-        const result = await s.unsafe(text, params as (string | number | null)[]);
-        return { rows: [...result] as Record<string, unknown>[], count: result.count ?? 0 };
-      },
-      async exec(text) {
-        await s.unsafe(text);
-      },
-    };
-  }
   return {
     kind: "postgres",
-    ...executor(sql),
-    async transaction(fn) {
-      return await sql.begin((tx) => fn(executor(tx))) as Awaited<ReturnType<typeof fn>>;
+    async query(text, params = []) {
+      const result = await sql.unsafe(text, params as (string | number | null)[]);
+      return { rows: [...result] as Record<string, unknown>[], count: result.count ?? 0 };
+    },
+    async exec(text) {
+      // One result is its rows; several are an array of them (statements without rows left out).
+      const result: unknown[] = [...await sql.unsafe(text)];
+      const last = Array.isArray(result[0]) ? result.at(-1) : result;
+      return (last ?? []) as Record<string, unknown>[];
     },
     async close() {
       await sql.end({ timeout: 5 });
@@ -115,23 +126,21 @@ export async function openPglite(dataDir: string): Promise<Driver> {
     lock.close();
     throw error;
   }
-  type Tx = Pick<typeof db, "query" | "exec">;
-  function executor(s: Tx): Executor {
-    return {
-      async query(text, params = []) {
-        const result = await s.query<Record<string, unknown>>(text, [...params]);
-        await turn();
-        return { rows: result.rows, count: result.affectedRows ?? result.rows.length };
-      },
-      async exec(text) {
-        await s.exec(text);
-      },
-    };
-  }
   return {
     kind: "pglite",
-    ...executor(db),
-    transaction: (fn) => db.transaction((tx) => fn(executor(tx))),
+    async query(text, params = []) {
+      const result = await db.query<Record<string, unknown>>(text, [...params]);
+      await turn();
+      return { rows: result.rows, count: result.affectedRows ?? result.rows.length };
+    },
+    async exec(text) {
+      const results = await db.exec(text);
+      await turn();
+      return (results.findLast((r) => r.fields.length > 0)?.rows ?? []) as Record<
+        string,
+        unknown
+      >[];
+    },
     async close() {
       try {
         await db.close();
@@ -201,6 +210,24 @@ export function errorCode(error: unknown): string | undefined {
   if (typeof error !== "object" || error === null) return undefined;
   const code = (error as { code?: unknown }).code;
   return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * Whether `error` (from the driver, or mapped by {@link classifyError})
+ * means the database cannot be reached: no connection, a connection lost,
+ * or a server shutting down or starting up (SQLSTATE classes 08 and 57P).
+ * Not for errors of one statement such as deadlocks or bad data.
+ */
+export function isOutage(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const code = errorCode(e);
+    if (code) {
+      return CONNECTION_CODES.has(code) || /^E[A-Z]+$/.test(code) || code.startsWith("08") ||
+        code.startsWith("57P");
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /**

@@ -36,6 +36,16 @@ export function textArray(values: readonly (string | null | undefined)[]): strin
   return out + "}";
 }
 
+/** A chunked delete of `$2` rows of `table` matching `where`, under a try-lock named `$3`. */
+function expireChunk(s: string, table: string, where: string): string {
+  return `WITH lock AS (SELECT pg_try_advisory_xact_lock(hashtext($3)) AS locked),
+    deleted AS (
+      DELETE FROM ${s}.${table} WHERE (SELECT locked FROM lock) AND ctid = ANY(ARRAY(
+        SELECT ctid FROM ${s}.${table} WHERE ${where} LIMIT $2))
+      RETURNING 1)
+    SELECT (SELECT locked FROM lock) AS locked, (SELECT count(*) FROM deleted)::int AS deleted`;
+}
+
 /** The statements of a database on schema `s` (quoted), prepared once per connection. */
 export function statements(s: string) {
   return {
@@ -47,25 +57,34 @@ export function statements(s: string) {
       SELECT i, to_timestamp(t / 1000), v, q, u, ql, g::jsonb
       FROM unnest($1::int4[], $2::float8[], $3::float8[], $4::int8[], $5::text[], $6::text[],
         $7::text[]) AS x(i, t, v, q, u, ql, g)`,
-    ledger: `INSERT INTO ${s}.aggregate_tasks (task_id, done_at)
-      VALUES ($1, to_timestamp($2::float8 / 1000)) ON CONFLICT DO NOTHING`,
-    merge: `INSERT INTO ${s}.aggregates AS a
-        (device, metric, window_ms, window_start, count, sum, min, max, updated_at)
-      SELECT d, m, w, to_timestamp(st::float8 / 1000), c, su, mi, ma, to_timestamp($9::float8 / 1000)
-      FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::float8[],
-        $7::float8[], $8::float8[]) WITH ORDINALITY AS x(d, m, w, st, c, su, mi, ma, n)
-      ORDER BY n
-      ON CONFLICT (device, metric, window_ms, window_start) DO UPDATE SET
-        count = a.count + excluded.count, sum = a.sum + excluded.sum,
-        min = least(a.min, excluded.min), max = greatest(a.max, excluded.max),
-        updated_at = excluded.updated_at`,
-    retentionLock: `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`,
-    expire: `DELETE FROM ${s}.telemetry_samples WHERE ctid = ANY(ARRAY(
-      SELECT ctid FROM ${s}.telemetry_samples WHERE ts < to_timestamp($1::float8 / 1000)
-      LIMIT $2))`,
-    expireAggregates: `DELETE FROM ${s}.aggregates WHERE ctid = ANY(ARRAY(
-      SELECT ctid FROM ${s}.aggregates
-      WHERE window_ms = $3 AND window_start < to_timestamp($1::float8 / 1000) LIMIT $2))`,
+    // One statement, so atomic without a transaction: the ledger entry and the merge commit
+    // together, and a task already in the ledger merges nothing.
+    merge: `WITH ledger AS (
+        INSERT INTO ${s}.aggregate_tasks (task_id, done_at)
+        VALUES ($1, to_timestamp($2::float8 / 1000)) ON CONFLICT DO NOTHING RETURNING 1
+      ), merged AS (
+        INSERT INTO ${s}.aggregates AS a
+          (device, metric, window_ms, window_start, count, sum, min, max, updated_at)
+        SELECT d, m, w, to_timestamp(st::float8 / 1000), c, su, mi, ma,
+          to_timestamp($2::float8 / 1000)
+        FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::float8[],
+          $9::float8[], $10::float8[]) WITH ORDINALITY AS x(d, m, w, st, c, su, mi, ma, n)
+        WHERE EXISTS (SELECT FROM ledger)
+        ORDER BY n
+        ON CONFLICT (device, metric, window_ms, window_start) DO UPDATE SET
+          count = a.count + excluded.count, sum = a.sum + excluded.sum,
+          min = least(a.min, excluded.min), max = greatest(a.max, excluded.max),
+          updated_at = excluded.updated_at
+      )
+      SELECT count(*)::int AS fresh FROM ledger`,
+    // One chunk of a retention pass; $3 names the advisory lock that lets one process at a
+    // time delete from the schema (held until the statement commits). Returns locked, deleted.
+    expire: expireChunk(s, "telemetry_samples", "ts < to_timestamp($1::float8 / 1000)"),
+    expireAggregates: expireChunk(
+      s,
+      "aggregates",
+      "window_ms = $4 AND window_start < to_timestamp($1::float8 / 1000)",
+    ),
     prune: `DELETE FROM ${s}.aggregate_tasks WHERE done_at < to_timestamp($1::float8 / 1000)`,
     anomalies: `INSERT INTO ${s}.anomalies (id, device, metric, ts, value, expected_low,
         expected_high, score, rule, severity, detail)
@@ -82,7 +101,7 @@ export function statements(s: string) {
 /** The statements of {@link statements}. */
 export type Statements = ReturnType<typeof statements>;
 
-/** One schema change: applied once, in version order, inside the migration transaction. */
+/** One schema change: applied once, in version order, inside the migration script. */
 export interface Migration {
   version: number;
   name: string;
@@ -187,3 +206,43 @@ CREATE INDEX aggregates_window_start ON ${s}.aggregates (window_ms, window_start
 `,
   },
 ];
+
+/** Quotes a string literal (standard_conforming_strings, on by default since 9.1). */
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** Dollar-quote tag of the migration block; no migration may contain it. */
+const BLOCK = "$telemetryhub_migrate$";
+
+/**
+ * One script applying the missing {@link MIGRATIONS} to schema `schema`
+ * (`s` is it quoted): an advisory lock per schema, then a PL/pgSQL block
+ * that applies each version not yet recorded, then the versions it applied
+ * (rows recorded at this transaction's `now()`). Sent as one simple query,
+ * it is one implicit transaction on PostgreSQL and PGlite alike: all or
+ * nothing, and the lock is held to its end.
+ */
+export function migrationScript(schema: string, s: string): string {
+  const steps = MIGRATIONS.map((m) => {
+    const sql = m.sql(s);
+    if (sql.includes(BLOCK)) throw new Error(`Migration ${m.version} contains "${BLOCK}"`);
+    return `IF NOT EXISTS (SELECT FROM ${s}.schema_migrations WHERE version = ${m.version}) THEN
+${sql}
+INSERT INTO ${s}.schema_migrations (version, name) VALUES (${m.version}, ${quoteLiteral(m.name)});
+END IF;`;
+  });
+  // CREATE SCHEMA only when missing: IF NOT EXISTS still needs the CREATE privilege.
+  return `SELECT pg_advisory_xact_lock(hashtext(${quoteLiteral(`telemetryhub:${schema}`)}));
+DO ${BLOCK} BEGIN
+IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = ${quoteLiteral(schema)}) THEN
+CREATE SCHEMA ${s};
+END IF;
+CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now());
+${steps.join("\n")}
+END ${BLOCK};
+SELECT version FROM ${s}.schema_migrations WHERE applied_at = now() ORDER BY version;`;
+}

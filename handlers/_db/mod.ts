@@ -31,6 +31,7 @@ import { isAbsolute, join } from "node:path";
 import { duration, type PluginContext, z } from "../../core/mod.ts";
 import { DatabaseCore } from "./_database.ts";
 import { classifyError, type Driver, openPglite, openPostgres } from "./_drivers.ts";
+import { watchOutages } from "./_outage.ts";
 
 export type { AggregatePartial, AnomalyRow } from "./_database.ts";
 export { type Retention, retentionSchema, startRetention } from "./_retention.ts";
@@ -170,7 +171,11 @@ export async function openDatabase(
   const core = await databases.acquire(key, async () => {
     let driver: Driver | undefined;
     try {
-      driver = await drivers.acquire(where.key, where.open);
+      // One watch per pool: an outage is logged once however many handlers share it.
+      driver = await drivers.acquire(
+        where.key,
+        async () => watchOutages(await where.open(), { logger: ctx.logger, database: where.label }),
+      );
       const core = new DatabaseCore(driver, options.schema);
       const applied = await core.migrate();
       ctx.logger.info("Database ready", {

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { PermanentError, RetryableError, z } from "../../core/mod.ts";
-import { testContext } from "../../core/testing.ts";
+import { recordingLogger, testContext } from "../../core/testing.ts";
 import { combinePartials } from "./_database.ts";
+import { isOutage } from "./_drivers.ts";
+import { MIGRATIONS } from "./_sql.ts";
 import { numberArray, textArray } from "./_sql.ts";
 import {
   type AnomalyRow,
@@ -67,6 +69,18 @@ Deno.test("classifyError() retries connection trouble and fails data errors perm
   assert.equal(classifyError(already, "x"), already);
 });
 
+Deno.test("isOutage() is true for lost connections and stopping servers only", () => {
+  const coded = (code: string) => Object.assign(new Error(code), { code });
+  for (const code of ["ECONNREFUSED", "CONNECTION_CLOSED", "08006", "57P01", "57P03"]) {
+    assert.equal(isOutage(coded(code)), true, code);
+    assert.equal(isOutage(classifyError(coded(code), "Cannot store")), true, `${code} mapped`);
+  }
+  for (const code of ["23505", "22008", "40P01", "42P01"]) {
+    assert.equal(isOutage(coded(code)), false);
+  }
+  assert.equal(isOutage(new Error("Something odd")), false);
+});
+
 Deno.test("redactUrl() hides the password of a PostgreSQL URL", () => {
   assert.equal(redactUrl("postgres://app:s3cr@t@db:5432/x"), "postgres://app:***@db:5432/x");
   assert.equal(redactUrl("postgres://app@db/x"), "postgres://app@db/x");
@@ -111,12 +125,17 @@ Deno.test({
     const baseDir = await Deno.makeTempDir({ prefix: "th_db_" });
     const before = openDatabaseCount();
     const options = schema.parse({ data_dir: "pg", schema: "telemetry" });
+    const { logger, lines } = recordingLogger();
     const [db, again] = await Promise.all([
-      openDatabase(options, testContext({ baseDir })),
-      openDatabase(options, testContext({ baseDir })),
+      openDatabase(options, testContext({ baseDir, logger })),
+      openDatabase(options, testContext({ baseDir, logger })),
     ]);
     try {
       assert.equal(db.kind, "pglite");
+      assert.deepEqual(
+        lines.filter((l) => l.msg === "Database ready").map((l) => l.migrations_applied),
+        [MIGRATIONS.map((m) => m.version)],
+      );
       assert.equal(openDatabaseCount(), before + 1);
       assert.ok(
         (await Deno.stat(`${baseDir}/pg/PG_VERSION`)).isFile,

@@ -3,7 +3,7 @@
  * device, metric and tumbling window, merged into `aggregates`.
  *
  * Exactness without memory: each task's samples are reduced to partials
- * per (device, metric, window, window start) and merged in one transaction
+ * per (device, metric, window, window start) and merged in one statement
  * that also records the task in the `aggregate_tasks` ledger. Workers and
  * processes sharing a window add to the same row; a redelivered task finds
  * its ledger entry and adds nothing. Nothing is buffered, so shutdown loses
@@ -80,7 +80,7 @@ export default defineHandler({
   summary: "Tumbling-window count, sum, min, max and mean per device and metric, stored exactly",
   version: "0.1.0",
   description: "Merges per-task partial statistics into `aggregates` with an upsert that adds " +
-    "counts and sums and widens min and max, in the same transaction as a ledger entry for " +
+    "counts and sums and widens min and max, in the same statement as a ledger entry for " +
     "the task, so windows split across workers or processes are exact and redelivered " +
     "tasks count once. Samples pass on unchanged.",
   config: z.strictObject({

@@ -33,8 +33,13 @@ export interface PgServer {
   url: string;
   port: number;
   start(): Promise<void>;
-  /** Fast shutdown: open connections are terminated. */
-  stop(): Promise<void>;
+  /**
+   * Stops the server through its pid file (`pg_ctl stop`). `fast` (the
+   * default, SIGINT) terminates open connections and checkpoints;
+   * `immediate` (SIGQUIT) kills every server process at once, like a crash,
+   * and the next start recovers from the WAL.
+   */
+  stop(mode?: "fast" | "immediate"): Promise<void>;
   /** Stops the server (if running) and removes its directory. */
   destroy(): Promise<void>;
 }
@@ -66,8 +71,8 @@ export async function startPgServer(): Promise<PgServer> {
       ], true);
       running = true;
     },
-    async stop() {
-      await run([`${bin}/pg_ctl`, "-D", data, "-m", "fast", "-w", "stop"], true);
+    async stop(mode = "fast") {
+      await run([`${bin}/pg_ctl`, "-D", data, "-m", mode, "-w", "stop"], true);
       running = false;
     },
     async destroy() {
