@@ -11,6 +11,7 @@ import {
   inflight,
   removeFleetConfig,
   startRole,
+  summaryOf,
   tasksByPid,
   waitForConsumers,
   waitForSamples,
@@ -94,6 +95,9 @@ test("redis fleet: tasks held by a SIGKILLed processor are completed by the surv
     const recovery = Date.now() - killedAt;
     assert.ok(recovery < 10_000, `Recovered after ${recovery} ms`);
     assert.match(survivor.stderr(), /lease expired/);
+    // Conservation: what the hub accepted is what was processed; nothing dropped.
+    assert.equal(await hub.stop(), 0);
+    assert.deepEqual(summaryOf(hub), { read: 600, dropped: 0 });
   } finally {
     await stopAll([slow, hub, ...(survivor ? [survivor] : [])]);
     await deleteKeys(prefix);
@@ -121,6 +125,7 @@ test("redis fleet: hub and processor ride out a Redis restart and lose nothing",
     assert.equal(hub.child.pid > 0, true);
     assert.equal(await hub.stop(), 0, "hub did not crash");
     assert.equal(await processor.stop(), 0, "processor did not crash");
+    assert.deepEqual(summaryOf(hub), { read: 1500, dropped: 0 }, "accepted = processed");
     assert.match(hub.stderr() + hub.stdout(), /Cannot reach Redis/);
   } finally {
     await stopAll([hub, processor]);

@@ -189,3 +189,10 @@ export async function inflight(prefix: string): Promise<number> {
 export async function removeFleetConfig(path: string): Promise<void> {
   await Deno.remove(path.slice(0, path.lastIndexOf("/")), { recursive: true }).catch(() => {});
 }
+
+/** The counts of a stopped process's summary line ("Stopped after …"). */
+export function summaryOf(p: FleetProcess): { read: number; dropped: number } {
+  const m = /(\d+) samples read, .* (\d+) samples dropped/.exec(p.stdout() + p.stderr());
+  if (!m) throw new Error(`No summary line in:\n${p.stderr()}`);
+  return { read: Number(m[1]), dropped: Number(m[2]) };
+}
