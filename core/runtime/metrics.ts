@@ -48,7 +48,19 @@ export interface FastCounter {
 }
 
 /** Task outcomes counted by `telemetry_tasks_total`. */
-export type TaskOutcome = "completed" | "retried" | "dead_lettered" | "released";
+export const TASK_OUTCOMES = ["completed", "retried", "dead_lettered", "released"] as const;
+/** A task outcome counted by `telemetry_tasks_total`. */
+export type TaskOutcome = (typeof TASK_OUTCOMES)[number];
+
+/** Reasons counted by `telemetry_samples_dropped_total`. */
+export const DROP_REASONS = [
+  "queue_full_oldest",
+  "queue_full_newest",
+  "closed",
+  "broker_unavailable",
+] as const;
+/** A reason counted by `telemetry_samples_dropped_total`. */
+export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Queue names of `telemetry_queue_depth`. */
 export type QueueName = "hub" | "broker" | "inflight" | "delayed" | "dead_letter";
@@ -69,6 +81,42 @@ function decadeBuckets(min: number, max: number): number[] {
 const LATENCY_BUCKETS = [...decadeBuckets(0.001, 10), 30, 60];
 /** Handler time per task: 100 µs to 10 s. */
 const DURATION_BUCKETS = decadeBuckets(0.0001, 10);
+
+/** Label value that stands for every device past the cap (`metrics.max_devices`). */
+export const OTHER_DEVICES = "_other";
+/** Default of `metrics.max_devices`. */
+export const DEFAULT_MAX_DEVICES = 1000;
+/** Longest label value kept, in code points; longer values are cut and end in "…". */
+export const MAX_LABEL_LENGTH = 128;
+
+/** Values that need no change: no control character, no lone surrogate, not too long. */
+const CLEAN_LABEL = new RegExp(`^[^\\p{Cc}\\uD800-\\uDFFF]{0,${MAX_LABEL_LENGTH}}$`, "u");
+const CONTROL = /\p{Cc}/gu;
+
+/**
+ * Turns any string into a label value that is safe to expose: lone
+ * surrogates (not valid UTF-8) and control characters (NUL, CR, ESC…)
+ * become U+FFFD, and values longer than {@link MAX_LABEL_LENGTH} code
+ * points are cut. Prometheus' own escaping covers only `\\`, `"` and `\n`.
+ */
+export function labelValue(raw: string): string {
+  if (CLEAN_LABEL.test(raw)) return raw;
+  const clean = raw.toWellFormed().replace(CONTROL, "\uFFFD");
+  const points = [...clean];
+  return points.length <= MAX_LABEL_LENGTH
+    ? clean
+    : points.slice(0, MAX_LABEL_LENGTH - 1).join("") + "…";
+}
+
+/** How {@link RuntimeMetrics} labels devices (see {@link RuntimeMetrics.configure}). */
+export interface DeviceLabelOptions {
+  /** Devices of the configuration: each always gets its own label. */
+  devices: Iterable<string>;
+  /** Most other devices labelled by name; the rest count under {@link OTHER_DEVICES}. */
+  maxDevices: number;
+  /** Called once, for the first device past the cap. */
+  onOverflow?: (device: string, maxDevices: number) => void;
+}
 
 /** Every metric of a runtime, on one registry. */
 export class RuntimeMetrics {
@@ -92,6 +140,13 @@ export class RuntimeMetrics {
     FastCounter & { entry: { pending: number; child: { inc(n: number): void } } }
   >();
   #depthProbes: Array<() => Promise<void> | void> = [];
+  #knownDevices = new Set<string>();
+  #otherDevices = new Set<string>();
+  #maxDevices = DEFAULT_MAX_DEVICES;
+  /** Raw device name → label, for names that got their own label (bounded). */
+  #deviceLabels = new Map<string, string>();
+  #onOverflow: DeviceLabelOptions["onOverflow"];
+  #overflowed = false;
 
   constructor() {
     this.registry = new client.Registry();
@@ -104,7 +159,8 @@ export class RuntimeMetrics {
     });
     this.samplesDropped = new client.Counter({
       name: "telemetry_samples_dropped_total",
-      help: "Samples dropped, by reason (queue_full_oldest, queue_full_newest, closed)",
+      help: "Samples dropped, by reason (queue_full_oldest, queue_full_newest, closed, " +
+        "broker_unavailable)",
       labelNames: ["pipeline", "reason"],
       registers,
     });
@@ -176,6 +232,74 @@ export class RuntimeMetrics {
     });
   }
 
+  /**
+   * Sets the device cap and the configured devices (which always keep their
+   * own label). Devices admitted earlier keep theirs: their series exist.
+   */
+  configure({ devices, maxDevices, onOverflow }: DeviceLabelOptions): void {
+    this.#knownDevices = new Set([...devices].map(labelValue));
+    this.#maxDevices = maxDevices;
+    this.#onOverflow = onOverflow;
+    this.#deviceLabels.clear();
+  }
+
+  /**
+   * The `device` label value of a device name that may come from request
+   * data: sanitized by {@link labelValue}; configured devices and the first
+   * `maxDevices` others keep their name, later ones share
+   * {@link OTHER_DEVICES} (and the first of them is reported once).
+   */
+  deviceLabel(device: string): string {
+    return this.#deviceLabels.get(device) ?? this.#admitDevice(device);
+  }
+
+  #admitDevice(device: string): string {
+    const label = labelValue(device);
+    if (label === OTHER_DEVICES) return label;
+    if (!this.#knownDevices.has(label) && !this.#otherDevices.has(label)) {
+      if (this.#otherDevices.size >= this.#maxDevices) {
+        if (!this.#overflowed) {
+          this.#overflowed = true;
+          this.#onOverflow?.(label, this.#maxDevices);
+        }
+        return OTHER_DEVICES;
+      }
+      this.#otherDevices.add(label);
+    }
+    // Several raw names can share a label (cut or sanitized); keep the cache bounded.
+    if (this.#deviceLabels.size < 2 * (this.#maxDevices + this.#knownDevices.size) + 64) {
+      this.#deviceLabels.set(device, label);
+    }
+    return label;
+  }
+
+  /**
+   * Creates at 0 the series of a pipeline's hub: samples read from each of
+   * its devices, dropped for each reason and tasks enqueued, so that
+   * dashboards show 0 rather than no data before the first event.
+   */
+  zeroHub(pipeline: string, taskType: string): void {
+    for (const reason of DROP_REASONS) this.samplesDropped.labels(pipeline, reason).inc(0);
+    this.tasksEnqueued.labels(pipeline, taskType).inc(0);
+  }
+
+  /** Creates at 0 the series of a pipeline's workers for each task type it routes. */
+  zeroProcessor(pipeline: string, taskTypes: Iterable<string>): void {
+    this.samplesProcessed.labels(pipeline).inc(0);
+    for (const type of taskTypes) {
+      for (const outcome of TASK_OUTCOMES) this.tasks.labels(pipeline, type, outcome).inc(0);
+    }
+  }
+
+  /** Creates at 0 the series of one configured device of a pipeline. */
+  zeroDevice(pipeline: string, device: string): void {
+    const label = this.deviceLabel(device);
+    this.samplesIngested.labels(pipeline, label).inc(0);
+    this.deviceUp.labels(label).set(0);
+    this.deviceReadErrors.labels(label).inc(0);
+    this.deviceRestarts.labels(label).inc(0);
+  }
+
   /** The live totals of a pipeline (created on first use). */
   totals(pipeline: string): PipelineTotals {
     let t = this.#totals.get(pipeline);
@@ -245,7 +369,7 @@ export class RuntimeMetrics {
 
   /** The {@link PluginMetrics} of one component, on this registry. */
   pluginMetrics(kind: PluginKind, component: string): PluginMetrics {
-    return pluginMetrics(this.registry, kind, component);
+    return pluginMetrics(this.registry, kind, component, (device) => this.deviceLabel(device));
   }
 
   /** Prometheus text exposition. */
@@ -264,12 +388,15 @@ type MetricKind = "counter" | "gauge" | "histogram";
 /**
  * {@link PluginMetrics} on `registry` for one component: names get the
  * `telemetry_` prefix and series a `<kind>="<component>"` label. A metric
- * asked for twice with the same kind and labels is the same metric.
+ * asked for twice with the same kind and labels is the same metric. Label
+ * values pass through {@link labelValue}; a `device` label's through
+ * `deviceLabel` (the runtime's cap).
  */
 export function pluginMetrics(
   registry: client.Registry,
   kind: PluginKind,
   component: string,
+  deviceLabel: (device: string) => string = labelValue,
 ): PluginMetrics {
   function metric(
     type: MetricKind,
@@ -315,7 +442,12 @@ export function pluginMetrics(
   }
   const values = (labels: MetricLabels<string> | undefined) => {
     const out: Record<string, string | number> = { [kind]: component };
-    for (const [k, v] of Object.entries(labels ?? {})) if (v !== undefined) out[k] = v;
+    for (const [k, v] of Object.entries(labels ?? {})) {
+      if (typeof v === "number") out[k] = v;
+      else if (v !== undefined) {
+        out[k] = k === "device" ? deviceLabel(String(v)) : labelValue(String(v));
+      }
+    }
     return out;
   };
   return {
