@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { adminFixture, stopQuietly } from "./_fixtures/admin.ts";
+import { dropSchema, freshSchema, HAVE_POSTGRES, PG_URL } from "./_fixtures/pg_env.ts";
 import { needs, run } from "./_fixtures/tools.ts";
 
 const BASE = `
@@ -84,6 +85,56 @@ Deno.test("a fresh runtime's /metrics shows every documented counter at 0 for it
   }
   for (const line of expected) assert.ok(text.includes(`${line}\n`), line);
   await stopQuietly(runtime);
+});
+
+Deno.test({
+  name: "built-in handlers' documented counters exist at 0 from start-up, except those by device",
+  ignore: !HAVE_POSTGRES,
+  async fn() {
+    const schema = freshSchema("metrics");
+    const db = `url: "${PG_URL}", schema: ${schema}`;
+    const { app, runtime } = await adminFixture(`
+devices:
+  boiler: { type: fixed, config: { count: 0 } }
+brokers:
+  mem: { type: memory }
+handlers:
+  detect: { type: anomaly }
+  alert: { type: alert, config: { sinks: [{ type: log }] } }
+  agg: { type: aggregate, config: { ${db}, windows: [1m], retention: { 1m: 1d } } }
+  db: { type: store, config: { ${db}, retention: 30d } }
+pipelines:
+  main: { from: [boiler], via: mem, handlers: [detect, alert, agg, db] }
+`);
+    try {
+      const text = await (await app.request("/metrics")).text();
+      const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+      const table = readme.split("The built-in handlers add their own")[1]!.split("\n## ")[0]!;
+      const counters = [...table.matchAll(/^\| `(telemetry_\w+)` +\| counter /gm)].map((m) =>
+        m[1]!
+      );
+      assert.ok(counters.length >= 8, `${counters.length} handler counters documented`);
+      for (const name of counters) {
+        if (name === "telemetry_anomalies_total" || name === "telemetry_anomalies_resolved_total") {
+          continue; // labelled by device: no device is known before its first anomaly
+        }
+        assert.match(text, new RegExp(`^${name}\\{[^}]*\\} 0$`, "m"), `${name} at 0`);
+      }
+      for (
+        const line of [
+          'telemetry_store_samples_total{handler="db",result="duplicate"} 0',
+          'telemetry_aggregate_tasks_total{handler="agg",result="merged"} 0',
+          'telemetry_aggregates_expired_total{handler="agg",window="1m"} 0',
+          'telemetry_anomaly_state_evicted_total{handler="detect",state="silence"} 0',
+          'telemetry_alerts_total{handler="alert",sink="log",status="resolved",outcome="sent"} 0',
+          'telemetry_alerts_skipped_total{handler="alert",reason="cooldown"} 0',
+        ]
+      ) assert.ok(text.includes(`${line}\n`), line);
+    } finally {
+      await stopQuietly(runtime);
+      await dropSchema(schema);
+    }
+  },
 });
 
 Deno.test("100,000 posted device names keep /metrics bounded: past metrics.max_devices they count as _other, warned once", async () => {
