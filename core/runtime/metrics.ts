@@ -82,10 +82,12 @@ const LATENCY_BUCKETS = [...decadeBuckets(0.001, 10), 30, 60];
 /** Handler time per task: 100 µs to 10 s. */
 const DURATION_BUCKETS = decadeBuckets(0.0001, 10);
 
-/** Label value that stands for every device past the cap (`metrics.max_devices`). */
-export const OTHER_DEVICES = "_other";
+/** Label value that stands for every value past a cap (devices past `metrics.max_devices`). */
+export const OVERFLOW_LABEL = "_other";
 /** Default of `metrics.max_devices`. */
 export const DEFAULT_MAX_DEVICES = 1000;
+/** Most task types no pipeline routes (pushed by a foreign producer) labelled by name. */
+export const MAX_UNROUTED_TASK_TYPES = 100;
 /** Longest label value kept, in code points; longer values are cut and end in "…". */
 export const MAX_LABEL_LENGTH = 128;
 
@@ -108,14 +110,106 @@ export function labelValue(raw: string): string {
     : points.slice(0, MAX_LABEL_LENGTH - 1).join("") + "…";
 }
 
+/**
+ * The values of one label that request data can name (devices, task
+ * types): each is sanitized by {@link labelValue}; known values and the
+ * first `max` others keep their own label, later ones share
+ * {@link OVERFLOW_LABEL}, and the first of those is reported once.
+ */
+export class CappedLabels {
+  max: number;
+  onOverflow: ((value: string, max: number) => void) | undefined;
+  #known = new Set<string>();
+  #others = new Set<string>();
+  /** Raw value → label, for values that got their own label (bounded). */
+  #cache = new Map<string, string>();
+  #overflowed = false;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** Values that always keep their own label, replacing the previous ones. */
+  setKnown(values: Iterable<string>): void {
+    this.#known = new Set([...values].map(labelValue));
+    this.#cache.clear();
+  }
+
+  /** Adds a value that always keeps its own label. */
+  addKnown(value: string): void {
+    this.#known.add(labelValue(value));
+  }
+
+  /** The label value of `raw`. */
+  label(raw: string): string {
+    return this.#cache.get(raw) ?? this.#admit(raw);
+  }
+
+  #admit(raw: string): string {
+    const label = labelValue(raw);
+    if (label === OVERFLOW_LABEL) return label;
+    if (!this.#known.has(label) && !this.#others.has(label)) {
+      if (this.#others.size >= this.max) {
+        if (!this.#overflowed) {
+          this.#overflowed = true;
+          this.onOverflow?.(label, this.max);
+        }
+        return OVERFLOW_LABEL;
+      }
+      this.#others.add(label);
+    }
+    // Several raw values can share a label (cut or sanitized): keep the cache bounded.
+    if (this.#cache.size < 2 * (this.max + this.#known.size) + 64) this.#cache.set(raw, label);
+    return label;
+  }
+}
+
 /** How {@link RuntimeMetrics} labels devices (see {@link RuntimeMetrics.configure}). */
 export interface DeviceLabelOptions {
   /** Devices of the configuration: each always gets its own label. */
   devices: Iterable<string>;
-  /** Most other devices labelled by name; the rest count under {@link OTHER_DEVICES}. */
+  /** Most other devices labelled by name; the rest count under {@link OVERFLOW_LABEL}. */
   maxDevices: number;
   /** Called once, for the first device past the cap. */
   onOverflow?: (device: string, maxDevices: number) => void;
+}
+
+/**
+ * A counter whose `labels()` passes some label values through a guard, so
+ * that callers labelling by request data cannot add series without bound.
+ */
+class GuardedCounter<T extends string> extends client.Counter<T> {
+  readonly #guards: Array<[T, number, (value: string) => string]>;
+
+  constructor(
+    config: client.CounterConfiguration<T> & { labelNames: readonly T[] },
+    guards: Partial<Record<T, (value: string) => string>>,
+  ) {
+    super(config);
+    this.#guards = config.labelNames.flatMap((name, i) => {
+      const guard = guards[name];
+      return guard ? [[name, i, guard] as [T, number, (value: string) => string]] : [];
+    });
+  }
+
+  override labels(...values: string[]): client.Counter.Internal;
+  override labels(labels: client.LabelValues<T>): client.Counter.Internal;
+  override labels(...args: [client.LabelValues<T>] | string[]): client.Counter.Internal {
+    const first = args[0];
+    if (typeof first === "object") {
+      const guarded: client.LabelValues<T> = { ...first };
+      for (const [name, , guard] of this.#guards) {
+        const v = guarded[name];
+        if (v !== undefined) guarded[name] = guard(String(v)) as client.LabelValues<T>[T];
+      }
+      return super.labels(guarded);
+    }
+    const values = [...args] as string[];
+    for (const [, i, guard] of this.#guards) {
+      if (values[i] !== undefined) values[i] = guard(values[i]);
+    }
+    return super.labels(...values);
+  }
 }
 
 /** Every metric of a runtime, on one registry. */
@@ -140,23 +234,18 @@ export class RuntimeMetrics {
     FastCounter & { entry: { pending: number; child: { inc(n: number): void } } }
   >();
   #depthProbes: Array<() => Promise<void> | void> = [];
-  #knownDevices = new Set<string>();
-  #otherDevices = new Set<string>();
-  #maxDevices = DEFAULT_MAX_DEVICES;
-  /** Raw device name → label, for names that got their own label (bounded). */
-  #deviceLabels = new Map<string, string>();
-  #onOverflow: DeviceLabelOptions["onOverflow"];
-  #overflowed = false;
+  #devices = new CappedLabels(DEFAULT_MAX_DEVICES);
+  #taskTypes = new CappedLabels(MAX_UNROUTED_TASK_TYPES);
 
   constructor() {
     this.registry = new client.Registry();
     const registers = [this.registry];
-    this.samplesIngested = new client.Counter({
+    this.samplesIngested = new GuardedCounter({
       name: "telemetry_samples_ingested_total",
       help: "Samples read from devices (or posted) and accepted into a hub queue",
       labelNames: ["pipeline", "device"],
       registers,
-    });
+    }, { device: (d) => this.deviceLabel(d) });
     this.samplesDropped = new client.Counter({
       name: "telemetry_samples_dropped_total",
       help: "Samples dropped, by reason (queue_full_oldest, queue_full_newest, closed, " +
@@ -176,12 +265,13 @@ export class RuntimeMetrics {
       labelNames: ["pipeline", "type"],
       registers,
     });
-    this.tasks = new client.Counter({
+    // A foreign producer's task may have any type: unrouted ones are capped.
+    this.tasks = new GuardedCounter({
       name: "telemetry_tasks_total",
       help: "Task attempts settled, by outcome (completed, retried, dead_lettered, released)",
       labelNames: ["pipeline", "type", "outcome"],
       registers,
-    });
+    }, { type: (t) => this.#taskTypes.label(t) });
     this.taskDuration = new client.Histogram({
       name: "telemetry_task_duration_seconds",
       help: "Time one handler spent on one task",
@@ -237,40 +327,19 @@ export class RuntimeMetrics {
    * own label). Devices admitted earlier keep theirs: their series exist.
    */
   configure({ devices, maxDevices, onOverflow }: DeviceLabelOptions): void {
-    this.#knownDevices = new Set([...devices].map(labelValue));
-    this.#maxDevices = maxDevices;
-    this.#onOverflow = onOverflow;
-    this.#deviceLabels.clear();
+    this.#devices.setKnown(devices);
+    this.#devices.max = maxDevices;
+    this.#devices.onOverflow = onOverflow;
   }
 
   /**
    * The `device` label value of a device name that may come from request
    * data: sanitized by {@link labelValue}; configured devices and the first
    * `maxDevices` others keep their name, later ones share
-   * {@link OTHER_DEVICES} (and the first of them is reported once).
+   * {@link OVERFLOW_LABEL} (and the first of them is reported once).
    */
   deviceLabel(device: string): string {
-    return this.#deviceLabels.get(device) ?? this.#admitDevice(device);
-  }
-
-  #admitDevice(device: string): string {
-    const label = labelValue(device);
-    if (label === OTHER_DEVICES) return label;
-    if (!this.#knownDevices.has(label) && !this.#otherDevices.has(label)) {
-      if (this.#otherDevices.size >= this.#maxDevices) {
-        if (!this.#overflowed) {
-          this.#overflowed = true;
-          this.#onOverflow?.(label, this.#maxDevices);
-        }
-        return OTHER_DEVICES;
-      }
-      this.#otherDevices.add(label);
-    }
-    // Several raw names can share a label (cut or sanitized); keep the cache bounded.
-    if (this.#deviceLabels.size < 2 * (this.#maxDevices + this.#knownDevices.size) + 64) {
-      this.#deviceLabels.set(device, label);
-    }
-    return label;
+    return this.#devices.label(device);
   }
 
   /**
@@ -279,6 +348,7 @@ export class RuntimeMetrics {
    * dashboards show 0 rather than no data before the first event.
    */
   zeroHub(pipeline: string, taskType: string): void {
+    this.#taskTypes.addKnown(taskType);
     for (const reason of DROP_REASONS) this.samplesDropped.labels(pipeline, reason).inc(0);
     this.tasksEnqueued.labels(pipeline, taskType).inc(0);
   }
@@ -287,6 +357,7 @@ export class RuntimeMetrics {
   zeroProcessor(pipeline: string, taskTypes: Iterable<string>): void {
     this.samplesProcessed.labels(pipeline).inc(0);
     for (const type of taskTypes) {
+      this.#taskTypes.addKnown(type);
       for (const outcome of TASK_OUTCOMES) this.tasks.labels(pipeline, type, outcome).inc(0);
     }
   }

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { recordingMetrics } from "../testing.ts";
-import { labelValue, MAX_LABEL_LENGTH, RuntimeMetrics } from "./metrics.ts";
+import {
+  labelValue,
+  MAX_LABEL_LENGTH,
+  MAX_UNROUTED_TASK_TYPES,
+  RuntimeMetrics,
+} from "./metrics.ts";
 
 Deno.test("plugin metrics carry the component's label and add up across instances", async () => {
   const runtime = new RuntimeMetrics();
@@ -139,4 +144,26 @@ Deno.test("zeroHub(), zeroProcessor() and zeroDevice() create their counters at 
       'telemetry_device_restarts_total{device="press"} 0',
     ]
   ) assert.ok(text.includes(`${line}\n`), line);
+});
+
+Deno.test("task types no pipeline routes are sanitized and capped in telemetry_tasks_total", async () => {
+  const metrics = new RuntimeMetrics();
+  metrics.zeroProcessor("main", ["telemetry.analyze"]);
+  for (let i = 0; i < 1000; i++) {
+    metrics.tasks.labels("main", `foreign.${i}`, "dead_lettered").inc();
+  }
+  metrics.tasks.labels("main", "bad\u0000type", "dead_lettered").inc();
+  metrics.tasks.labels({ pipeline: "main", type: "telemetry.analyze", outcome: "completed" }).inc();
+  const text = await metrics.metrics();
+  const series = text.split("\n").filter((l) => l.startsWith("telemetry_tasks_total{"));
+  assert.equal(series.length, 4 + MAX_UNROUTED_TASK_TYPES + 1, "routed, 100 others, _other");
+  assert.match(
+    text,
+    /telemetry_tasks_total\{pipeline="main",type="_other",outcome="dead_lettered"\} 901\n/,
+  );
+  assert.match(
+    text,
+    /telemetry_tasks_total\{pipeline="main",type="telemetry.analyze",outcome="completed"\} 1\n/,
+  );
+  assert.ok(!text.includes("\u0000"));
 });

@@ -25,7 +25,7 @@ import type { Priority } from "../schema.ts";
 import { DeviceRunner, type DeviceStatus } from "./devices.ts";
 import { Gateway } from "./gateway.ts";
 import { HubQueue } from "./hub_queue.ts";
-import { OTHER_DEVICES, type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
+import { OVERFLOW_LABEL, type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
 import { Tap } from "./tap.ts";
 import { BrokerRouter, type ChainLink, WorkerPool } from "./workers.ts";
 
@@ -173,7 +173,7 @@ export class Runtime {
       onOverflow: (device, max) =>
         this.#logger.warn(
           `More than ${max} devices not in the configuration: further ones are counted under ` +
-            `device="${OTHER_DEVICES}" in metrics (raise metrics.max_devices to see them)`,
+            `device="${OVERFLOW_LABEL}" in metrics (raise metrics.max_devices to see them)`,
           { device, max_devices: max },
         ),
     });
