@@ -71,7 +71,10 @@ export interface PluginHistogram<L extends string = string> {
  * carries the component's kind and name as a label (`handler="alert"`), so
  * two instances of a plugin are told apart. Asking again for a name returns
  * the same metric (every worker's instance adds to it); asking with another
- * kind of metric or other labels throws.
+ * kind of metric or other labels throws. Label values are sanitized
+ * (control characters and lone surrogates replaced, length bounded), and a
+ * label named `device` shares the runtime's cap on distinct devices
+ * (`metrics.max_devices`), so labelling by request data stays bounded.
  */
 export interface PluginMetrics {
   counter<L extends string = never>(

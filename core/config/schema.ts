@@ -201,6 +201,12 @@ export const configSchema = z.strictObject({
         "and counted",
     ),
   }).prefault({}).describe("Admin API"),
+  metrics: z.strictObject({
+    max_devices: z.int().min(0).max(1_000_000).default(1000).describe(
+      "Most unconfigured devices (named by posted data) given their own /metrics series; " +
+        'the rest count as device="_other", warned once',
+    ),
+  }).prefault({}).describe("Prometheus metrics at /metrics"),
   shutdown: z.strictObject({
     grace: duration({ timer: true }).prefault("10s").describe(
       "How long in-flight tasks may run after a stop signal before they are released",

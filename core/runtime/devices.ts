@@ -87,7 +87,7 @@ export class DeviceRunner {
       restarts: 0,
       since: options.clock.now(),
     };
-    options.metrics.deviceUp.labels(options.name).set(0);
+    options.metrics.zeroDevice(options.pipeline, options.name);
   }
 
   /** Starts the supervision loop. */

@@ -54,7 +54,19 @@ export interface FastCounter {
 }
 
 /** Task outcomes counted by `telemetry_tasks_total`. */
-export type TaskOutcome = "completed" | "retried" | "dead_lettered" | "released";
+export const TASK_OUTCOMES = ["completed", "retried", "dead_lettered", "released"] as const;
+/** A task outcome counted by `telemetry_tasks_total`. */
+export type TaskOutcome = (typeof TASK_OUTCOMES)[number];
+
+/** Reasons counted by `telemetry_samples_dropped_total`. */
+export const DROP_REASONS = [
+  "queue_full_oldest",
+  "queue_full_newest",
+  "closed",
+  "broker_unavailable",
+] as const;
+/** A reason counted by `telemetry_samples_dropped_total`. */
+export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Queue names of `telemetry_queue_depth`. */
 export type QueueName = "hub" | "broker" | "inflight" | "delayed" | "dead_letter";
@@ -75,6 +87,136 @@ function decadeBuckets(min: number, max: number): number[] {
 const LATENCY_BUCKETS = [...decadeBuckets(0.001, 10), 30, 60];
 /** Handler time per task: 100 µs to 10 s. */
 const DURATION_BUCKETS = decadeBuckets(0.0001, 10);
+
+/** Label value that stands for every value past a cap (devices past `metrics.max_devices`). */
+export const OVERFLOW_LABEL = "_other";
+/** Default of `metrics.max_devices`. */
+export const DEFAULT_MAX_DEVICES = 1000;
+/** Most task types no pipeline routes (pushed by a foreign producer) labelled by name. */
+export const MAX_UNROUTED_TASK_TYPES = 100;
+/** Longest label value kept, in code points; longer values are cut and end in "…". */
+export const MAX_LABEL_LENGTH = 128;
+
+/** Values that need no change: no control character, no lone surrogate, not too long. */
+const CLEAN_LABEL = new RegExp(`^[^\\p{Cc}\\uD800-\\uDFFF]{0,${MAX_LABEL_LENGTH}}$`, "u");
+const CONTROL = /\p{Cc}/gu;
+
+/**
+ * Turns any string into a label value that is safe to expose: lone
+ * surrogates (not valid UTF-8) and control characters (NUL, CR, ESC…)
+ * become U+FFFD, and values longer than {@link MAX_LABEL_LENGTH} code
+ * points are cut. Prometheus' own escaping covers only `\\`, `"` and `\n`.
+ */
+export function labelValue(raw: string): string {
+  if (CLEAN_LABEL.test(raw)) return raw;
+  const clean = raw.toWellFormed().replace(CONTROL, "\uFFFD");
+  const points = [...clean];
+  return points.length <= MAX_LABEL_LENGTH
+    ? clean
+    : points.slice(0, MAX_LABEL_LENGTH - 1).join("") + "…";
+}
+
+/**
+ * The values of one label that request data can name (devices, task
+ * types): each is sanitized by {@link labelValue}; known values and the
+ * first `max` others keep their own label, later ones share
+ * {@link OVERFLOW_LABEL}, and the first of those is reported once.
+ */
+export class CappedLabels {
+  max: number;
+  onOverflow: ((value: string, max: number) => void) | undefined;
+  #known = new Set<string>();
+  #others = new Set<string>();
+  /** Raw value → label, for values that got their own label (bounded). */
+  #cache = new Map<string, string>();
+  #overflowed = false;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** Values that always keep their own label, replacing the previous ones. */
+  setKnown(values: Iterable<string>): void {
+    this.#known = new Set([...values].map(labelValue));
+    this.#cache.clear();
+  }
+
+  /** Adds a value that always keeps its own label. */
+  addKnown(value: string): void {
+    this.#known.add(labelValue(value));
+  }
+
+  /** The label value of `raw`. */
+  label(raw: string): string {
+    return this.#cache.get(raw) ?? this.#admit(raw);
+  }
+
+  #admit(raw: string): string {
+    const label = labelValue(raw);
+    if (label === OVERFLOW_LABEL) return label;
+    if (!this.#known.has(label) && !this.#others.has(label)) {
+      if (this.#others.size >= this.max) {
+        if (!this.#overflowed) {
+          this.#overflowed = true;
+          this.onOverflow?.(label, this.max);
+        }
+        return OVERFLOW_LABEL;
+      }
+      this.#others.add(label);
+    }
+    // Several raw values can share a label (cut or sanitized): keep the cache bounded.
+    if (this.#cache.size < 2 * (this.max + this.#known.size) + 64) this.#cache.set(raw, label);
+    return label;
+  }
+}
+
+/** How {@link RuntimeMetrics} labels devices (see {@link RuntimeMetrics.configure}). */
+export interface DeviceLabelOptions {
+  /** Devices of the configuration: each always gets its own label. */
+  devices: Iterable<string>;
+  /** Most other devices labelled by name; the rest count under {@link OVERFLOW_LABEL}. */
+  maxDevices: number;
+  /** Called once, for the first device past the cap. */
+  onOverflow?: (device: string, maxDevices: number) => void;
+}
+
+/**
+ * A counter whose `labels()` passes some label values through a guard, so
+ * that callers labelling by request data cannot add series without bound.
+ */
+class GuardedCounter<T extends string> extends client.Counter<T> {
+  readonly #guards: Array<[T, number, (value: string) => string]>;
+
+  constructor(
+    config: client.CounterConfiguration<T> & { labelNames: readonly T[] },
+    guards: Partial<Record<T, (value: string) => string>>,
+  ) {
+    super(config);
+    this.#guards = config.labelNames.flatMap((name, i) => {
+      const guard = guards[name];
+      return guard ? [[name, i, guard] as [T, number, (value: string) => string]] : [];
+    });
+  }
+
+  override labels(...values: string[]): client.Counter.Internal;
+  override labels(labels: client.LabelValues<T>): client.Counter.Internal;
+  override labels(...args: [client.LabelValues<T>] | string[]): client.Counter.Internal {
+    const first = args[0];
+    if (typeof first === "object") {
+      const guarded: client.LabelValues<T> = { ...first };
+      for (const [name, , guard] of this.#guards) {
+        const v = guarded[name];
+        if (v !== undefined) guarded[name] = guard(String(v)) as client.LabelValues<T>[T];
+      }
+      return super.labels(guarded);
+    }
+    const values = [...args] as string[];
+    for (const [, i, guard] of this.#guards) {
+      if (values[i] !== undefined) values[i] = guard(values[i]);
+    }
+    return super.labels(...values);
+  }
+}
 
 /** Every metric of a runtime, on one registry. */
 export class RuntimeMetrics {
@@ -100,19 +242,22 @@ export class RuntimeMetrics {
     FastCounter & { entry: { pending: number; child: { inc(n: number): void } } }
   >();
   #depthProbes: Array<() => Promise<void> | void> = [];
+  #devices = new CappedLabels(DEFAULT_MAX_DEVICES);
+  #taskTypes = new CappedLabels(MAX_UNROUTED_TASK_TYPES);
 
   constructor() {
     this.registry = new client.Registry();
     const registers = [this.registry];
-    this.samplesIngested = new client.Counter({
+    this.samplesIngested = new GuardedCounter({
       name: "telemetry_samples_ingested_total",
       help: "Samples read from devices (or posted) and accepted into a hub queue",
       labelNames: ["pipeline", "device"],
       registers,
-    });
+    }, { device: (d) => this.deviceLabel(d) });
     this.samplesDropped = new client.Counter({
       name: "telemetry_samples_dropped_total",
-      help: "Samples dropped, by reason (queue_full_oldest, queue_full_newest, closed)",
+      help: "Samples dropped, by reason (queue_full_oldest, queue_full_newest, closed, " +
+        "broker_unavailable)",
       labelNames: ["pipeline", "reason"],
       registers,
     });
@@ -142,12 +287,13 @@ export class RuntimeMetrics {
       labelNames: ["pipeline", "type"],
       registers,
     });
-    this.tasks = new client.Counter({
+    // A foreign producer's task may have any type: unrouted ones are capped.
+    this.tasks = new GuardedCounter({
       name: "telemetry_tasks_total",
       help: "Task attempts settled, by outcome (completed, retried, dead_lettered, released)",
       labelNames: ["pipeline", "type", "outcome"],
       registers,
-    });
+    }, { type: (t) => this.#taskTypes.label(t) });
     this.taskDuration = new client.Histogram({
       name: "telemetry_task_duration_seconds",
       help: "Time one handler spent on one task",
@@ -196,6 +342,55 @@ export class RuntimeMetrics {
       labelNames: ["route", "status"],
       registers,
     });
+  }
+
+  /**
+   * Sets the device cap and the configured devices (which always keep their
+   * own label). Devices admitted earlier keep theirs: their series exist.
+   */
+  configure({ devices, maxDevices, onOverflow }: DeviceLabelOptions): void {
+    this.#devices.setKnown(devices);
+    this.#devices.max = maxDevices;
+    this.#devices.onOverflow = onOverflow;
+  }
+
+  /**
+   * The `device` label value of a device name that may come from request
+   * data: sanitized by {@link labelValue}; configured devices and the first
+   * `maxDevices` others keep their name, later ones share
+   * {@link OVERFLOW_LABEL} (and the first of them is reported once).
+   */
+  deviceLabel(device: string): string {
+    return this.#devices.label(device);
+  }
+
+  /**
+   * Creates at 0 the series of a pipeline's hub: samples read from each of
+   * its devices, dropped for each reason and tasks enqueued, so that
+   * dashboards show 0 rather than no data before the first event.
+   */
+  zeroHub(pipeline: string, taskType: string): void {
+    this.#taskTypes.addKnown(taskType);
+    for (const reason of DROP_REASONS) this.samplesDropped.labels(pipeline, reason).inc(0);
+    this.tasksEnqueued.labels(pipeline, taskType).inc(0);
+  }
+
+  /** Creates at 0 the series of a pipeline's workers for each task type it routes. */
+  zeroProcessor(pipeline: string, taskTypes: Iterable<string>): void {
+    this.samplesProcessed.labels(pipeline).inc(0);
+    for (const type of taskTypes) {
+      this.#taskTypes.addKnown(type);
+      for (const outcome of TASK_OUTCOMES) this.tasks.labels(pipeline, type, outcome).inc(0);
+    }
+  }
+
+  /** Creates at 0 the series of one configured device of a pipeline. */
+  zeroDevice(pipeline: string, device: string): void {
+    const label = this.deviceLabel(device);
+    this.samplesIngested.labels(pipeline, label).inc(0);
+    this.deviceUp.labels(label).set(0);
+    this.deviceReadErrors.labels(label).inc(0);
+    this.deviceRestarts.labels(label).inc(0);
   }
 
   /** The live totals of a pipeline (created on first use). */
@@ -267,7 +462,7 @@ export class RuntimeMetrics {
 
   /** The {@link PluginMetrics} of one component, on this registry. */
   pluginMetrics(kind: PluginKind, component: string): PluginMetrics {
-    return pluginMetrics(this.registry, kind, component);
+    return pluginMetrics(this.registry, kind, component, (device) => this.deviceLabel(device));
   }
 
   /** Prometheus text exposition. */
@@ -286,12 +481,15 @@ type MetricKind = "counter" | "gauge" | "histogram";
 /**
  * {@link PluginMetrics} on `registry` for one component: names get the
  * `telemetry_` prefix and series a `<kind>="<component>"` label. A metric
- * asked for twice with the same kind and labels is the same metric.
+ * asked for twice with the same kind and labels is the same metric. Label
+ * values pass through {@link labelValue}; a `device` label's through
+ * `deviceLabel` (the runtime's cap).
  */
 export function pluginMetrics(
   registry: client.Registry,
   kind: PluginKind,
   component: string,
+  deviceLabel: (device: string) => string = labelValue,
 ): PluginMetrics {
   function metric(
     type: MetricKind,
@@ -337,7 +535,12 @@ export function pluginMetrics(
   }
   const values = (labels: MetricLabels<string> | undefined) => {
     const out: Record<string, string | number> = { [kind]: component };
-    for (const [k, v] of Object.entries(labels ?? {})) if (v !== undefined) out[k] = v;
+    for (const [k, v] of Object.entries(labels ?? {})) {
+      if (typeof v === "number") out[k] = v;
+      else if (v !== undefined) {
+        out[k] = k === "device" ? deviceLabel(String(v)) : labelValue(String(v));
+      }
+    }
     return out;
   };
   return {

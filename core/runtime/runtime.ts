@@ -25,7 +25,7 @@ import type { Priority } from "../schema.ts";
 import { DeviceRunner, type DeviceStatus } from "./devices.ts";
 import { Gateway } from "./gateway.ts";
 import { HubQueue } from "./hub_queue.ts";
-import { type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
+import { OVERFLOW_LABEL, type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
 import { Tap } from "./tap.ts";
 import { BrokerRouter, type ChainLink, WorkerPool } from "./workers.ts";
 
@@ -164,6 +164,21 @@ export class Runtime {
     this.startedAt = this.#clock.now();
     this.events = createEventBus(this.#logger);
     this.tap = new Tap(() => this.#clock.now());
+    this.#configureMetrics();
+  }
+
+  /** Configured devices keep their own series; request-derived ones are capped. */
+  #configureMetrics(): void {
+    this.metrics.configure({
+      devices: Object.keys(this.#config.devices),
+      maxDevices: this.#config.metrics.max_devices,
+      onOverflow: (device, max) =>
+        this.#logger.warn(
+          `More than ${max} devices not in the configuration: further ones are counted under ` +
+            `device="${OVERFLOW_LABEL}" in metrics (raise metrics.max_devices to see them)`,
+          { device, max_devices: max },
+        ),
+    });
   }
 
   /**
@@ -323,6 +338,7 @@ export class Runtime {
         dropped.labels(pr.name, reason).inc(count);
       },
     });
+    this.metrics.zeroHub(pr.name, p.task_type);
     const devicePriority = new Map<string, Priority>();
     for (const deviceName of p.from) {
       const block = this.config.devices[deviceName]!;
@@ -372,6 +388,7 @@ export class Runtime {
     const chains = new Map<string, ChainLink[]>();
     for (const [type, chain] of Object.entries(p.routes)) chains.set(type, chain.map(link));
     chains.set(p.task_type, p.handlers.map(link));
+    this.metrics.zeroProcessor(pr.name, chains.keys());
     const retry: RetryPolicy = p.retry;
     let router = this.#routers.get(pr.brokerName);
     if (!router) this.#routers.set(pr.brokerName, router = new BrokerRouter());
@@ -447,13 +464,15 @@ export class Runtime {
     if (pr.queue.wouldBlock(samples.length)) return "full";
     const totals = this.metrics.totals(pipeline);
     totals.samples_read += samples.length;
+    // Device names come from request data: deviceLabel() sanitizes and caps them.
+    const m = this.metrics;
     if (samples.length === 1) {
-      this.metrics.fastCounter(this.metrics.samplesIngested, pipeline, samples[0]!.device).inc();
+      m.fastCounter(m.samplesIngested, pipeline, m.deviceLabel(samples[0]!.device)).inc();
     } else {
       const perDevice = new Map<string, number>();
       for (const s of samples) perDevice.set(s.device, (perDevice.get(s.device) ?? 0) + 1);
       for (const [device, n] of perDevice) {
-        this.metrics.fastCounter(this.metrics.samplesIngested, pipeline, device).inc(n);
+        m.fastCounter(m.samplesIngested, pipeline, m.deviceLabel(device)).inc(n);
       }
     }
     this.tap.offer(pipeline, samples);
@@ -696,6 +715,7 @@ export class Runtime {
     }
     this.#config = next;
     this.#registry = loaded.registry;
+    this.#configureMetrics();
     for (const name of restarted) {
       const pr = await this.#buildPipeline(name);
       pr.pool?.start();

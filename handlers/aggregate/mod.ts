@@ -123,6 +123,8 @@ export default defineHandler({
       "Tasks an aggregate handler saw, by result: merged, or duplicate (merged before; redelivery)",
       ["result"],
     );
+    // Series exist at 0 from start-up: dashboards show 0, not "No data".
+    for (const result of ["merged", "duplicate"]) merged.inc({ result }, 0);
     const pruneEvery = Math.min(retention / 10, MAX_PRUNE_INTERVAL);
     let nextPrune = clock.now();
 
@@ -146,6 +148,7 @@ export default defineHandler({
     const kept = Object.entries(config.retention)
       .map(([key, ms]) => ({ window: parseDuration(key)!, label: key, ms }))
       .filter((r) => r.ms > 0);
+    for (const r of kept) expired.inc({ window: r.label }, 0);
     const expiry = kept.length > 0
       ? startRetention(ctx, Math.min(...kept.map((r) => r.ms)), "aggregates", async (signal) => {
         for (const r of kept) {

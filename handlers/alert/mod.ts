@@ -214,9 +214,18 @@ export default defineHandler({
       "Anomalies that raised no alert, by reason (cooldown, below_min_severity)",
       ["reason"],
     );
-    const reporter = (sink: string): DeliveryReport => (notice, outcome, seconds) => {
-      delivered.inc({ sink, status: notice.status, outcome });
-      if (outcome === "sent" && sink !== "log") deliverySeconds.observe({ sink }, seconds);
+    // Series exist at 0 from start-up: dashboards show 0, not "No data".
+    for (const reason of ["cooldown", "below_min_severity"]) skipped.inc({ reason }, 0);
+    const reporter = (sink: string): DeliveryReport => {
+      for (const status of ["firing", "resolved"]) {
+        for (const outcome of ["sent", "failed", "dropped"]) {
+          delivered.inc({ sink, status, outcome }, 0);
+        }
+      }
+      return (notice, outcome, seconds) => {
+        delivered.inc({ sink, status: notice.status, outcome });
+        if (outcome === "sent" && sink !== "log") deliverySeconds.observe({ sink }, seconds);
+      };
     };
     /** A sink POSTing `body(notice)` (default: the notice), named `sink` in logs and metrics. */
     function httpSink(

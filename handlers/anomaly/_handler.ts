@@ -180,6 +180,8 @@ export function createAnomalyEngine(
   const seriesGauge = gaugeOf("series"), silenceGauge = gaugeOf("silence");
   stateSize.inc({ state: "series" }, 0);
   stateSize.inc({ state: "silence" }, 0);
+  stateEvicted.inc({ state: "series" }, 0);
+  stateEvicted.inc({ state: "silence" }, 0);
 
   /** Publishes and counts a new anomaly. */
   function found(anomaly: Anomaly): void {

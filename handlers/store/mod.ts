@@ -37,6 +37,9 @@ export default defineHandler({
       "store_samples_expired_total",
       "Samples deleted because they were older than the retention",
     );
+    // Series exist at 0 from start-up: dashboards show 0, not "No data".
+    for (const result of ["inserted", "duplicate"]) written.inc({ result }, 0);
+    expired.inc({}, 0);
     const retention = config.retention > 0
       ? startRetention(ctx, config.retention, "samples", async (signal) => {
         const deleted = await db.expireSamples(clock.now() - config.retention, { signal });
