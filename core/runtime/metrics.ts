@@ -64,6 +64,7 @@ export const DROP_REASONS = [
   "queue_full_newest",
   "closed",
   "broker_unavailable",
+  "unencodable",
 ] as const;
 /** A reason counted by `telemetry_samples_dropped_total`. */
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -257,7 +258,7 @@ export class RuntimeMetrics {
     this.samplesDropped = new client.Counter({
       name: "telemetry_samples_dropped_total",
       help: "Samples dropped, by reason (queue_full_oldest, queue_full_newest, closed, " +
-        "broker_unavailable)",
+        "broker_unavailable, unencodable)",
       labelNames: ["pipeline", "reason"],
       registers,
     });
@@ -372,12 +373,14 @@ export class RuntimeMetrics {
   zeroHub(pipeline: string, taskType: string): void {
     this.#taskTypes.addKnown(taskType);
     for (const reason of DROP_REASONS) this.samplesDropped.labels(pipeline, reason).inc(0);
+    for (const source of ["device", "http"]) this.samplesRefused.labels(pipeline, source).inc(0);
     this.tasksEnqueued.labels(pipeline, taskType).inc(0);
   }
 
   /** Creates at 0 the series of a pipeline's workers for each task type it routes. */
   zeroProcessor(pipeline: string, taskTypes: Iterable<string>): void {
     this.samplesProcessed.labels(pipeline).inc(0);
+    this.samplesQuarantined.labels(pipeline).inc(0);
     for (const type of taskTypes) {
       this.#taskTypes.addKnown(type);
       for (const outcome of TASK_OUTCOMES) this.tasks.labels(pipeline, type, outcome).inc(0);
