@@ -319,7 +319,9 @@ export class RedisBroker implements BrokerInstance {
     if (undated.length === 0) return deliveries;
     const { keys } = this;
     const pipeline = this.#redis.pipeline();
-    for (const d of undated) pipeline.hget(keys.taskPrefix + d.task.id + keys.taskSuffix, "created_at");
+    for (const d of undated) {
+      pipeline.hget(keys.taskPrefix + d.task.id + keys.taskSuffix, "created_at");
+    }
     const replies = (await pipeline.exec()) ?? [];
     undated.forEach((d, i) => {
       const value = Number(replies[i]?.[1]);
