@@ -58,7 +58,7 @@ export function databaseConfig() {
       "Most connections to PostgreSQL; handlers of one process with the same url share one pool " +
         "(the first opened sets its size)",
     ),
-    connect_timeout: duration().pipe(z.number().min(1)).prefault("10s").describe(
+    connect_timeout: duration({ timer: true }).pipe(z.number().min(1)).prefault("10s").describe(
       "Longest wait for a PostgreSQL connection",
     ),
   };

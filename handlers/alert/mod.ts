@@ -40,16 +40,16 @@ const httpDelivery = {
   headers: z.record(z.string(), z.string()).default({}).describe(
     'Extra request headers, e.g. `Authorization: "Bearer ${WEBHOOK_TOKEN}"`',
   ),
-  timeout: duration().pipe(z.number().min(1)).prefault("5s").describe(
+  timeout: duration({ timer: true }).pipe(z.number().min(1)).prefault("5s").describe(
     "Longest wait for an answer to one request",
   ),
   retries: z.int().min(0).max(100).default(5).describe(
     "Further attempts after a network error, timeout, 5xx, 408, 425 or 429 (other 4xx: none)",
   ),
-  backoff: duration().pipe(z.number().min(1)).prefault("1s").describe(
+  backoff: duration({ timer: true }).pipe(z.number().min(1)).prefault("1s").describe(
     "Delay before the first retry; doubles per attempt (±20% jitter)",
   ),
-  max_backoff: duration().pipe(z.number().min(1)).prefault("1m").describe(
+  max_backoff: duration({ timer: true }).pipe(z.number().min(1)).prefault("1m").describe(
     "Longest delay between attempts",
   ),
   queue_size: z.int().positive().default(1000).describe(
@@ -138,7 +138,7 @@ const configSchema = z.strictObject({
     "Most device+rule pairs (cooldowns) and anomaly ids (de-duplication) remembered; the " +
       "oldest are forgotten beyond it",
   ),
-  flush_timeout: duration().prefault("5s").describe(
+  flush_timeout: duration({ timer: true }).prefault("5s").describe(
     "Longest wait at shutdown for queued and in-flight deliveries",
   ),
 });

@@ -45,7 +45,7 @@ const configSchema = z.strictObject({
     "Most device+metric series (and devices watched for silence) with detector state; the " +
       "idlest is forgotten beyond it",
   ),
-  check_interval: duration().pipe(z.number().min(1)).prefault("1s").describe(
+  check_interval: duration({ timer: true }).pipe(z.number().min(1)).prefault("1s").describe(
     "How often silent devices are looked for",
   ),
   store: z.boolean().default(true).describe(

@@ -31,7 +31,7 @@ export interface MetricDigest {
 }
 
 const configSchema = z.strictObject({
-  interval: duration().pipe(z.number().min(1)).prefault("10s").describe(
+  interval: duration({ timer: true }).pipe(z.number().min(1)).prefault("10s").describe(
     "How often the digest is logged",
   ),
   max_metrics: z.int().positive().default(1000).describe(

@@ -176,3 +176,9 @@ Deno.test("digest README documents every config field with its description", asy
     assert.ok(field.description && readme.includes(field.description), `README lacks ${key}`);
   }
 });
+
+Deno.test("digest config refuses an interval no timer can hold", () => {
+  const result = digest.config.safeParse({ interval: "30d" });
+  assert.equal(result.success, false);
+  assert.match(JSON.stringify(result.error?.issues), /at most 2147483647ms/);
+});
