@@ -21,6 +21,29 @@ export class RetryableError extends Error {
 }
 
 /**
+ * A dependency a handler needs cannot be reached at all (its database is
+ * down, say): nothing is wrong with the task. The runtime spends no attempt
+ * on it: the task goes back to the broker untouched and the pipeline's
+ * workers hold off, with the retry policy's backoff, until the dependency
+ * answers again. So an outage of any length dead-letters nothing.
+ *
+ * @example
+ * ```ts
+ * import { UnavailableError } from "./errors.ts";
+ * throw new UnavailableError("Database unreachable", { cause: new Error("ECONNREFUSED") });
+ * ```
+ */
+export class UnavailableError extends RetryableError {
+  override name = "UnavailableError";
+}
+
+/** Whether an error means "a dependency is down; try again later without spending an attempt". */
+export function isUnavailable(error: unknown): boolean {
+  return error instanceof UnavailableError ||
+    (error instanceof Error && error.name === "UnavailableError");
+}
+
+/**
  * A handler failure that will fail the same way every time (malformed
  * payload, a 4xx from a webhook). The runtime dead-letters the task at once.
  *

@@ -23,9 +23,11 @@ export {
   errorMessage,
   formatProblem,
   isPermanent,
+  isUnavailable,
   PermanentError,
   PluginError,
   RetryableError,
+  UnavailableError,
 } from "./errors.ts";
 export {
   createLogger,

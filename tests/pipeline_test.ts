@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
 import { StartupError } from "../core/runtime/runtime.ts";
-import { recording, recordings } from "./_fixtures/plugins.ts";
+import { outages, recording, recordings } from "./_fixtures/plugins.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
 
 function pipelineYaml(opts: {
@@ -258,4 +258,34 @@ pipelines:
   assert.ok(recording("share_a").seen.every((s) => s.startsWith("a/")));
   assert.equal(recording("share_b").seen.length, 300);
   assert.ok(recording("share_b").seen.every((s) => s.startsWith("b/")));
+});
+
+Deno.test("an unavailable dependency holds tasks without spending attempts, logged once when it goes and once when it is back", async () => {
+  recordings.clear();
+  outages.set("down", true);
+  const { runtime, lines } = await createRuntime(pipelineYaml({
+    key: "down",
+    count: 200,
+    handlers: "[out]",
+    extraHandlers: "  out: { type: outage, config: { key: down } }",
+  }));
+  try {
+    runtime.start();
+    await waitFor(
+      () => runtime.metrics.totals("main").tasks_released >= 10,
+      "tasks held back several times",
+    );
+    assert.equal(recording("down").seen.length, 0);
+    outages.set("down", false);
+    await waitFor(() => recording("down").seen.length >= 200, "every sample once it is back");
+    const summary = await runtime.stop();
+    assert.equal(summary.tasks_dead_lettered, 0, "max_attempts is 3, the outage spent none");
+    assert.equal(summary.tasks_retried, 0);
+    assert.ok([...recording("down").attemptsByTask.values()].every((a) => a === 1));
+    assert.equal(lines.filter((l) => String(l.msg).includes("is unavailable")).length, 1);
+    assert.equal(lines.filter((l) => String(l.msg).includes("available again")).length, 1);
+  } finally {
+    outages.delete("down");
+    if (runtime.state !== "stopped") await runtime.stop();
+  }
 });

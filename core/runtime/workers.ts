@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { decideFailure, type RetryPolicy } from "../backoff.ts";
+import { backoffDelay, decideFailure, type RetryPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
-import { errorMessage, isPermanent, PermanentError } from "../errors.ts";
+import { errorMessage, isPermanent, isUnavailable, PermanentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type {
   BrokerInstance,
@@ -156,6 +156,8 @@ export class WorkerPool {
   #busy = 0;
   #releasedPaused = false;
   #reserveFailing = false;
+  /** While a dependency is down: when workers may reserve again, and since when it is down. */
+  #hold: { until: number; since: number; failures: number } | undefined;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -224,6 +226,16 @@ export class WorkerPool {
     const { broker, prefetch, logger, pipeline, clock } = this.#o;
     const reserving = this.#reserving.signal;
     while (!reserving.aborted) {
+      const hold = this.#hold;
+      if (hold && hold.until > clock.now()) {
+        // A dependency is down: reserving would only put tasks straight back.
+        try {
+          await clock.sleep(hold.until - clock.now(), reserving);
+        } catch {
+          break;
+        }
+        continue;
+      }
       let deliveries: Delivery[];
       try {
         deliveries = await broker.reserve(consumer, prefetch, reserving);
@@ -335,6 +347,7 @@ export class WorkerPool {
           ...await this.#runChain(route.chain, decoded.samples, task, attempt, pipeline),
         );
       }
+      this.#available();
       if (quarantine.length === 0) {
         return { settlement: { delivery, outcome: "completed" }, pipeline, samples: count };
       }
@@ -348,6 +361,11 @@ export class WorkerPool {
         return { settlement: { delivery, outcome: "released" }, pipeline, samples: 0 };
       }
       const retry = "unroutable" in route ? this.#o.fallbackRetry : route.retry;
+      if (isUnavailable(error)) {
+        // Nothing is wrong with the task: put it back untouched and hold off.
+        this.#holdOff(retry, error);
+        return { settlement: { delivery, outcome: "released" }, pipeline, samples: 0 };
+      }
       const decision = decideFailure(retry, attempt, isPermanent(error), random);
       const err = taskError(error);
       if (decision.action === "retry") {
@@ -378,6 +396,39 @@ export class WorkerPool {
         samples: count,
       };
     }
+  }
+
+  /**
+   * Holds the pool's workers after a handler found a dependency down: they
+   * reserve again after the retry policy's backoff, longer each time the
+   * dependency is still down. Logged once per outage.
+   */
+  #holdOff(retry: RetryPolicy, error: unknown): void {
+    const now = this.#o.clock.now();
+    const failures = (this.#hold?.failures ?? 0) + 1;
+    const delay = backoffDelay(retry, failures, this.#o.random);
+    if (!this.#hold) {
+      this.#o.logger.warn("A handler's dependency is unavailable; holding tasks until it is back", {
+        pipeline: this.#o.pipeline,
+        error: errorMessage(error),
+      });
+    }
+    this.#hold = {
+      until: Math.max(this.#hold?.until ?? 0, now + delay),
+      since: this.#hold?.since ?? now,
+      failures,
+    };
+  }
+
+  /** Ends a hold once a task went through again. */
+  #available(): void {
+    const hold = this.#hold;
+    if (!hold) return;
+    this.#hold = undefined;
+    this.#o.logger.info("Handlers' dependencies available again; taking tasks", {
+      pipeline: this.#o.pipeline,
+      held_ms: this.#o.clock.now() - hold.since,
+    });
   }
 
   #context(task: Readonly<Task>, attempt: number, pipeline: string): HandlerContext {

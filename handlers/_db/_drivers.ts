@@ -19,7 +19,7 @@
  */
 import { connect, type Socket } from "node:net";
 import { setImmediate } from "node:timers";
-import { errorMessage, PermanentError, RetryableError } from "../../core/mod.ts";
+import { errorMessage, PermanentError, RetryableError, UnavailableError } from "../../core/mod.ts";
 
 /** Rows and the number of rows a statement affected. */
 export interface QueryResult {
@@ -231,8 +231,10 @@ export function isOutage(error: unknown): boolean {
 }
 
 /**
- * Maps a driver error to what the runtime should do: connection trouble
- * and transient server states are a {@link RetryableError}; data errors
+ * Maps a driver error to what the runtime should do: an outage (no
+ * connection, a server shutting down or starting up, see {@link isOutage})
+ * is an {@link UnavailableError}, other transient server states a
+ * {@link RetryableError}; data errors
  * (SQLSTATE class 22), constraint violations (23) and statements the server
  * rejects (42) fail the same way every time, a {@link PermanentError}.
  * Anything else is retried. `what` starts the message, e.g.
@@ -242,8 +244,9 @@ export function classifyError(error: unknown, what: string): Error {
   if (error instanceof RetryableError || error instanceof PermanentError) return error;
   const code = errorCode(error);
   const message = errorMessage(error);
-  if (code && (CONNECTION_CODES.has(code) || /^E[A-Z]+$/.test(code))) {
-    return new RetryableError(`${what}: database unreachable (${code}): ${message}`, {
+  if (isOutage(error)) {
+    // The database is down, not this task: the runtime holds tasks without spending attempts.
+    return new UnavailableError(`${what}: database unreachable (${code}): ${message}`, {
       cause: error,
     });
   }

@@ -15,6 +15,7 @@ import {
   type Sample,
   type SampleInput,
   sleepUnlessAborted,
+  UnavailableError,
   z,
 } from "../../core/mod.ts";
 
@@ -225,6 +226,26 @@ export const poisonHandler = defineHandler({
         if (samples.some((s) => s.value === config.value)) {
           throw new PermanentError(`Cannot take value ${config.value}`);
         }
+      },
+    };
+  },
+});
+
+/** Whether the `outage` handler's dependency is down, by key; tests flip it. */
+export const outages = new Map<string, boolean>();
+
+/** Throws UnavailableError while `outages.get(key)` is true, then records like `record`. */
+export const outageHandler = defineHandler({
+  name: "outage",
+  summary: "Fails with UnavailableError while its dependency is down (tests)",
+  config: z.strictObject({ key: z.string().describe("Outage and recording key") }),
+  create(config) {
+    const rec = recording(config.key);
+    return {
+      handle(samples, hctx) {
+        if (outages.get(config.key)) throw new UnavailableError("Dependency unreachable");
+        rec.attemptsByTask.set(hctx.task.id, hctx.attempt);
+        for (const s of samples) rec.seen.push(`${s.device}/${s.metric}/${s.seq}`);
       },
     };
   },

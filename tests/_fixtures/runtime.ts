@@ -13,6 +13,7 @@ import {
   fixedDevice,
   flakyHandler,
   hangHandler,
+  outageHandler,
   poisonHandler,
   recordHandler,
   scriptedDevice,
@@ -33,6 +34,7 @@ export function testRegistry(): PluginRegistry {
     abortableHandler,
     scriptedDevice,
     poisonHandler,
+    outageHandler,
   ]);
 }
 
