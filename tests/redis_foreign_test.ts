@@ -155,3 +155,48 @@ async function processingLists(redis: ReturnType<typeof client>, prefix: string)
   for (const key of keys) if (await redis.llen(key) > 0) held.push(key);
   return held;
 }
+
+Deno.test({
+  name:
+    "redis foreign producer: a task nested too deep to encode again is dead-lettered with its raw text",
+  ignore: !HAVE_REDIS,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const prefix = randomPrefix("deep");
+    const { runtime } = await createRuntime(`
+role: processor
+admin: { enabled: false }
+brokers:
+  r:
+    type: redis
+    config: { url: "${REDIS_URL}", prefix: ${prefix}, task_key: "${prefix}:task:{id}", poll_interval: 20ms }
+handlers:
+  rec: { type: record, config: { key: ${prefix} } }
+pipelines:
+  main: { via: r, task_type: telemetry.analyze, handlers: [rec] }
+`);
+    const redis = client();
+    try {
+      runtime.start();
+      const deep = "[".repeat(100_000) + "]".repeat(100_000);
+      const element = `{"id":"deep-1","type":"other.type","payload":${deep}}`;
+      await redis.rpush(
+        `${prefix}:tasks`,
+        element,
+        '{"id":"ok-1","type":"telemetry.analyze","payload":{"device":"d","metric":"m","value":1,"ts":1}}',
+      );
+      const broker = runtime.brokers.get("r") as RedisBroker;
+      await waitFor(async () => (await broker.depth()).dead === 1, "the dead letter");
+      await waitFor(() => recording(prefix).seen.length === 1, "the good task");
+      const [letter] = (await broker.listDeadLetters({})).items;
+      assert.equal(letter!.raw, element);
+      assert.match(letter!.error.message, /Unknown task type "other.type"/);
+      assert.equal((await broker.depth()).inflight, 0);
+    } finally {
+      redis.disconnect();
+      await runtime.stop();
+      await deleteKeys(prefix);
+    }
+  },
+});

@@ -703,7 +703,15 @@ export class RedisBroker implements BrokerInstance {
       };
       if (receipt.bytes !== undefined) letter.raw_base64 = receipt.bytes.toString("base64");
       else if (s.delivery.invalid !== undefined) letter.raw = receipt.raw;
-      body = encodeDeadLetter(letter);
+      try {
+        body = encodeDeadLetter(letter);
+      } catch {
+        // A payload JSON.parse took but JSON.stringify cannot (nested too deep): keep the
+        // element as it came, or settling would fail and the task come back forever.
+        letter.task = { ...letter.task, payload: null };
+        letter.raw = receipt.raw;
+        body = encodeDeadLetter(letter);
+      }
     }
     // The script finds a task by id; only an id-less one, or one whose text
     // is not its bytes, is sent back whole.
