@@ -26,7 +26,7 @@ import {
 } from "../../core/mod.ts";
 import { Deque, DueHeap } from "./_collections.ts";
 import { DeadLetterStore } from "./_dead_letters.ts";
-import type { MemoryBrokerOptions } from "./mod.ts";
+import type { MemoryBrokerOptions } from "./_config.ts";
 
 /**
  * Weighted round-robin over the priority queues: out of every 7 tasks taken

@@ -85,6 +85,7 @@ function pending<T>(promise: Promise<T>): { settled: () => boolean; promise: Pro
 
 Deno.test("memory config has defaults and a description for every field", () => {
   assert.deepEqual(memoryBrokerConfig.parse({}), {
+    capacity: 256,
     retention: 300_000,
     max_retained: 10_000,
     max_dead_letters: 10_000,

@@ -43,7 +43,7 @@ import {
   type StoredDeadLetter,
 } from "./_codec.ts";
 import { scriptError, type ScriptName, SCRIPTS } from "./_scripts.ts";
-import type { RedisBrokerOptions } from "./mod.ts";
+import type { RedisBrokerOptions } from "./_config.ts";
 
 /** The broker's handle in a {@link Delivery}. */
 class Receipt {

@@ -1,0 +1,55 @@
+/**
+ * The `config:` block of the `redis` broker: its schema (types, defaults,
+ * validation and the docs all come from it) and the options type it parses to.
+ *
+ * @module
+ */
+import { duration, z } from "../../core/mod.ts";
+
+/** The `config:` block of a `type: redis` broker. */
+export const redisBrokerConfig = z.strictObject({
+  url: z.string().min(1).default("redis://127.0.0.1:6379").describe(
+    "Redis URL (redis:// or rediss://, optionally with user, password and database number)",
+  ),
+  prefix: z.string().regex(/^[^\s{}]+$/, {
+    error: "Prefix must not contain spaces or braces",
+  }).default("telemetry").describe(
+    "Start of every queue key (`{prefix}:tasks`, `{prefix}:dlq`, …), so several pipelines " +
+      "share one Redis",
+  ),
+  task_key: z.string().regex(/^[^{}]*\{id\}[^{}]*$/, {
+    error: 'Task key pattern must contain "{id}" exactly once',
+  }).default("task:{id}").describe(
+    "Key of each task's state hash; `{id}` is replaced by the task id",
+  ),
+  capacity: z.int().min(1).optional().describe(
+    "Most tasks waiting in the queues. When full, enqueue() waits for room, which slows " +
+      "the hubs down (backpressure) instead of growing Redis memory; retries, releases and " +
+      "replays are always accepted. Unset means no limit",
+  ),
+  retention: duration().prefault("0ms").describe(
+    "How long the record of a completed task stays readable by id; 0 deletes it at once " +
+      "(as the original design does), which keeps Redis memory flat",
+  ),
+  max_dead_letters: z.int().min(1).default(10_000).describe(
+    "Most dead letters kept; beyond it the oldest is dropped (with its task record) and a " +
+      "warning logged, so a poison stream cannot fill Redis",
+  ),
+  lease: duration({ timer: true }).prefault("5s").describe(
+    "How long a consumer's reserved tasks stay its own without a heartbeat; a killed " +
+      "processor's tasks are requeued this long after its last heartbeat",
+  ),
+  recover_interval: duration({ timer: true }).prefault("1s").describe(
+    "How often each processor looks for expired leases and requeues their tasks",
+  ),
+  poll_interval: duration({ timer: true }).prefault("100ms").describe(
+    "Longest an idle consumer blocks before it looks at due retries and at the high and low " +
+      "queues again (high and low tasks normally wake it at once)",
+  ),
+  connect_timeout: duration({ timer: true }).prefault("2s").describe(
+    "How long start-up waits for Redis before going on and retrying in the background",
+  ),
+});
+
+/** Validated options of the Redis broker (the parsed `config:` block). */
+export type RedisBrokerOptions = z.output<typeof redisBrokerConfig>;
