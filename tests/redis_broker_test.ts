@@ -264,10 +264,12 @@ test("redis broker: a task a blocking move lands for a consumer that gave up wai
 });
 
 /** Resolves once some connection of this Redis is blocked in BLMOVE. */
-async function blockedInBlmove(redis: ReturnType<typeof client>): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+async function blockedInBlmove(redis: ReturnType<typeof client>, prefix: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
     const list = await redis.client("LIST") as string;
-    if (/ cmd=blmove /.test(list)) return;
+    // Listening for wake-ups too: a wake published before the SUBSCRIBE lands is missed.
+    const [, subscribers] = await redis.pubsub("NUMSUB", `${prefix}:wake`) as [string, number];
+    if (/ cmd=blmove /.test(list) && subscribers > 0) return;
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error("No consumer blocked in BLMOVE");
@@ -289,7 +291,7 @@ async function expectWokenUp(
       const give = new AbortController();
       const timer = setTimeout(() => give.abort(), 10_000);
       const waiting = consumer.broker.reserve("c1", 5, give.signal);
-      await blockedInBlmove(redis);
+      await blockedInBlmove(redis, consumer.prefix);
       await producer.broker.enqueue([{
         id,
         type: "t",

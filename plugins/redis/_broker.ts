@@ -488,8 +488,11 @@ export class RedisBroker implements BrokerInstance {
     const channel = this.keys.wake;
     // Subscribe on every (re)connect: the offline queue is off, so nothing is queued before.
     sub.on("ready", () => {
-      sub.subscribe(channel).catch((error) =>
-        this.#log.debug("Cannot subscribe to the wake channel", { error: errorMessage(error) })
+      // Wake-ups published before the subscription lands are missed: look once more.
+      sub.subscribe(channel).then(
+        () => this.#unblockWaiting(),
+        (error) =>
+          this.#log.debug("Cannot subscribe to the wake channel", { error: errorMessage(error) }),
       );
     });
     sub.on("message", () => this.#unblockWaiting());
