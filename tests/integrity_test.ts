@@ -88,19 +88,43 @@ async function assertConserved(runtime: Runtime, schema: string, quarantined = 0
   );
 }
 
-function pgTest(name: string, fn: (schema: string) => Promise<void>): void {
+/** What a test gets: a started pipeline into a fresh schema, with its admin app. */
+interface Pipeline {
+  app: Awaited<ReturnType<typeof adminFixture>>["app"];
+  runtime: Runtime;
+  lines: Record<string, unknown>[];
+  schema: string;
+}
+
+/** A test against a started pipeline (see {@link yaml}), stopped and dropped afterwards. */
+function pgTest(
+  name: string,
+  options: Parameters<typeof yaml>[1],
+  fn: (p: Pipeline) => Promise<void>,
+): void {
   Deno.test({
     name,
     ignore: !HAVE_POSTGRES,
     async fn() {
       const schema = freshSchema("integ");
+      const { app, runtime, lines } = await adminFixture(yaml(schema, options));
       try {
-        await fn(schema);
+        runtime.start();
+        await fn({ app, runtime, lines, schema });
       } finally {
+        await stopQuietly(runtime);
         await dropSchema(schema);
       }
     },
   });
+}
+
+/** Stops the pipeline, then checks conservation and the aggregates against the rows. */
+async function stopAndCheck(runtime: Runtime, schema: string, quarantined = 0) {
+  const summary = await runtime.stop();
+  await assertConserved(runtime, schema, quarantined);
+  await assertAggregatesMatchRows(schema);
+  return summary;
 }
 
 const post = (body: string, type = "application/json") => ({
@@ -196,244 +220,213 @@ const BAD_LINES: [string, string, string][] = [
 
 pgTest(
   "HTTP refuses each malformed sample with its reason and stores the good ones batched beside it",
-  async (schema) => {
-    const { app, runtime } = await adminFixture(yaml(schema));
-    try {
-      runtime.start();
-      let sent = 0;
-      let refusedItems = 0;
-      const refusedCases: string[] = [];
-      for (const [name, change, reason] of BAD_JSON) {
-        // A good request just before and after: they share the gateway's batch window.
-        const before = await app.request(
-          "/api/v1/samples?pipeline=main",
-          post(JSON.stringify(good("ok", sent))),
-        );
-        sent++;
-        const res = await app.request(
-          "/api/v1/samples?pipeline=main",
-          post(`[${badJson(change)}]`),
-        );
-        const after = await app.request(
-          "/api/v1/samples?pipeline=main",
-          post(JSON.stringify(good("ok", sent))),
-        );
-        sent++;
-        assert.equal(before.status, 202);
-        assert.equal(after.status, 202);
-        assert.equal(res.status, 400, `${name}: ${await res.clone().text()}`);
-        const body = await res.json();
-        refusedItems += body.invalid.length;
-        assert.equal(body.invalid.length, 1, name);
-        assert.equal(body.invalid[0].index, 0, name);
-        assert.ok(
-          String(body.invalid[0].reason).includes(reason),
-          `${name}: "${body.invalid[0].reason}" should say ${reason}`,
-        );
-        refusedCases.push(name);
-      }
-      // NDJSON: one bad line refuses the request and names the line.
-      for (const [name, change, reason] of BAD_JSON.slice(0, 10)) {
-        const text = `${JSON.stringify(good("ok", sent))}\n${badJson(change)}\n`;
-        const res = await app.request(
-          "/api/v1/samples?pipeline=main",
-          post(text, "application/x-ndjson"),
-        );
-        assert.equal(res.status, 400, `ndjson ${name}`);
-        const body = await res.json();
-        refusedItems += body.invalid.length;
-        assert.deepEqual(body.invalid.map((i: { index: number }) => i.index), [1], name);
-        assert.ok(String(body.invalid[0].reason).includes(reason), `ndjson ${name}`);
-        refusedCases.push(`ndjson ${name}`);
-      }
-      for (const [name, line, reason] of BAD_LINES) {
-        const res = await app.request(
-          "/api/v1/samples?pipeline=main",
-          post(`ok v=1 ${T0}000000\n${line}`, "text/plain"),
-        );
-        assert.equal(res.status, 400, `line protocol ${name}: ${await res.clone().text()}`);
-        const body = await res.json();
-        refusedItems += body.invalid.length;
-        assert.equal(body.invalid[0].index, 1, `line protocol ${name}`);
-        assert.ok(String(body.invalid[0].reason).includes(reason), `line protocol ${name}`);
-        refusedCases.push(`line protocol ${name}`);
-      }
-      assert.ok(refusedCases.length >= 45, `${refusedCases.length} malformed cases over HTTP`);
-      assert.match(
-        await runtime.metrics.metrics(),
-        new RegExp(
-          `telemetry_samples_refused_total\\{pipeline="main",source="http"\\} ${refusedItems}\\n`,
-        ),
+  {},
+  async ({ app, runtime, schema }) => {
+    let sent = 0;
+    let refusedItems = 0;
+    const refusedCases: string[] = [];
+    for (const [name, change, reason] of BAD_JSON) {
+      // A good request just before and after: they share the gateway's batch window.
+      const before = await app.request(
+        "/api/v1/samples?pipeline=main",
+        post(JSON.stringify(good("ok", sent))),
       );
-      await waitFor(async () => (await storedTotal(schema)) === sent, `${sent} good samples`);
-      assert.deepEqual([...(await stored(schema))], [["ok", sent]]);
-      const summary = await runtime.stop();
-      assert.equal(summary.tasks_dead_lettered, 0, "no batch was dead-lettered");
-      await assertConserved(runtime, schema);
-      await assertAggregatesMatchRows(schema);
-    } finally {
-      await stopQuietly(runtime);
+      sent++;
+      const res = await app.request(
+        "/api/v1/samples?pipeline=main",
+        post(`[${badJson(change)}]`),
+      );
+      const after = await app.request(
+        "/api/v1/samples?pipeline=main",
+        post(JSON.stringify(good("ok", sent))),
+      );
+      sent++;
+      assert.equal(before.status, 202);
+      assert.equal(after.status, 202);
+      assert.equal(res.status, 400, `${name}: ${await res.clone().text()}`);
+      const body = await res.json();
+      refusedItems += body.invalid.length;
+      assert.equal(body.invalid.length, 1, name);
+      assert.equal(body.invalid[0].index, 0, name);
+      assert.ok(
+        String(body.invalid[0].reason).includes(reason),
+        `${name}: "${body.invalid[0].reason}" should say ${reason}`,
+      );
+      refusedCases.push(name);
     }
+    // NDJSON: one bad line refuses the request and names the line.
+    for (const [name, change, reason] of BAD_JSON.slice(0, 10)) {
+      const text = `${JSON.stringify(good("ok", sent))}\n${badJson(change)}\n`;
+      const res = await app.request(
+        "/api/v1/samples?pipeline=main",
+        post(text, "application/x-ndjson"),
+      );
+      assert.equal(res.status, 400, `ndjson ${name}`);
+      const body = await res.json();
+      refusedItems += body.invalid.length;
+      assert.deepEqual(body.invalid.map((i: { index: number }) => i.index), [1], name);
+      assert.ok(String(body.invalid[0].reason).includes(reason), `ndjson ${name}`);
+      refusedCases.push(`ndjson ${name}`);
+    }
+    for (const [name, line, reason] of BAD_LINES) {
+      const res = await app.request(
+        "/api/v1/samples?pipeline=main",
+        post(`ok v=1 ${T0}000000\n${line}`, "text/plain"),
+      );
+      assert.equal(res.status, 400, `line protocol ${name}: ${await res.clone().text()}`);
+      const body = await res.json();
+      refusedItems += body.invalid.length;
+      assert.equal(body.invalid[0].index, 1, `line protocol ${name}`);
+      assert.ok(String(body.invalid[0].reason).includes(reason), `line protocol ${name}`);
+      refusedCases.push(`line protocol ${name}`);
+    }
+    assert.ok(refusedCases.length >= 45, `${refusedCases.length} malformed cases over HTTP`);
+    assert.match(
+      await runtime.metrics.metrics(),
+      new RegExp(
+        `telemetry_samples_refused_total\\{pipeline="main",source="http"\\} ${refusedItems}\\n`,
+      ),
+    );
+    await waitFor(async () => (await storedTotal(schema)) === sent, `${sent} good samples`);
+    assert.deepEqual([...(await stored(schema))], [["ok", sent]]);
+    const summary = await stopAndCheck(runtime, schema);
+    assert.equal(summary.tasks_dead_lettered, 0, "no batch was dead-lettered");
   },
 );
 
 pgTest(
   "samples without ts or seq stay distinct: three values give three rows and an aggregate of 3",
-  async (schema) => {
-    const { app, runtime } = await adminFixture(yaml(schema));
-    try {
-      runtime.start();
-      const res = await app.request(
-        "/api/v1/samples?pipeline=main",
-        post(JSON.stringify([1, 2, 3].map((value) => ({ device: "d", metric: "t", value })))),
+  {},
+  async ({ app, runtime, schema }) => {
+    const res = await app.request(
+      "/api/v1/samples?pipeline=main",
+      post(JSON.stringify([1, 2, 3].map((value) => ({ device: "d", metric: "t", value })))),
+    );
+    assert.equal(res.status, 202);
+    assert.deepEqual(await res.json(), { accepted: 3 });
+    // A burst: 1,000 more in 20 requests, JSON, NDJSON and line protocol alike.
+    for (let r = 0; r < 20; r++) {
+      const batch = Array.from(
+        { length: 50 },
+        (_, i) => ({ device: "d", metric: "t", value: i }),
       );
-      assert.equal(res.status, 202);
-      assert.deepEqual(await res.json(), { accepted: 3 });
-      // A burst: 1,000 more in 20 requests, JSON, NDJSON and line protocol alike.
-      for (let r = 0; r < 20; r++) {
-        const batch = Array.from(
-          { length: 50 },
-          (_, i) => ({ device: "d", metric: "t", value: i }),
+      const res = r % 3 === 0
+        ? await app.request("/api/v1/samples?pipeline=main", post(JSON.stringify(batch)))
+        : r % 3 === 1
+        ? await app.request(
+          "/api/v1/samples?pipeline=main",
+          post(batch.map((s) => JSON.stringify(s)).join("\n"), "application/x-ndjson"),
+        )
+        : await app.request(
+          "/api/v1/samples?pipeline=main",
+          post(batch.map((s) => `d t=${s.value}`).join("\n"), "text/plain"),
         );
-        const res = r % 3 === 0
-          ? await app.request("/api/v1/samples?pipeline=main", post(JSON.stringify(batch)))
-          : r % 3 === 1
-          ? await app.request(
-            "/api/v1/samples?pipeline=main",
-            post(batch.map((s) => JSON.stringify(s)).join("\n"), "application/x-ndjson"),
-          )
-          : await app.request(
-            "/api/v1/samples?pipeline=main",
-            post(batch.map((s) => `d t=${s.value}`).join("\n"), "text/plain"),
-          );
-        assert.equal(res.status, 202);
-      }
-      await waitFor(async () => (await storedTotal(schema)) === 1003, "1,003 rows");
-      const [agg] = await queryRows(
-        schema,
-        `SELECT sum(count)::int AS n FROM "${schema}".aggregates WHERE device = 'd' AND metric = 't'`,
-      );
-      assert.equal(agg!.n, 1003);
-      await runtime.stop();
-      await assertConserved(runtime, schema);
-      await assertAggregatesMatchRows(schema);
-    } finally {
-      await stopQuietly(runtime);
+      assert.equal(res.status, 202);
     }
+    await waitFor(async () => (await storedTotal(schema)) === 1003, "1,003 rows");
+    const [agg] = await queryRows(
+      schema,
+      `SELECT sum(count)::int AS n FROM "${schema}".aggregates WHERE device = 'd' AND metric = 't'`,
+    );
+    assert.equal(agg!.n, 1003);
+    await stopAndCheck(runtime, schema);
   },
 );
 
+/** What the scripted device emits: four good samples and four it must refuse. */
+const DEVICE_ITEMS = [
+  good("line", 1),
+  { device: "line", metric: "t", value: Number.NaN, ts: T0 },
+  { device: "line", metric: "t\u0000", value: 1, ts: T0 },
+  good("line", 2),
+  { device: "line", metric: "t", value: 1, ts: 1e16 },
+  { device: "line", metric: "t", value: 1, quality: 5 },
+  { device: "line", metric: "t", value: 3 }, // no ts: stamped, stored
+  { device: "line", metric: "t", value: 4 },
+];
+
 pgTest(
   "a device's malformed samples are read errors with the reason; its good ones are stored",
-  async (schema) => {
-    const items = [
-      good("line", 1),
-      { device: "line", metric: "t", value: Number.NaN, ts: T0 },
-      { device: "line", metric: "t\u0000", value: 1, ts: T0 },
-      good("line", 2),
-      { device: "line", metric: "t", value: 1, ts: 1e16 },
-      { device: "line", metric: "t", value: 1, quality: 5 },
-      { device: "line", metric: "t", value: 3 }, // no ts: stamped, stored
-      { device: "line", metric: "t", value: 4 },
-    ];
-    const { runtime, lines } = await adminFixture(yaml(schema, { items }));
-    try {
-      runtime.start();
-      await waitFor(async () => (await storedTotal(schema)) === 4, "4 good samples");
-      const [status] = runtime.devices();
-      assert.equal(status!.read_errors, 4);
-      assert.equal(status!.samples, 4);
-      assert.match(status!.last_error!, /^Sample 1 refused: "value" must be a finite number/);
-      assert.ok(lines.some((l) => l.msg === "Device samples refused" && l.samples === 4));
-      const metrics = await runtime.metrics.metrics();
-      assert.match(metrics, /telemetry_device_read_errors_total\{device="line"\} 4/);
-      assert.match(metrics, /telemetry_samples_refused_total\{pipeline="main",source="device"\} 4/);
-      await runtime.stop();
-      await assertConserved(runtime, schema);
-      await assertAggregatesMatchRows(schema);
-    } finally {
-      await stopQuietly(runtime);
-    }
+  { items: DEVICE_ITEMS },
+  async ({ runtime, lines, schema }) => {
+    await waitFor(async () => (await storedTotal(schema)) === 4, "4 good samples");
+    const [status] = runtime.devices();
+    assert.equal(status!.read_errors, 4);
+    assert.equal(status!.samples, 4);
+    assert.match(status!.last_error!, /^Sample 1 refused: "value" must be a finite number/);
+    assert.ok(lines.some((l) => l.msg === "Device samples refused" && l.samples === 4));
+    const metrics = await runtime.metrics.metrics();
+    assert.match(metrics, /telemetry_device_read_errors_total\{device="line"\} 4/);
+    assert.match(metrics, /telemetry_samples_refused_total\{pipeline="main",source="device"\} 4/);
+    await stopAndCheck(runtime, schema);
   },
 );
 
 pgTest(
   "a foreign task's invalid items are quarantined alone and its valid samples stored, also on replay",
-  async (schema) => {
-    const { app, runtime } = await adminFixture(yaml(schema));
-    try {
-      runtime.start();
-      const broker = runtime.brokers.get("mem")!;
-      const items: unknown[] = [
-        good("foreign", 1),
-        { device: "foreign", metric: "t", value: "x" },
-        good("foreign", 2),
-        { device: "foreign", metric: "t", value: 1, ts: 1e16 },
-        { device: "foreign", metric: "t", value: 5 }, // no ts: the task's created_at
-        42,
-      ];
-      const task: Task = {
-        id: "foreign-1",
-        type: "telemetry.analyze",
-        payload: { samples: items },
-        attempts: 0,
-        created_at: T0 + 500,
-      };
-      await broker.enqueue([task]);
-      await waitFor(async () => (await broker.depth()).dead === 1, "a dead letter");
-      assert.equal(await storedTotal(schema), 3);
-      const page = await app.request("/api/v1/dlq");
-      const [letter] = (await page.json()).items;
-      assert.deepEqual(letter.task.payload.samples, [items[1], items[3], 42]);
-      assert.match(letter.error.message, /^3 of 6 samples quarantined/);
-      assert.deepEqual(letter.error.samples.map((s: { index: number }) => s.index), [0, 1, 2]);
-      assert.match(
-        letter.error.samples[0].reason,
-        /samples\[1\]\): "value" must be a finite number/,
-      );
-      assert.match(letter.error.samples[2].reason, /samples\[5\]\): Sample must be an object/);
-      // Replay: they are checked again and quarantined again; nothing is stored twice.
-      const replay = await app.request("/api/v1/dlq/replay", post('{"all": true}'));
-      assert.equal(replay.status, 200, await replay.clone().text());
-      await waitFor(
-        async () =>
-          (await broker.depth()).dead === 1 &&
-          runtime.metrics.totals("main").samples_quarantined === 6,
-        "quarantined again",
-      );
-      assert.equal(await storedTotal(schema), 3);
-      await runtime.stop();
-      await assertAggregatesMatchRows(schema);
-    } finally {
-      await stopQuietly(runtime);
-    }
+  {},
+  async ({ app, runtime, schema }) => {
+    const broker = runtime.brokers.get("mem")!;
+    const items: unknown[] = [
+      good("foreign", 1),
+      { device: "foreign", metric: "t", value: "x" },
+      good("foreign", 2),
+      { device: "foreign", metric: "t", value: 1, ts: 1e16 },
+      { device: "foreign", metric: "t", value: 5 }, // no ts: the task's created_at
+      42,
+    ];
+    const task: Task = {
+      id: "foreign-1",
+      type: "telemetry.analyze",
+      payload: { samples: items },
+      attempts: 0,
+      created_at: T0 + 500,
+    };
+    await broker.enqueue([task]);
+    await waitFor(async () => (await broker.depth()).dead === 1, "a dead letter");
+    assert.equal(await storedTotal(schema), 3);
+    const page = await app.request("/api/v1/dlq");
+    const [letter] = (await page.json()).items;
+    assert.deepEqual(letter.task.payload.samples, [items[1], items[3], 42]);
+    assert.match(letter.error.message, /^3 of 6 samples quarantined/);
+    assert.deepEqual(letter.error.samples.map((s: { index: number }) => s.index), [0, 1, 2]);
+    assert.match(
+      letter.error.samples[0].reason,
+      /samples\[1\]\): "value" must be a finite number/,
+    );
+    assert.match(letter.error.samples[2].reason, /samples\[5\]\): Sample must be an object/);
+    // Replay: they are checked again and quarantined again; nothing is stored twice.
+    const replay = await app.request("/api/v1/dlq/replay", post('{"all": true}'));
+    assert.equal(replay.status, 200, await replay.clone().text());
+    await waitFor(
+      async () =>
+        (await broker.depth()).dead === 1 &&
+        runtime.metrics.totals("main").samples_quarantined === 6,
+      "quarantined again",
+    );
+    assert.equal(await storedTotal(schema), 3);
+    await runtime.stop();
+    await assertAggregatesMatchRows(schema);
   },
 );
 
 pgTest(
   "a sample a handler can never take is dead-lettered alone; the rest of its batch is stored",
-  async (schema) => {
-    const { app, runtime, lines } = await adminFixture(yaml(schema, { poison: 13 }));
-    try {
-      runtime.start();
-      const batch = Array.from({ length: 100 }, (_, i) => good(i % 2 ? "a" : "b", i));
-      const res = await app.request("/api/v1/samples?pipeline=main", post(JSON.stringify(batch)));
-      assert.equal(res.status, 202);
-      const broker = runtime.brokers.get("mem")!;
-      await waitFor(async () => (await broker.depth()).dead === 1, "a dead letter");
-      await waitFor(async () => (await storedTotal(schema)) === 99, "99 samples");
-      const [letter] = (await broker.listDeadLetters({})).items;
-      assert.deepEqual((letter!.task.payload as { samples: Sample[] }).samples, [batch[13]]);
-      assert.deepEqual(letter!.error.samples, [{ index: 0, reason: "Cannot take value 13" }]);
-      assert.ok(
-        lines.some((l) => l.msg === "Samples quarantined" && l.samples === 1 && l.of === 100),
-      );
-      const summary = await runtime.stop();
-      assert.equal(summary.samples_processed, 99);
-      await assertConserved(runtime, schema, 1);
-      await assertAggregatesMatchRows(schema);
-    } finally {
-      await stopQuietly(runtime);
-    }
+  { poison: 13 },
+  async ({ app, runtime, lines, schema }) => {
+    const batch = Array.from({ length: 100 }, (_, i) => good(i % 2 ? "a" : "b", i));
+    const res = await app.request("/api/v1/samples?pipeline=main", post(JSON.stringify(batch)));
+    assert.equal(res.status, 202);
+    const broker = runtime.brokers.get("mem")!;
+    await waitFor(async () => (await broker.depth()).dead === 1, "a dead letter");
+    await waitFor(async () => (await storedTotal(schema)) === 99, "99 samples");
+    const [letter] = (await broker.listDeadLetters({})).items;
+    assert.deepEqual((letter!.task.payload as { samples: Sample[] }).samples, [batch[13]]);
+    assert.deepEqual(letter!.error.samples, [{ index: 0, reason: "Cannot take value 13" }]);
+    assert.ok(
+      lines.some((l) => l.msg === "Samples quarantined" && l.samples === 1 && l.of === 100),
+    );
+    const summary = await stopAndCheck(runtime, schema, 1);
+    assert.equal(summary.samples_processed, 99);
   },
 );
