@@ -18,6 +18,22 @@ import {
 } from "./_fixtures/redis_server.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
 
+/** A processor on Redis keys under `prefix`, recording what it handles under `prefix`. */
+function processorYaml(prefix: string): string {
+  return `
+role: processor
+admin: { enabled: false }
+brokers:
+  r:
+    type: redis
+    config: { url: "${REDIS_URL}", prefix: ${prefix}, task_key: "${prefix}:task:{id}", poll_interval: 20ms }
+handlers:
+  rec: { type: record, config: { key: ${prefix} } }
+pipelines:
+  main: { via: r, task_type: telemetry.analyze, handlers: [rec] }
+`;
+}
+
 Deno.test({
   name:
     "redis foreign producer: a raw RPUSH seed task is processed and a malformed one dead-lettered with its reason",
@@ -26,20 +42,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const prefix = randomPrefix("foreign");
-    const { runtime } = await createRuntime(`
-role: processor
-admin: { enabled: false }
-devices:
-  dev: { type: fixed, config: { count: 0 } }
-brokers:
-  r:
-    type: redis
-    config: { url: "${REDIS_URL}", prefix: ${prefix}, task_key: "${prefix}:task:{id}", poll_interval: 20ms }
-handlers:
-  rec: { type: record, config: { key: ${prefix} } }
-pipelines:
-  main: { from: [dev], via: r, task_type: telemetry.analyze, handlers: [rec] }
-`);
+    const { runtime } = await createRuntime(processorYaml(prefix));
     const redis = client();
     try {
       runtime.start();
@@ -76,20 +79,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const prefix = randomPrefix("binary");
-    const { runtime } = await createRuntime(`
-role: processor
-admin: { enabled: false }
-devices:
-  dev: { type: fixed, config: { count: 0 } }
-brokers:
-  r:
-    type: redis
-    config: { url: "${REDIS_URL}", prefix: ${prefix}, task_key: "${prefix}:task:{id}", poll_interval: 20ms }
-handlers:
-  rec: { type: record, config: { key: ${prefix} } }
-pipelines:
-  main: { from: [dev], via: r, task_type: telemetry.analyze, handlers: [rec] }
-`);
+    const { runtime } = await createRuntime(processorYaml(prefix));
     const redis = client();
     // Not UTF-8: a lone continuation byte, an overlong NUL, a truncated sequence, and a NUL.
     const binary = Buffer.from([0x7b, 0x80, 0xc0, 0x80, 0xff, 0x00, 0xe2, 0x82, 0x7d]);
@@ -164,18 +154,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const prefix = randomPrefix("deep");
-    const { runtime } = await createRuntime(`
-role: processor
-admin: { enabled: false }
-brokers:
-  r:
-    type: redis
-    config: { url: "${REDIS_URL}", prefix: ${prefix}, task_key: "${prefix}:task:{id}", poll_interval: 20ms }
-handlers:
-  rec: { type: record, config: { key: ${prefix} } }
-pipelines:
-  main: { via: r, task_type: telemetry.analyze, handlers: [rec] }
-`);
+    const { runtime } = await createRuntime(processorYaml(prefix));
     const redis = client();
     try {
       runtime.start();
