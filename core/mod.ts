@@ -51,6 +51,7 @@ export {
   type Delivery,
   type DeviceInstance,
   type DeviceIO,
+  type EmitOptions,
   type HandlerContext,
   type HandlerInstance,
   type HandlerResult,

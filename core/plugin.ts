@@ -97,6 +97,12 @@ export interface PluginMetrics {
 
 // ---------------------------------------------------------------- devices
 
+/** Options of {@link DeviceIO.emit}. */
+export interface EmitOptions {
+  /** Return a promise that settles once the samples are held by the broker. */
+  durable?: boolean;
+}
+
 /** The runtime side of a running device. */
 export interface DeviceIO {
   /**
@@ -108,8 +114,14 @@ export interface DeviceIO {
    * left out and counted as a read error (its reason becomes the device's
    * `last_error`). A sample without `ts` is stamped with the time of the call
    * and a unique `seq`, so samples read in the same millisecond stay apart.
+   *
+   * With `{ durable: true }` the promise settles only once the samples are
+   * as safe as the broker makes them (committed to a durable broker; queued,
+   * for the in-process one): what a device that acknowledges its source
+   * (MQTT QoS 1, say) waits for before acknowledging. It rejects when they
+   * will not be kept (the pipeline is stopping and the broker is gone).
    */
-  emit(samples: SampleInput[]): void | Promise<void>;
+  emit(samples: SampleInput[], options?: EmitOptions): void | Promise<void>;
   /** Reports that the device answers (state `up`). Cheap to call often. */
   up(): void;
   /** Reports that the device is unreachable (state `down`); logged once per change. */
@@ -233,6 +245,13 @@ export interface DeadLetterPage {
 export interface BrokerInstance {
   /** Whether several processes can share this broker (split hub/processor roles). */
   readonly shared: boolean;
+  /**
+   * Whether what `enqueue()` resolved for survives a crash of this process
+   * (a Redis server or a database file holds it). The hub then gives its
+   * acknowledgements (HTTP 202, MQTT PUBACK) only once the broker holds the
+   * samples; with a broker that is not durable, when they are queued.
+   */
+  readonly durable?: boolean;
   /**
    * Puts tasks in the queue; resolves once the broker holds them. A batch
    * holding an id the broker still holds (queued, in flight, delayed or dead)

@@ -186,7 +186,17 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
         );
       }
     }
-    for (const [pipeline, samples] of groups) runtime.ingest(pipeline, samples);
+    const held: Promise<void>[] = [];
+    for (const [pipeline, samples] of groups) {
+      const ingested = runtime.ingest(pipeline, samples);
+      if (ingested !== "full") held.push(ingested);
+    }
+    // 202 means the broker holds them (a durable broker), or that they are queued.
+    try {
+      await Promise.all(held);
+    } catch (error) {
+      return problem(c, 503, "Not stored", errorMessage(error), {}, { "retry-after": "1" });
+    }
     const skipped = parsed.skipped ? { skipped_fields: parsed.skipped } : {};
     return c.json({ accepted: parsed.samples.length, ...skipped }, 202);
   });

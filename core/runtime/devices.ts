@@ -18,6 +18,7 @@ import {
   sampleProblem,
   type SampleStamper,
 } from "../sample.ts";
+import type { Ack } from "./hub_queue.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
 /** A device's state as shown by status and metrics. */
@@ -53,7 +54,7 @@ export interface DeviceRunnerOptions {
   pipeline: string;
   instance: DeviceInstance;
   /** Where samples go (the pipeline's hub queue). */
-  sink: (samples: Sample[]) => void | Promise<void>;
+  sink: (samples: Sample[], ack?: Ack) => void | Promise<void>;
   tags?: Record<string, string>;
   logger: Logger;
   clock: Clock;
@@ -167,19 +168,24 @@ export class DeviceRunner {
     const status = this.status;
     return {
       signal: this.#abort.signal,
-      emit: (input) => {
-        if (input.length === 0) return;
+      emit: (input, options) => {
+        const durable = options?.durable === true;
+        if (input.length === 0) return durable ? Promise.resolve() : undefined;
         if (status.state !== "up") this.#setState("up");
         if (tags) {
           for (const s of input) s.tags = s.tags ? { ...tags, ...s.tags } : tags;
         }
         const samples = this.#admit(input);
-        if (samples.length === 0) return;
+        if (samples.length === 0) return durable ? Promise.resolve() : undefined;
         status.samples += samples.length;
         status.last_sample_at = clock.now();
         totals.samples_read += samples.length;
         ingested.inc(samples.length);
-        return sink(samples);
+        if (!durable) return sink(samples);
+        const { promise, resolve, reject } = Promise.withResolvers<void>();
+        const pushed = sink(samples, { resolve, reject });
+        // Blocked first (backpressure), then held by the broker.
+        return pushed ? pushed.then(() => promise) : promise;
       },
       up: () => this.#setState("up"),
       down: (error) => {

@@ -2,7 +2,11 @@
  * The gateway: takes samples from the hub queue, batches them into tasks
  * (`max_samples` per task, or whatever arrived within `max_wait` of the
  * first sample) and hands the tasks to the broker. On stop it flushes the
- * partial batch, so nothing in the hub queue is left behind.
+ * partial batch, so nothing in the hub queue is left behind. Once the broker
+ * holds a round of tasks it acknowledges the hub queue's waiting batches
+ * (see `HubQueue.acknowledge`); a batch waiting for that is flushed at once
+ * rather than after `max_wait`, and batches arriving meanwhile ride along
+ * with the next round (group commit).
  *
  * @module
  */
@@ -86,6 +90,8 @@ export class Gateway {
         tasks.push(...this.#tasksFor(queue.take(maxSamples)));
       } while (queue.size >= maxSamples && tasks.length < MAX_TASKS_PER_ENQUEUE);
       if (!await this.#enqueue(tasks)) break;
+      // The broker holds everything taken so far: producers waiting on that may go on.
+      queue.acknowledge();
     }
   }
 
@@ -97,6 +103,7 @@ export class Gateway {
       0,
     );
     samples += queue.take(Number.MAX_SAFE_INTEGER).length;
+    queue.failAcks(new Error(`The broker is unavailable: ${errorMessage(error)}`));
     metrics.totals(pipeline).samples_dropped += samples;
     metrics.samplesDropped.labels(pipeline, "broker_unavailable").inc(samples);
     logger.error("Broker unavailable at shutdown; samples dropped", {

@@ -4,6 +4,12 @@
  * samples. When full, `overflow` decides: `block` makes `push` return a
  * promise (backpressure), `drop_oldest` / `drop_newest` drop and count.
  *
+ * A batch may carry an {@link Ack}: with `block` it settles once every
+ * sample of the batch has been taken and the taker called
+ * {@link HubQueue.acknowledge} (the gateway does once the broker holds
+ * them); with a drop policy it settles when the batch is appended, since the
+ * policy may drop it later anyway.
+ *
  * @module
  */
 import type { Sample } from "../sample.ts";
@@ -19,9 +25,22 @@ export interface HubQueueOptions {
   onDrop?: (count: number, reason: "queue_full_oldest" | "queue_full_newest" | "closed") => void;
 }
 
+/** Settles when a pushed batch is safe (see the module doc). */
+export interface Ack {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
 interface BlockedPush {
   batch: Sample[];
   resolve: () => void;
+  ack: Ack | undefined;
+}
+
+/** An ack waiting for the samples up to `end` (counted since the start) to be taken and kept. */
+interface PendingAck {
+  end: number;
+  ack: Ack;
 }
 
 /** A bounded FIFO of sample batches. */
@@ -36,6 +55,10 @@ export class HubQueue {
   #blocked: BlockedPush[] = [];
   #waiters: Array<() => void> = [];
   #closed = false;
+  /** Samples ever appended, and ever taken (or discarded): positions for acks. */
+  #appended = 0;
+  #taken = 0;
+  #acks: PendingAck[] = [];
 
   constructor({ capacity, overflow, onDrop }: HubQueueOptions) {
     this.capacity = capacity;
@@ -67,20 +90,25 @@ export class HubQueue {
    * Adds a batch. Returns `undefined` when accepted (or dropped by policy),
    * or a promise that resolves once a blocked batch has been accepted.
    */
-  push(batch: Sample[]): void | Promise<void> {
-    if (batch.length === 0) return;
-    if (this.#closed) {
-      this.#onDrop?.(batch.length, "closed");
+  push(batch: Sample[], ack?: Ack): void | Promise<void> {
+    if (batch.length === 0) {
+      ack?.resolve();
       return;
     }
+    if (this.#closed) {
+      this.#onDrop?.(batch.length, "closed");
+      ack?.reject(new Error("The hub queue is closed: the pipeline is stopping"));
+      return;
+    }
+    if (this.overflow !== "block") ack?.resolve();
     if (this.#blocked.length === 0 && this.#size + batch.length <= this.capacity) {
-      this.#append(batch);
+      this.#append(batch, this.overflow === "block" ? ack : undefined);
       return;
     }
     switch (this.overflow) {
       case "block":
         return new Promise<void>((resolve) => {
-          this.#blocked.push({ batch, resolve });
+          this.#blocked.push({ batch, resolve, ack });
           this.#admitBlocked();
         });
       case "drop_newest": {
@@ -126,20 +154,48 @@ export class HubQueue {
       this.#offset = 0;
     }
     this.#size -= out.length;
+    this.#taken += out.length;
     this.#compact();
     this.#admitBlocked();
     return out;
   }
 
+  /** Whether a pushed batch waits for its ack (the taker should not linger). */
+  get acksWaiting(): boolean {
+    return this.#acks.length > 0;
+  }
+
   /**
-   * Resolves when at least `min` samples wait, the queue closes, or
-   * `signal` aborts (use it for timeouts). Never rejects.
+   * Settles the acks of every batch taken whole so far: call it once what
+   * was taken is safe (the broker holds it).
+   */
+  acknowledge(): void {
+    let n = 0;
+    while (n < this.#acks.length && this.#acks[n]!.end <= this.#taken) {
+      this.#acks[n++]!.ack.resolve();
+    }
+    if (n > 0) this.#acks.splice(0, n);
+  }
+
+  /** Rejects every waiting ack (what was taken or queued will not be kept). */
+  failAcks(error: Error): void {
+    for (const { ack } of this.#acks.splice(0)) ack.reject(error);
+  }
+
+  /**
+   * Resolves when at least `min` samples wait, a waiting batch wants its
+   * ack, the queue closes, or `signal` aborts (use it for timeouts). Never
+   * rejects.
    */
   waitFor(min: number, signal?: AbortSignal): Promise<void> {
-    if (this.#size >= min || this.#closed || signal?.aborted) return Promise.resolve();
+    // A batch waiting for its ack ends the wait too: its producer waits on the taker.
+    const ready = () =>
+      this.#size >= min || this.#closed || signal?.aborted === true ||
+      (this.#acks.length > 0 && this.#size > 0);
+    if (ready()) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const check = () => {
-        if (this.#size >= min || this.#closed || signal?.aborted) {
+        if (ready()) {
           signal?.removeEventListener("abort", onAbort);
           resolve();
           return true;
@@ -167,15 +223,17 @@ export class HubQueue {
     if (this.#closed) return;
     this.#closed = true;
     for (const b of this.#blocked.splice(0)) {
-      this.#append(b.batch);
+      this.#append(b.batch, b.ack);
       b.resolve();
     }
     this.#wake();
   }
 
-  #append(batch: Sample[]): void {
+  #append(batch: Sample[], ack?: Ack): void {
     this.#batches.push(batch);
     this.#size += batch.length;
+    this.#appended += batch.length;
+    if (ack) this.#acks.push({ end: this.#appended, ack });
     this.#wake();
   }
 
@@ -186,7 +244,7 @@ export class HubQueue {
       const fits = this.#size + next.batch.length <= this.capacity || this.#size === 0;
       if (!fits) break;
       this.#blocked.shift();
-      this.#append(next.batch);
+      this.#append(next.batch, next.ack);
       next.resolve();
     }
   }
@@ -208,6 +266,7 @@ export class HubQueue {
       }
     }
     this.#size -= dropped;
+    this.#taken += dropped;
     this.#compact();
     return dropped;
   }

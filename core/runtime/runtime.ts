@@ -24,7 +24,7 @@ import { type Sample, SampleStamper } from "../sample.ts";
 import type { Priority } from "../schema.ts";
 import { DeviceRunner, type DeviceStatus } from "./devices.ts";
 import { Gateway } from "./gateway.ts";
-import { HubQueue } from "./hub_queue.ts";
+import { type Ack, HubQueue } from "./hub_queue.ts";
 import { OVERFLOW_LABEL, type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
 import { Tap } from "./tap.ts";
 import { BrokerRouter, type ChainLink, WorkerPool } from "./workers.ts";
@@ -105,6 +105,25 @@ export interface ReadinessCheck {
 
 const RATE_WINDOW_MS = 10_000;
 const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/**
+ * Pushes a batch whose producer wants to know when it is safe: with a
+ * durable broker once the broker holds it (the gateway acknowledges), else
+ * once it is queued.
+ */
+function pushAcked(
+  queue: HubQueue,
+  samples: Sample[],
+  ack: Ack | undefined,
+  durable: boolean,
+): void | Promise<void> {
+  if (!ack || durable) return queue.push(samples, ack);
+  const pushed = queue.push(samples);
+  if (pushed) pushed.then(ack.resolve, ack.reject);
+  else if (queue.closed) ack.reject(new Error("The hub queue is closed: the pipeline is stopping"));
+  else ack.resolve();
+  return pushed;
+}
 
 /** Formats a {@link RunSummary} as one line. */
 export function formatSummary(s: RunSummary): string {
@@ -351,9 +370,9 @@ export class Runtime {
         type: block.type,
         pipeline: pr.name,
         instance,
-        sink: (samples) => {
+        sink: (samples, ack) => {
           this.tap.offer(pr.name, samples);
-          return queue.push(samples);
+          return pushAcked(queue, samples, ack, pr.broker.durable === true);
         },
         ...(block.tags ? { tags: block.tags } : {}),
         logger: this.#logger,
@@ -456,9 +475,12 @@ export class Runtime {
    * The samples must have passed the edge (`admitSample()` with
    * {@link stamper}). Returns `"full"` without taking any when the queue is
    * full with `overflow: block` (the caller answers 503); drop policies apply
-   * as for devices. Throws when the pipeline runs no hub in this process.
+   * as for devices. Otherwise returns a promise that settles like a durable
+   * device emit (see `DeviceIO.emit`): once a durable broker holds the
+   * samples, or once they are queued for one that is not; it rejects when
+   * they will not be kept. Throws when the pipeline runs no hub in this process.
    */
-  ingest(pipeline: string, samples: Sample[]): "accepted" | "full" {
+  ingest(pipeline: string, samples: Sample[]): Promise<void> | "full" {
     const pr = this.pipelines.get(pipeline);
     if (!pr?.queue) throw new Error(`Pipeline "${pipeline}" does not run a hub in this process`);
     if (pr.queue.wouldBlock(samples.length)) return "full";
@@ -476,8 +498,9 @@ export class Runtime {
       }
     }
     this.tap.offer(pipeline, samples);
-    void pr.queue.push(samples);
-    return "accepted";
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    void pushAcked(pr.queue, samples, { resolve, reject }, pr.broker.durable === true);
+    return promise;
   }
 
   /** Readiness of every broker, handler and pipeline, each with a reason when not ready. */

@@ -94,6 +94,8 @@ export type RedisBrokerContext = Pick<PluginContext, "name" | "clock" | "logger"
  */
 export class RedisBroker implements BrokerInstance {
   readonly shared = true;
+  // Once a task is in Redis it outlives this process; how it outlives Redis is its persistence.
+  readonly durable = true;
   readonly keys: RedisKeys;
 
   readonly #o: RedisBrokerOptions;

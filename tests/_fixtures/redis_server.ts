@@ -100,6 +100,8 @@ export interface PrivateRedis {
   url: string;
   pid: number;
   stop(): Promise<void>;
+  /** Starts a stopped server again on the same port and data. */
+  start(): Promise<void>;
   /** Stops the server (SIGTERM, by pid) and starts it again on the same port and data. */
   restart(downMs?: number): Promise<void>;
   dispose(): Promise<void>;
@@ -140,6 +142,7 @@ export async function startPrivateRedis(extra: string[] = []): Promise<PrivateRe
       return child?.pid ?? -1;
     },
     stop,
+    start: spawn,
     async restart(downMs = 0) {
       await stop();
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
