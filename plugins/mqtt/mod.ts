@@ -196,9 +196,7 @@ export default defineDevice({
           let queued;
           try {
             // QoS 1 and 2: acknowledged once the broker holds the samples (durable broker).
-            queued = samples.length > 0
-              ? io.emit(samples, { durable: packet.qos > 0 })
-              : undefined;
+            queued = samples.length > 0 ? io.emit(samples, { durable: packet.qos > 0 }) : undefined;
           } catch (error) {
             // Not queued (the pipeline is stopping): no acknowledgement, so the broker keeps it.
             return done(error as Error);
