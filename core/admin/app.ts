@@ -8,12 +8,14 @@
 import { type Context, Hono, type MiddlewareHandler } from "@hono/hono";
 import { streamSSE } from "@hono/hono/streaming";
 import { loadConfigText } from "../config/mod.ts";
+import type { Role } from "../config/schema.ts";
+import { redactText, redactValue } from "../redact.ts";
 import { ConfigError, errorMessage, formatProblem } from "../errors.ts";
 import type { BrokerInstance, DeadLetterSelector } from "../plugin.ts";
 import type { PluginRegistry } from "../registry.ts";
 import type { Sample } from "../sample.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { bearerMatches } from "./_auth.ts";
+import { accepts, authenticate, guardBrowsers, mediaType, type RouteAccess } from "./_guard.ts";
 import { type InvalidItem, type ParsedBody, parseJsonBody, parseNdjsonBody } from "./_ingest.ts";
 import { parseLineProtocolBody, type Precision, PRECISIONS } from "./_line_protocol.ts";
 import { problem } from "./_problem.ts";
@@ -30,6 +32,15 @@ export interface AdminOptions {
   /** Environment used when validating posted YAML (default: the process's). */
   env?: Record<string, string | undefined>;
   /**
+   * Secrets known to the process (the configuration's, and those of reloads):
+   * hidden, with URL credentials and secret-looking keys, in every response.
+   */
+  secrets?: ReadonlySet<string>;
+  /** The role override the process runs with (`--role`), so validate checks what run would. */
+  role?: Role;
+  /** Directory relative `plugins:` entries resolve against, for validate. */
+  baseDir?: string;
+  /**
    * Re-reads and applies the configuration file (`POST /api/v1/reload`);
    * absent, the route answers 404.
    */
@@ -41,7 +52,36 @@ export type ReloadOutcome =
   | { ok: true; restarted: string[]; unchanged: string[] }
   | { ok: false; problems: string[] };
 
-const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
+const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
+
+/** The scope each route needs (see README, "Admin API"); unknown routes count as read. */
+function accessOf(c: Context): RouteAccess {
+  const { path, method } = c.req;
+  if (PUBLIC_PATHS.has(path)) return "public";
+  if (path === "/metrics") return "metrics";
+  if (path === "/api/v1/samples" && method === "POST") return "ingest";
+  if (method === "POST" && (path === "/api/v1/reload" || path === "/api/v1/dlq/replay")) {
+    return "admin";
+  }
+  if (method === "DELETE" && path === "/api/v1/dlq") return "admin";
+  return "read";
+}
+
+/** Responses shown as they are: no configuration or error can be in them. */
+function unredacted(c: Context): boolean {
+  return c.req.path === "/openapi.json" || c.req.path === "/metrics" ||
+    (c.req.path === "/api/v1/samples" && c.res.status === 202);
+}
+
+/** Media types of a posted configuration. */
+const YAML_TYPES = [
+  "application/yaml",
+  "application/x-yaml",
+  "text/yaml",
+  "text/x-yaml",
+  "application/json",
+  "",
+];
 
 /**
  * Builds the app.
@@ -53,11 +93,9 @@ const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"
  * ```
  */
 export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
-  const { registry, redactedConfig, version } = options;
+  const { registry, redactedConfig, version, secrets = new Set<string>() } = options;
   // Admin settings apply from start-up; a reload does not rebind or re-key the API.
   const admin = runtime.config.admin;
-  const adminTokens = admin.token ? [admin.token] : [];
-  const ingestTokens = [...adminTokens, ...admin.ingest_tokens];
   const app = new Hono();
 
   app.onError((error, c) => {
@@ -81,19 +119,29 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     runtime.metrics.fastCounter(runtime.metrics.httpRequests, route, String(c.res.status)).inc();
   });
 
-  // Bearer tokens: everything but the probes, metrics and the API description.
-  app.use("*", async function authenticate(c, next) {
-    if (adminTokens.length === 0 && admin.ingest_tokens.length === 0) return await next();
-    if (PUBLIC_PATHS.has(c.req.path)) return await next();
-    const isIngest = c.req.path === "/api/v1/samples" && c.req.method === "POST";
-    const allowed = isIngest ? ingestTokens : adminTokens;
-    if (allowed.length === 0 && !isIngest) return await next();
-    if (!bearerMatches(c.req.header("authorization"), allowed)) {
-      return problem(c, 401, "Unauthorized", "A valid bearer token is required", {}, {
-        "www-authenticate": 'Bearer realm="telemetryhub"',
-      });
-    }
+  // Browsers first: a page the operator visits must not reach the API (no token by default).
+  app.use("*", guardBrowsers(admin));
+
+  // Bearer tokens by scope: everything but the probes and the API description.
+  app.use("*", authenticate(admin, accessOf));
+
+  // One redaction on every response that can carry configuration or errors.
+  app.use("*", async function redactResponse(c, next) {
     await next();
+    if (unredacted(c) || !/json/.test(c.res.headers.get("content-type") ?? "")) return;
+    const text = await c.res.clone().text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const { status } = c.res;
+    const headers = new Headers(c.res.headers);
+    headers.delete("content-length");
+    // Unset first: Hono merges the old response's headers into a replacement.
+    c.res = undefined;
+    c.res = new Response(JSON.stringify(redactValue(body, secrets)), { status, headers });
   });
 
   const limit = bodyLimit(admin.max_body);
@@ -117,7 +165,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   app.get("/openapi.json", (c) => c.json(openApiDocument(version)));
 
   app.post("/api/v1/samples", limit, async (c) => {
-    const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    const type = mediaType(c);
     const text = await ingestText(c, admin.max_body);
     if (typeof text !== "string") return text;
     const edge = { now: runtime.clock.now(), stamper: runtime.stamper };
@@ -239,15 +287,24 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     }
     const selector = selectorFrom(c.req.query("ids"), c.req.query("type"), c.req.query("pipeline"));
     const cursor = c.req.query("cursor");
-    const page = await picked.listDeadLetters({
-      ...selector,
-      limit: limitValue,
-      ...(cursor ? { cursor } : {}),
-    });
+    let page;
+    try {
+      page = await picked.listDeadLetters({
+        ...selector,
+        limit: limitValue,
+        ...(cursor ? { cursor } : {}),
+      });
+    } catch (error) {
+      // Cursors are opaque and each broker checks its own; a refused one is the client's error.
+      if (cursor && /cursor/i.test(errorMessage(error))) {
+        return problem(c, 400, "Invalid cursor", "Give a cursor from a previous page, or none");
+      }
+      throw error;
+    }
     return c.json(page);
   });
 
-  app.post("/api/v1/dlq/replay", limit, async (c) => {
+  app.post("/api/v1/dlq/replay", accepts(["application/json"]), limit, async (c) => {
     const body = await jsonBody(c);
     if (body instanceof Response) return body;
     const picked = pickBroker(c, runtime, stringField(body, "pipeline"));
@@ -270,14 +327,17 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
 
   app.get("/api/v1/config", (c) => c.json(redactedConfig()));
 
-  app.post("/api/v1/config/validate", limit, async (c) => {
+  app.post("/api/v1/config/validate", accepts(YAML_TYPES), limit, async (c) => {
     const text = await c.req.text();
     try {
+      // Never imports what it was sent: plugin modules must be loaded already.
       const loaded = await loadConfigText(text, {
         file: "<input>",
         registry,
         env: options.env ?? Deno.env.toObject(),
         loadPlugins: false,
+        ...(options.role ? { role: options.role } : {}),
+        ...(options.baseDir ? { baseDir: options.baseDir } : {}),
       });
       return c.json({ valid: true, problems: [], warnings: loaded.warnings.map(formatProblem) });
     } catch (error) {
@@ -292,7 +352,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     }
   });
 
-  app.post("/api/v1/reload", async (c) => {
+  app.post("/api/v1/reload", accepts(["", "application/json"]), async (c) => {
     if (!options.reload) return problem(c, 404, "Reload unavailable", "This process cannot reload");
     const outcome = await options.reload();
     if (!outcome.ok) {
@@ -311,12 +371,18 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
       let queue = Promise.resolve();
       const off = runtime.tap.subscribe(filter, admin.tap_rate, (samples, skipped) => {
         queue = queue.then(() =>
-          stream.writeSSE({ event: "samples", data: JSON.stringify({ samples, skipped }) })
+          stream.writeSSE({
+            event: "samples",
+            data: redactText(JSON.stringify({ samples, skipped }), secrets),
+          })
         ).catch(() => off());
       });
       stream.onAbort(off);
       try {
-        await stream.writeSSE({ event: "ready", data: JSON.stringify({ filter }) });
+        await stream.writeSSE({
+          event: "ready",
+          data: redactText(JSON.stringify({ filter }), secrets),
+        });
         while (!stream.aborted && !stream.closed && runtime.state !== "stopped") {
           await stream.sleep(15_000);
           // A comment line keeps proxies from closing an idle stream.
