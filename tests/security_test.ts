@@ -639,3 +639,11 @@ Deno.test("the admin API serves TLS that a verifying client accepts, and a reloa
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the compose file requires TELEMETRY_ADMIN_TOKEN instead of defaulting it", async () => {
+  const compose = await Deno.readTextFile(new URL("../deploy/docker-compose.yml", import.meta.url));
+  const line = compose.split("\n").find((l) => /^\s*TELEMETRY_ADMIN_TOKEN:/.test(l));
+  assert.ok(line, "the hub gets a token");
+  assert.match(line, /\$\{TELEMETRY_ADMIN_TOKEN:\?[^}]+\}/);
+  assert.doesNotMatch(compose, /change-me|TELEMETRY_ADMIN_TOKEN:-/);
+});

@@ -199,6 +199,29 @@ Deno.test("loadConfigText() with loadPlugins: false imports nothing and reports 
   );
 });
 
+Deno.test("loadConfigText() with loadPlugins: false accepts a module the registry already loaded, by its spec", async () => {
+  const baseDir = fromFileUrl(
+    new URL("../../tests/config_cases/valid_third_party_plugin/", import.meta.url),
+  );
+  const text = MINIMAL + "    handlers: [check]\nplugins: [./threshold.ts]\n" +
+    "handlers:\n  check:\n    type: threshold\n    config: {limit: 3}\n";
+  // As a running process has it: the registry its own configuration produced.
+  const running = await loadConfigText(text, {
+    file: "t.yaml",
+    env: {},
+    registry: fixtureRegistry(),
+    baseDir,
+  });
+  const checked = await loadConfigText(text.replace("limit: 3", "limit: 4"), {
+    file: "<input>",
+    env: {},
+    registry: running.registry,
+    baseDir,
+    loadPlugins: false,
+  });
+  assert.deepEqual(checked.config.handlers.check?.config, { limit: 4 });
+});
+
 Deno.test("loadConfigText() reads Deno.env when no env is given", async () => {
   const { config } = await loadConfigText(
     MINIMAL + "    task_type: ${HOME:-home}-x\n",
