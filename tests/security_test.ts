@@ -13,7 +13,7 @@ import { createLogger } from "../core/log.ts";
 import { Runtime } from "../core/runtime/runtime.ts";
 import { recordingLogger } from "../core/testing.ts";
 import { stopQuietly } from "./_fixtures/admin.ts";
-import { runTask } from "./_fixtures/cli.ts";
+import { collect, runTask, spawnTask } from "./_fixtures/cli.ts";
 import { testRegistry, waitFor } from "./_fixtures/runtime.ts";
 
 // ---------------------------------------------------------------- fixtures
@@ -646,4 +646,49 @@ Deno.test("the compose file requires TELEMETRY_ADMIN_TOKEN instead of defaulting
   assert.ok(line, "the hub gets a token");
   assert.match(line, /\$\{TELEMETRY_ADMIN_TOKEN:\?[^}]+\}/);
   assert.doesNotMatch(compose, /change-me|TELEMETRY_ADMIN_TOKEN:-/);
+});
+
+Deno.test("run serves the admin API over TLS and a SIGHUP reload serves renewed certificate files", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "th_tls_run_" });
+  try {
+    const first = await makeCertificates(dir, "first");
+    const second = await makeCertificates(dir, "second");
+    await Deno.copyFile(first.cert, `${dir}/server.pem`);
+    await Deno.copyFile(first.key, `${dir}/server.key`);
+    await Deno.writeTextFile(
+      `${dir}/telemetry.yaml`,
+      `admin:
+  listen: 127.0.0.1:0
+  tls: { cert_file: server.pem, key_file: server.key }
+devices: { sim: { type: simulated } }
+brokers: { mem: { type: memory } }
+pipelines: { main: { from: [sim], via: mem } }
+`,
+    );
+    const child = await spawnTask("run", ["--config", `${dir}/telemetry.yaml`], {});
+    const stdout = collect(child.stdout);
+    const stderr = collect(child.stderr);
+    try {
+      await waitFor(() => /"msg":"Admin API listening"/.test(stderr.text()), "the API", 30_000);
+      const address = stderr.text().match(/"msg":"Admin API listening","address":"([^"]+)"/)![1]!;
+      const url = `https://localhost:${address.split(":").at(-1)}/healthz`;
+      assert.equal((await fetchWith(first.ca, url)).status, 200);
+      await Deno.copyFile(second.cert, `${dir}/server.pem`);
+      await Deno.copyFile(second.key, `${dir}/server.key`);
+      child.kill("SIGHUP");
+      await waitFor(
+        () => fetchWith(second.ca, url).then((r) => r.status === 200, () => false),
+        "the renewed certificate to be served",
+        30_000,
+      );
+      await assert.rejects(fetchWith(first.ca, url), TypeError);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const status = await child.status;
+    await stdout.done;
+    assert.equal(status.code, 0, await stderr.done);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
