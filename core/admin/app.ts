@@ -5,20 +5,22 @@
  *
  * @module
  */
-import { type Context, Hono, type MiddlewareHandler } from "@hono/hono";
+import { type Context, Hono } from "@hono/hono";
 import { streamSSE } from "@hono/hono/streaming";
 import { loadConfigText } from "../config/mod.ts";
 import type { Role } from "../config/schema.ts";
 import { redactText, redactValue } from "../redact.ts";
-import { ConfigError, errorMessage, formatProblem } from "../errors.ts";
-import type { BrokerInstance, DeadLetterSelector } from "../plugin.ts";
+import { errorMessage } from "../errors.ts";
 import type { PluginRegistry } from "../registry.ts";
 import type { Sample } from "../sample.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { accepts, authenticate, guardBrowsers, mediaType, type RouteAccess } from "./_guard.ts";
+import { authenticate, guardBrowsers, mediaType, type RouteAccess } from "./_guard.ts";
 import { type InvalidItem, type ParsedBody, parseJsonBody, parseNdjsonBody } from "./_ingest.ts";
 import { parseLineProtocolBody, type Precision, PRECISIONS } from "./_line_protocol.ts";
 import { problem } from "./_problem.ts";
+import { bodyLimit, readCapped, tooLarge } from "./_body.ts";
+import { configRoutes, type ReloadOutcome } from "./_config_routes.ts";
+import { deadLetterRoutes } from "./_dead_letters.ts";
 import { openApiDocument } from "./openapi.ts";
 
 /** Options of {@link createAdminApp}. */
@@ -47,10 +49,7 @@ export interface AdminOptions {
   reload?: () => Promise<ReloadOutcome>;
 }
 
-/** What a reload did. */
-export type ReloadOutcome =
-  | { ok: true; restarted: string[]; unchanged: string[] }
-  | { ok: false; problems: string[] };
+export type { ReloadOutcome };
 
 const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
 
@@ -72,16 +71,6 @@ function unredacted(c: Context): boolean {
   return c.req.path === "/openapi.json" || c.req.path === "/metrics" ||
     (c.req.path === "/api/v1/samples" && c.res.status === 202);
 }
-
-/** Media types of a posted configuration. */
-const YAML_TYPES = [
-  "application/yaml",
-  "application/x-yaml",
-  "text/yaml",
-  "text/x-yaml",
-  "application/json",
-  "",
-];
 
 /**
  * Builds the app.
@@ -119,13 +108,8 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     runtime.metrics.fastCounter(runtime.metrics.httpRequests, route, String(c.res.status)).inc();
   });
 
-  // Browsers first: a page the operator visits must not reach the API (no token by default).
-  app.use("*", guardBrowsers(admin));
-
-  // Bearer tokens by scope: everything but the probes and the API description.
-  app.use("*", authenticate(admin, accessOf));
-
-  // One redaction on every response that can carry configuration or errors.
+  // One redaction on every response that can carry configuration or errors (outside
+  // the checks below, so their answers pass through it too).
   app.use("*", async function redactResponse(c, next) {
     await next();
     if (unredacted(c) || !/json/.test(c.res.headers.get("content-type") ?? "")) return;
@@ -143,6 +127,12 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     c.res = undefined;
     c.res = new Response(JSON.stringify(redactValue(body, secrets)), { status, headers });
   });
+
+  // Browsers first: a page the operator visits must not reach the API (no token by default).
+  app.use("*", guardBrowsers(admin));
+
+  // Bearer tokens by scope: everything but the probes and the API description.
+  app.use("*", authenticate(admin, accessOf));
 
   const limit = bodyLimit(admin.max_body);
 
@@ -268,98 +258,31 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     return c.json(device);
   });
 
-  app.get("/api/v1/tasks/:id", async (c) => {
-    const id = c.req.param("id");
-    for (const broker of runtime.brokers.values()) {
-      const record = await broker.getTask(id);
-      if (record) return c.json(record);
-    }
-    return problem(c, 404, "Unknown task", `No task "${id}" is retained`);
-  });
+  app.route(
+    "/api/v1",
+    deadLetterRoutes({
+      brokers: () => runtime.brokers.values(),
+      brokerOf: (pipeline) => runtime.pipelines.get(pipeline)?.broker,
+    }, { maxBody: admin.max_body }),
+  );
 
-  app.get("/api/v1/dlq", async (c) => {
-    const picked = pickBroker(c, runtime);
-    if (picked instanceof Response) return picked;
-    const limitText = c.req.query("limit") ?? "100";
-    const limitValue = Number(limitText);
-    if (!Number.isInteger(limitValue) || limitValue < 1 || limitValue > 1000) {
-      return problem(c, 400, "Invalid limit", `"limit" must be an integer from 1 to 1000`);
-    }
-    const selector = selectorFrom(c.req.query("ids"), c.req.query("type"), c.req.query("pipeline"));
-    const cursor = c.req.query("cursor");
-    let page;
-    try {
-      page = await picked.listDeadLetters({
-        ...selector,
-        limit: limitValue,
-        ...(cursor ? { cursor } : {}),
-      });
-    } catch (error) {
-      // Cursors are opaque and each broker checks its own; a refused one is the client's error.
-      if (cursor && /cursor/i.test(errorMessage(error))) {
-        return problem(c, 400, "Invalid cursor", "Give a cursor from a previous page, or none");
-      }
-      throw error;
-    }
-    return c.json(page);
-  });
-
-  app.post("/api/v1/dlq/replay", accepts(["application/json"]), limit, async (c) => {
-    const body = await jsonBody(c);
-    if (body instanceof Response) return body;
-    const picked = pickBroker(c, runtime, stringField(body, "pipeline"));
-    if (picked instanceof Response) return picked;
-    const selector = bodySelector(c, body);
-    if (selector instanceof Response) return selector;
-    return c.json({ replayed: await picked.replayDeadLetters(selector) });
-  });
-
-  app.delete("/api/v1/dlq", async (c) => {
-    const picked = pickBroker(c, runtime);
-    if (picked instanceof Response) return picked;
-    const all = c.req.query("all") === "true";
-    const selector = selectorFrom(c.req.query("ids"), c.req.query("type"), c.req.query("pipeline"));
-    if (!all && Object.keys(selector).length === 0) {
-      return problem(c, 400, "No selector", "Give ids=, type=, pipeline= or all=true");
-    }
-    return c.json({ purged: await picked.purgeDeadLetters(selector) });
-  });
-
-  app.get("/api/v1/config", (c) => c.json(redactedConfig()));
-
-  app.post("/api/v1/config/validate", accepts(YAML_TYPES), limit, async (c) => {
-    const text = await c.req.text();
-    try {
+  app.route(
+    "/api/v1",
+    configRoutes({
+      redactedConfig,
       // Never imports what it was sent: plugin modules must be loaded already.
-      const loaded = await loadConfigText(text, {
-        file: "<input>",
-        registry,
-        env: options.env ?? Deno.env.toObject(),
-        loadPlugins: false,
-        ...(options.role ? { role: options.role } : {}),
-        ...(options.baseDir ? { baseDir: options.baseDir } : {}),
-      });
-      return c.json({ valid: true, problems: [], warnings: loaded.warnings.map(formatProblem) });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      return c.json(
-        {
-          valid: false,
-          problems: error.problems.map((p) => ({ ...p, text: formatProblem(p) })),
-        },
-        422,
-      );
-    }
-  });
-
-  app.post("/api/v1/reload", accepts(["", "application/json"]), async (c) => {
-    if (!options.reload) return problem(c, 404, "Reload unavailable", "This process cannot reload");
-    const outcome = await options.reload();
-    if (!outcome.ok) {
-      return c.json({ reloaded: false, problems: outcome.problems }, 422);
-    }
-    return c.json({ reloaded: true, restarted: outcome.restarted, unchanged: outcome.unchanged });
-  });
+      validate: (text) =>
+        loadConfigText(text, {
+          file: "<input>",
+          registry,
+          env: options.env ?? Deno.env.toObject(),
+          loadPlugins: false,
+          ...(options.role ? { role: options.role } : {}),
+          ...(options.baseDir ? { baseDir: options.baseDir } : {}),
+        }),
+      ...(options.reload ? { reload: options.reload } : {}),
+    }, { maxBody: admin.max_body }),
+  );
 
   app.get("/api/v1/tap", (c) => {
     const filter = {
@@ -395,54 +318,6 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   });
 
   return app;
-}
-
-/** Reads `stream` whole; `null` once it passes `max` bytes (the rest is not read). */
-async function readCapped(
-  stream: ReadableStream<Uint8Array>,
-  max: number,
-): Promise<Uint8Array<ArrayBuffer> | null> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += chunk.length;
-    if (size > max) return null;
-    chunks.push(chunk);
-  }
-  const only = chunks.length === 1 ? chunks[0]! : undefined;
-  if (only?.buffer instanceof ArrayBuffer) return only as Uint8Array<ArrayBuffer>;
-  const whole = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return whole;
-}
-
-const tooLarge = (c: Context, max: number, what = "Bodies are") =>
-  problem(c, 413, "Payload too large", `${what} limited to ${max} bytes`);
-
-/**
- * Refuses bodies over `max` bytes with 413: at once when Content-Length says
- * so, and while reading when the body is chunked (never buffered whole).
- * Hono's own middleware re-wraps every body stream, which cost more than
- * the rest of an ingest request.
- */
-function bodyLimit(max: number): MiddlewareHandler {
-  return async function limitBody(c, next) {
-    const declared = c.req.header("content-length");
-    if (declared !== undefined) {
-      if (Number(declared) > max) return tooLarge(c, max);
-      return await next();
-    }
-    const body = c.req.raw.body;
-    if (!body) return await next();
-    const whole = await readCapped(body, max);
-    if (!whole) return tooLarge(c, max);
-    c.req.raw = new Request(c.req.raw, { body: whole });
-    return await next();
-  };
 }
 
 /** `Content-Encoding`s an ingest body may have (what Telegraf, Vector and Fluent Bit send). */
@@ -495,72 +370,4 @@ function invalidSamples(c: Context, invalid: InvalidItem[]): Response {
     `${invalid.length} item${invalid.length === 1 ? "" : "s"} rejected; nothing was accepted`,
     { invalid },
   );
-}
-
-function selectorFrom(
-  ids: string | undefined,
-  type: string | undefined,
-  pipeline: string | undefined,
-): DeadLetterSelector {
-  const selector: DeadLetterSelector = {};
-  if (ids) selector.ids = ids.split(",").map((s) => s.trim()).filter(Boolean);
-  if (type) selector.type = type;
-  if (pipeline) selector.pipeline = pipeline;
-  return selector;
-}
-
-function pickBroker(c: Context, runtime: Runtime, pipeline?: string): BrokerInstance | Response {
-  const name = pipeline ?? c.req.query("pipeline");
-  if (name !== undefined && name !== "") {
-    const p = runtime.pipelines.get(name);
-    if (!p) return problem(c, 404, "Unknown pipeline", `No pipeline "${name}"`);
-    return p.broker;
-  }
-  if (runtime.brokers.size === 1) return [...runtime.brokers.values()][0]!;
-  return problem(
-    c,
-    400,
-    "Pipeline required",
-    "This process has several brokers; name one with ?pipeline=",
-  );
-}
-
-async function jsonBody(c: Context): Promise<Record<string, unknown> | Response> {
-  const text = await c.req.text();
-  if (text.trim() === "") return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      return problem(c, 400, "Malformed body", "Body must be a JSON object");
-    }
-    return value as Record<string, unknown>;
-  } catch (error) {
-    return problem(c, 400, "Malformed body", `Body is not valid JSON: ${(error as Error).message}`);
-  }
-}
-
-function stringField(body: Record<string, unknown>, key: string): string | undefined {
-  return typeof body[key] === "string" ? body[key] as string : undefined;
-}
-
-function bodySelector(c: Context, body: Record<string, unknown>): DeadLetterSelector | Response {
-  const selector: DeadLetterSelector = {};
-  if (body.ids !== undefined) {
-    if (!Array.isArray(body.ids) || !body.ids.every((x) => typeof x === "string")) {
-      return problem(c, 400, "Invalid selector", '"ids" must be an array of strings');
-    }
-    selector.ids = body.ids as string[];
-  }
-  for (const key of ["type", "pipeline"] as const) {
-    if (body[key] !== undefined) {
-      if (typeof body[key] !== "string") {
-        return problem(c, 400, "Invalid selector", `"${key}" must be a string`);
-      }
-      selector[key] = body[key] as string;
-    }
-  }
-  if (Object.keys(selector).length === 0 && body.all !== true) {
-    return problem(c, 400, "No selector", 'Give "ids", "type", "pipeline" or "all": true');
-  }
-  return selector;
 }
