@@ -157,12 +157,12 @@ Deno.test("no shape of secret appears on any surface: logs, config, validate, DL
   const problems = JSON.parse(surfaces.validate!).problems.map((p: { text: string }) => p.text);
   assert.ok(
     problems.includes(
-      '<input>:1:7 role: Expected one of "all", "hub", "processor", got "${DB_URL}"',
+      '<input>:1:7 role: Expected one of "all", "hub", "processor", got the value of ${DB_URL}',
     ),
     problems.join("\n"),
   );
   assert.ok(
-    problems.some((t: string) => /log\.level: .*got "\$\{API_TOKEN\}"$/.test(t)),
+    problems.some((t: string) => /log\.level: .*got the value of \$\{API_TOKEN\}$/.test(t)),
     problems.join("\n"),
   );
 
@@ -419,7 +419,7 @@ Deno.test("run and validate refuse an admin API beyond loopback without a token,
     assert.equal(r.code, 2, `${task}: ${r.stderr}`);
     assert.match(
       r.stderr,
-      /^telemetry\.yaml:\d+:\d+ admin\.listen: The admin API would listen on "\$\{TELEMETRY_ADMIN_LISTEN:-127\.0\.0\.1:8080\}", beyond loopback, without a token.*Set admin\.token/m,
+      /^telemetry\.yaml:\d+:\d+ admin\.listen: The admin API would listen on the value of \$\{TELEMETRY_ADMIN_LISTEN\}, beyond loopback, without a token.*Set admin\.token/m,
       task,
     );
   }

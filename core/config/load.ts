@@ -802,9 +802,16 @@ class Reporter {
     let out = message;
     const here = this.#fromEnv.get(JSON.stringify(path));
     if (here) {
-      const source = JSON.stringify(here.source);
-      for (const shown of new Set([describe(here.value), JSON.stringify(here.value)])) {
-        if (shown !== undefined) out = out.split(shown).join(source);
+      // `${NAME}` alone (with or without a default) reads as "the value of ${NAME}".
+      const single = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[-?][^}]*)?\}$/.exec(here.source);
+      const source = single ? `the value of \${${single[1]}}` : JSON.stringify(here.source);
+      if (typeof here.value === "string") {
+        for (const shown of new Set([describe(here.value), JSON.stringify(here.value)])) {
+          out = out.split(shown).join(source);
+        }
+      } else {
+        // A number or boolean is only replaced where it is quoted as found, not in "at least 10".
+        out = out.split(`got ${describe(here.value)}`).join(`got ${source}`);
       }
     }
     for (const [value, name] of this.#envValues) out = out.split(value).join(`\${${name}}`);

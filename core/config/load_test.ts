@@ -336,9 +336,16 @@ Deno.test("a problem about a value from the environment names the variable, neve
   ).then(() => undefined, (e: ConfigError) => e);
   assert.ok(error instanceof ConfigError);
   const text = error.problems.map(formatProblem).join("\n");
-  assert.match(text, /role: Expected one of "all", "hub", "processor", got "\$\{DATABASE_URL\}"/);
+  assert.match(
+    text,
+    /role: Expected one of "all", "hub", "processor", got the value of \$\{DATABASE_URL\}/,
+  );
   assert.match(text, /log\.level: .*got "\$\{HOME\}\/x"/);
   assert.ok(!text.includes("hunter2pw") && !text.includes("secretuser"), text);
+  const numeric = await problems(MINIMAL + "    workers: ${WORKERS}\n", { WORKERS: "0" });
+  assert.deepEqual(numeric.map((p) => p.replace(/^t\.yaml:\d+:\d+ /, "")), [
+    "pipelines.main.workers: Must be at least 1, got the value of ${WORKERS}",
+  ]);
 });
 
 Deno.test("an admin API beyond loopback without a read or admin token is a problem at admin.listen", async () => {
