@@ -294,8 +294,18 @@ Deno.test("browser-borne requests are refused by Host, Origin and content type; 
     assert.equal(res.status, status, `${name}: ${text}`);
     if (status >= 400) {
       assert.equal(res.headers.get("content-type"), "application/problem+json", name);
+      const { detail } = JSON.parse(text);
+      if (name.startsWith("foreign Host")) {
+        assert.match(detail, /^Host "evil\.example" is not accepted/);
+      }
+      if (name.startsWith("foreign Origin")) {
+        assert.match(detail, /^Origin "http:\/\/evil\.example" may not change state/);
+      }
+      if (status === 415) assert.match(detail, /^Send .*, not "/);
     }
   }
+  // Nothing refused reached the queue or the broker.
+  assert.equal(runtime.pipelines.get("main")!.queue!.size, 1, "only the curl-like sample");
   await stopQuietly(runtime);
 });
 

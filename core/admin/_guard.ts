@@ -33,7 +33,8 @@ export function guardBrowsers(
         c,
         403,
         "Host not allowed",
-        "This Host name is not accepted; add it to admin.allowed_hosts",
+        `Host ${JSON.stringify(normalHost(host).slice(0, 100))} is not accepted; add it to ` +
+          "admin.allowed_hosts",
       );
     }
     const origin = c.req.header("origin");
@@ -50,7 +51,8 @@ export function guardBrowsers(
           c,
           403,
           "Origin not allowed",
-          "Cross-origin requests may not change state; add the origin to admin.allowed_origins",
+          `Origin ${JSON.stringify(o.slice(0, 100))} may not change state; add it to ` +
+            "admin.allowed_origins",
         );
       }
     }
