@@ -17,7 +17,8 @@ import { describeFields } from "./plugin_docs.ts";
 import type { PluginRegistry } from "./registry.ts";
 import { formatSummary, Runtime } from "./runtime/runtime.ts";
 import { createAdminApp, type ReloadOutcome } from "./admin/app.ts";
-import { serveAdmin } from "./admin/serve.ts";
+import { type AdminListener, serveAdmin } from "./admin/serve.ts";
+import { redactText } from "./redact.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const USAGE = `Usage: telemetryhub <command> [options]
@@ -239,7 +240,8 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
       baseDir: dirname(resolve(path)),
     });
   } catch (error) {
-    io.err(errorMessage(error));
+    // A plugin's create() may quote its settings (a database URL with its password).
+    io.err(redactText(errorMessage(error), secrets));
     return 1;
   }
 
@@ -271,6 +273,7 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     : setTimeout(() => stopRequested.resolve("timer"), runFor);
 
   let redacted = loaded.redacted;
+  let listener: AdminListener | undefined;
   let reloading: Promise<ReloadOutcome> | undefined;
   const reload = (): Promise<ReloadOutcome> => {
     // One reload at a time; a second request waits for the first.
@@ -290,6 +293,8 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
       try {
         const report = await runtime.reload(next);
         redacted = next.redacted;
+        // Renewed certificate files are picked up by any reload.
+        await listener?.reloadTls();
         return { ok: true, restarted: report.restarted, unchanged: report.unchanged };
       } catch (error) {
         logger.error("Reload failed", { error: errorMessage(error) });
@@ -305,7 +310,6 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   // Listen before starting anything, so a busy port stops the process before it reads a
   // device or takes a task.
   const serverAbort = new AbortController();
-  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   if (loaded.config.admin.enabled) {
     runtime.metrics.enableDefaultMetrics();
     const app = createAdminApp(runtime, {
@@ -313,18 +317,24 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
       redactedConfig: () => redacted,
       version: denoJson.version,
       reload,
+      secrets,
+      baseDir: dirname(resolve(path)),
+      ...(role ? { role } : {}),
     });
     try {
-      ({ server } = await serveAdmin(app, {
-        listen: loaded.config.admin.listen,
-        hasToken: Boolean(loaded.config.admin.token),
+      listener = await serveAdmin(app, {
+        admin: loaded.config.admin,
+        baseDir: dirname(resolve(path)),
         logger,
         signal: serverAbort.signal,
-      }));
+      });
     } catch (error) {
       io.err(
-        `Cannot serve the admin API on "${loaded.config.admin.listen}": ${errorMessage(error)}` +
-          " (change admin.listen, or set admin.enabled: false)",
+        redactText(
+          `Cannot serve the admin API on "${loaded.config.admin.listen}": ${errorMessage(error)}` +
+            " (change admin.listen or admin.tls, or set admin.enabled: false)",
+          secrets,
+        ),
       );
       await runtime.stop();
       Deno.removeSignalListener("SIGHUP", onHangup);
@@ -340,7 +350,7 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   await reloading?.catch(() => {});
   const summary = await runtime.stop();
   serverAbort.abort();
-  await server?.finished;
+  await listener?.finished;
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
   io.out(formatSummary(summary));
   return 0;
@@ -380,7 +390,7 @@ export async function main(args: string[], io: CliIO = stdio): Promise<number> {
       io.err(`${error.message}\n\n${USAGE}`);
       return 2;
     }
-    io.err(`Error: ${errorMessage(error)}`);
+    io.err(`Error: ${redactText(errorMessage(error))}`);
     return 1;
   }
 }

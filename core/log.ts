@@ -1,10 +1,12 @@
 /**
  * Structured logging: one JSON object per line when stderr is not a
- * terminal, readable lines when it is. Known secret values are scrubbed from
- * every line.
+ * terminal, readable lines when it is. Every line goes through the one
+ * redaction (known secrets, URL passwords, token-like URL paths and query
+ * parameters).
  *
  * @module
  */
+import { redactText } from "./redact.ts";
 
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -45,12 +47,7 @@ function defaultSink(line: string): void {
 }
 
 function scrub(text: string, secrets: ReadonlySet<string> | undefined): string {
-  if (!secrets || secrets.size === 0) return text;
-  let out = text;
-  for (const secret of secrets) {
-    if (secret.length >= 3) out = out.split(secret).join("***");
-  }
-  return out;
+  return redactText(text, secrets);
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {

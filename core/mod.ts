@@ -9,6 +9,14 @@ export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } f
 export { formatDuration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
 export { redactUrlPasswords } from "./config/interpolate.ts";
 export {
+  isSecretKey,
+  isSecretParam,
+  REDACTED,
+  redactText,
+  redactValue,
+  urlPasswords,
+} from "./redact.ts";
+export {
   ANOMALY_RESOLVED_TOPIC,
   ANOMALY_TOPIC,
   type AnomalyEvent,

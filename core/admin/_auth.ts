@@ -4,9 +4,16 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { ScopedToken } from "../config/admin.ts";
+import type { TokenScope } from "../config/schema.ts";
 
 function digest(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
+}
+
+function bearer(header: string | undefined): Uint8Array | undefined {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  return match ? digest(match[1]!) : undefined;
 }
 
 /**
@@ -14,12 +21,26 @@ function digest(text: string): Uint8Array {
  * makes every comparison the same length, so timing reveals nothing.
  */
 export function bearerMatches(header: string | undefined, tokens: readonly string[]): boolean {
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  if (!match) return false;
-  const given = digest(match[1]!);
-  let ok = false;
-  for (const token of tokens) {
-    if (timingSafeEqual(given, digest(token))) ok = true;
+  return bearerScopes(header, tokens.map((token) => ({ token, scopes: new Set() }))) !== undefined;
+}
+
+/**
+ * The scopes of the token the `Authorization` header carries (the union,
+ * should the same token be configured twice); `undefined` when it carries
+ * none of `tokens`. Every token is compared, in constant time.
+ */
+export function bearerScopes(
+  header: string | undefined,
+  tokens: readonly ScopedToken[],
+): Set<TokenScope> | undefined {
+  const given = bearer(header);
+  if (!given) return undefined;
+  let found: Set<TokenScope> | undefined;
+  for (const { token, scopes } of tokens) {
+    if (timingSafeEqual(given, digest(token))) {
+      found ??= new Set();
+      for (const s of scopes) found.add(s);
+    }
   }
-  return ok;
+  return found;
 }

@@ -5,18 +5,22 @@
  *
  * @module
  */
-import { type Context, Hono, type MiddlewareHandler } from "@hono/hono";
+import { type Context, Hono } from "@hono/hono";
 import { streamSSE } from "@hono/hono/streaming";
 import { loadConfigText } from "../config/mod.ts";
-import { ConfigError, errorMessage, formatProblem } from "../errors.ts";
-import type { BrokerInstance, DeadLetterSelector } from "../plugin.ts";
+import type { Role } from "../config/schema.ts";
+import { redactText, redactValue } from "../redact.ts";
+import { errorMessage } from "../errors.ts";
 import type { PluginRegistry } from "../registry.ts";
 import type { Sample } from "../sample.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { bearerMatches } from "./_auth.ts";
+import { authenticate, guardBrowsers, mediaType, type RouteAccess } from "./_guard.ts";
 import { type InvalidItem, type ParsedBody, parseJsonBody, parseNdjsonBody } from "./_ingest.ts";
 import { parseLineProtocolBody, type Precision, PRECISIONS } from "./_line_protocol.ts";
 import { problem } from "./_problem.ts";
+import { bodyLimit, readCapped, tooLarge } from "./_body.ts";
+import { configRoutes, type ReloadOutcome } from "./_config_routes.ts";
+import { deadLetterRoutes } from "./_dead_letters.ts";
 import { openApiDocument } from "./openapi.ts";
 
 /** Options of {@link createAdminApp}. */
@@ -30,18 +34,43 @@ export interface AdminOptions {
   /** Environment used when validating posted YAML (default: the process's). */
   env?: Record<string, string | undefined>;
   /**
+   * Secrets known to the process (the configuration's, and those of reloads):
+   * hidden, with URL credentials and secret-looking keys, in every response.
+   */
+  secrets?: ReadonlySet<string>;
+  /** The role override the process runs with (`--role`), so validate checks what run would. */
+  role?: Role;
+  /** Directory relative `plugins:` entries resolve against, for validate. */
+  baseDir?: string;
+  /**
    * Re-reads and applies the configuration file (`POST /api/v1/reload`);
    * absent, the route answers 404.
    */
   reload?: () => Promise<ReloadOutcome>;
 }
 
-/** What a reload did. */
-export type ReloadOutcome =
-  | { ok: true; restarted: string[]; unchanged: string[] }
-  | { ok: false; problems: string[] };
+export type { ReloadOutcome };
 
-const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"]);
+const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
+
+/** The scope each route needs (see README, "Admin API"); unknown routes count as read. */
+function accessOf(c: Context): RouteAccess {
+  const { path, method } = c.req;
+  if (PUBLIC_PATHS.has(path)) return "public";
+  if (path === "/metrics") return "metrics";
+  if (path === "/api/v1/samples" && method === "POST") return "ingest";
+  if (method === "POST" && (path === "/api/v1/reload" || path === "/api/v1/dlq/replay")) {
+    return "admin";
+  }
+  if (method === "DELETE" && path === "/api/v1/dlq") return "admin";
+  return "read";
+}
+
+/** Responses shown as they are: no configuration or error can be in them. */
+function unredacted(c: Context): boolean {
+  return c.req.path === "/openapi.json" || c.req.path === "/metrics" ||
+    (c.req.path === "/api/v1/samples" && c.res.status === 202);
+}
 
 /**
  * Builds the app.
@@ -53,11 +82,9 @@ const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json"
  * ```
  */
 export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
-  const { registry, redactedConfig, version } = options;
+  const { registry, redactedConfig, version, secrets = new Set<string>() } = options;
   // Admin settings apply from start-up; a reload does not rebind or re-key the API.
   const admin = runtime.config.admin;
-  const adminTokens = admin.token ? [admin.token] : [];
-  const ingestTokens = [...adminTokens, ...admin.ingest_tokens];
   const app = new Hono();
 
   app.onError((error, c) => {
@@ -81,20 +108,31 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     runtime.metrics.fastCounter(runtime.metrics.httpRequests, route, String(c.res.status)).inc();
   });
 
-  // Bearer tokens: everything but the probes, metrics and the API description.
-  app.use("*", async function authenticate(c, next) {
-    if (adminTokens.length === 0 && admin.ingest_tokens.length === 0) return await next();
-    if (PUBLIC_PATHS.has(c.req.path)) return await next();
-    const isIngest = c.req.path === "/api/v1/samples" && c.req.method === "POST";
-    const allowed = isIngest ? ingestTokens : adminTokens;
-    if (allowed.length === 0 && !isIngest) return await next();
-    if (!bearerMatches(c.req.header("authorization"), allowed)) {
-      return problem(c, 401, "Unauthorized", "A valid bearer token is required", {}, {
-        "www-authenticate": 'Bearer realm="telemetryhub"',
-      });
-    }
+  // One redaction on every response that can carry configuration or errors (outside
+  // the checks below, so their answers pass through it too).
+  app.use("*", async function redactResponse(c, next) {
     await next();
+    if (unredacted(c) || !/json/.test(c.res.headers.get("content-type") ?? "")) return;
+    const text = await c.res.clone().text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const { status } = c.res;
+    const headers = new Headers(c.res.headers);
+    headers.delete("content-length");
+    // Unset first: Hono merges the old response's headers into a replacement.
+    c.res = undefined;
+    c.res = new Response(JSON.stringify(redactValue(body, secrets)), { status, headers });
   });
+
+  // Browsers first: a page the operator visits must not reach the API (no token by default).
+  app.use("*", guardBrowsers(admin));
+
+  // Bearer tokens by scope: everything but the probes and the API description.
+  app.use("*", authenticate(admin, accessOf));
 
   const limit = bodyLimit(admin.max_body);
 
@@ -117,7 +155,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   app.get("/openapi.json", (c) => c.json(openApiDocument(version)));
 
   app.post("/api/v1/samples", limit, async (c) => {
-    const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    const type = mediaType(c);
     const text = await ingestText(c, admin.max_body);
     if (typeof text !== "string") return text;
     const edge = { now: runtime.clock.now(), stamper: runtime.stamper };
@@ -230,86 +268,31 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     return c.json(device);
   });
 
-  app.get("/api/v1/tasks/:id", async (c) => {
-    const id = c.req.param("id");
-    for (const broker of runtime.brokers.values()) {
-      const record = await broker.getTask(id);
-      if (record) return c.json(record);
-    }
-    return problem(c, 404, "Unknown task", `No task "${id}" is retained`);
-  });
+  app.route(
+    "/api/v1",
+    deadLetterRoutes({
+      brokers: () => runtime.brokers.values(),
+      brokerOf: (pipeline) => runtime.pipelines.get(pipeline)?.broker,
+    }, { maxBody: admin.max_body }),
+  );
 
-  app.get("/api/v1/dlq", async (c) => {
-    const picked = pickBroker(c, runtime);
-    if (picked instanceof Response) return picked;
-    const limitText = c.req.query("limit") ?? "100";
-    const limitValue = Number(limitText);
-    if (!Number.isInteger(limitValue) || limitValue < 1 || limitValue > 1000) {
-      return problem(c, 400, "Invalid limit", `"limit" must be an integer from 1 to 1000`);
-    }
-    const selector = selectorFrom(c.req.query("ids"), c.req.query("type"), c.req.query("pipeline"));
-    const cursor = c.req.query("cursor");
-    const page = await picked.listDeadLetters({
-      ...selector,
-      limit: limitValue,
-      ...(cursor ? { cursor } : {}),
-    });
-    return c.json(page);
-  });
-
-  app.post("/api/v1/dlq/replay", limit, async (c) => {
-    const body = await jsonBody(c);
-    if (body instanceof Response) return body;
-    const picked = pickBroker(c, runtime, stringField(body, "pipeline"));
-    if (picked instanceof Response) return picked;
-    const selector = bodySelector(c, body);
-    if (selector instanceof Response) return selector;
-    return c.json({ replayed: await picked.replayDeadLetters(selector) });
-  });
-
-  app.delete("/api/v1/dlq", async (c) => {
-    const picked = pickBroker(c, runtime);
-    if (picked instanceof Response) return picked;
-    const all = c.req.query("all") === "true";
-    const selector = selectorFrom(c.req.query("ids"), c.req.query("type"), c.req.query("pipeline"));
-    if (!all && Object.keys(selector).length === 0) {
-      return problem(c, 400, "No selector", "Give ids=, type=, pipeline= or all=true");
-    }
-    return c.json({ purged: await picked.purgeDeadLetters(selector) });
-  });
-
-  app.get("/api/v1/config", (c) => c.json(redactedConfig()));
-
-  app.post("/api/v1/config/validate", limit, async (c) => {
-    const text = await c.req.text();
-    try {
-      const loaded = await loadConfigText(text, {
-        file: "<input>",
-        registry,
-        env: options.env ?? Deno.env.toObject(),
-        loadPlugins: false,
-      });
-      return c.json({ valid: true, problems: [], warnings: loaded.warnings.map(formatProblem) });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      return c.json(
-        {
-          valid: false,
-          problems: error.problems.map((p) => ({ ...p, text: formatProblem(p) })),
-        },
-        422,
-      );
-    }
-  });
-
-  app.post("/api/v1/reload", async (c) => {
-    if (!options.reload) return problem(c, 404, "Reload unavailable", "This process cannot reload");
-    const outcome = await options.reload();
-    if (!outcome.ok) {
-      return c.json({ reloaded: false, problems: outcome.problems }, 422);
-    }
-    return c.json({ reloaded: true, restarted: outcome.restarted, unchanged: outcome.unchanged });
-  });
+  app.route(
+    "/api/v1",
+    configRoutes({
+      redactedConfig,
+      // Never imports what it was sent: plugin modules must be loaded already.
+      validate: (text) =>
+        loadConfigText(text, {
+          file: "<input>",
+          registry,
+          env: options.env ?? Deno.env.toObject(),
+          loadPlugins: false,
+          ...(options.role ? { role: options.role } : {}),
+          ...(options.baseDir ? { baseDir: options.baseDir } : {}),
+        }),
+      ...(options.reload ? { reload: options.reload } : {}),
+    }, { maxBody: admin.max_body }),
+  );
 
   app.get("/api/v1/tap", (c) => {
     const filter = {
@@ -321,12 +304,18 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
       let queue = Promise.resolve();
       const off = runtime.tap.subscribe(filter, admin.tap_rate, (samples, skipped) => {
         queue = queue.then(() =>
-          stream.writeSSE({ event: "samples", data: JSON.stringify({ samples, skipped }) })
+          stream.writeSSE({
+            event: "samples",
+            data: redactText(JSON.stringify({ samples, skipped }), secrets),
+          })
         ).catch(() => off());
       });
       stream.onAbort(off);
       try {
-        await stream.writeSSE({ event: "ready", data: JSON.stringify({ filter }) });
+        await stream.writeSSE({
+          event: "ready",
+          data: redactText(JSON.stringify({ filter }), secrets),
+        });
         while (!stream.aborted && !stream.closed && runtime.state !== "stopped") {
           await stream.sleep(15_000);
           // A comment line keeps proxies from closing an idle stream.
@@ -339,54 +328,6 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   });
 
   return app;
-}
-
-/** Reads `stream` whole; `null` once it passes `max` bytes (the rest is not read). */
-async function readCapped(
-  stream: ReadableStream<Uint8Array>,
-  max: number,
-): Promise<Uint8Array<ArrayBuffer> | null> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += chunk.length;
-    if (size > max) return null;
-    chunks.push(chunk);
-  }
-  const only = chunks.length === 1 ? chunks[0]! : undefined;
-  if (only?.buffer instanceof ArrayBuffer) return only as Uint8Array<ArrayBuffer>;
-  const whole = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return whole;
-}
-
-const tooLarge = (c: Context, max: number, what = "Bodies are") =>
-  problem(c, 413, "Payload too large", `${what} limited to ${max} bytes`);
-
-/**
- * Refuses bodies over `max` bytes with 413: at once when Content-Length says
- * so, and while reading when the body is chunked (never buffered whole).
- * Hono's own middleware re-wraps every body stream, which cost more than
- * the rest of an ingest request.
- */
-function bodyLimit(max: number): MiddlewareHandler {
-  return async function limitBody(c, next) {
-    const declared = c.req.header("content-length");
-    if (declared !== undefined) {
-      if (Number(declared) > max) return tooLarge(c, max);
-      return await next();
-    }
-    const body = c.req.raw.body;
-    if (!body) return await next();
-    const whole = await readCapped(body, max);
-    if (!whole) return tooLarge(c, max);
-    c.req.raw = new Request(c.req.raw, { body: whole });
-    return await next();
-  };
 }
 
 /** `Content-Encoding`s an ingest body may have (what Telegraf, Vector and Fluent Bit send). */
@@ -439,72 +380,4 @@ function invalidSamples(c: Context, invalid: InvalidItem[]): Response {
     `${invalid.length} item${invalid.length === 1 ? "" : "s"} rejected; nothing was accepted`,
     { invalid },
   );
-}
-
-function selectorFrom(
-  ids: string | undefined,
-  type: string | undefined,
-  pipeline: string | undefined,
-): DeadLetterSelector {
-  const selector: DeadLetterSelector = {};
-  if (ids) selector.ids = ids.split(",").map((s) => s.trim()).filter(Boolean);
-  if (type) selector.type = type;
-  if (pipeline) selector.pipeline = pipeline;
-  return selector;
-}
-
-function pickBroker(c: Context, runtime: Runtime, pipeline?: string): BrokerInstance | Response {
-  const name = pipeline ?? c.req.query("pipeline");
-  if (name !== undefined && name !== "") {
-    const p = runtime.pipelines.get(name);
-    if (!p) return problem(c, 404, "Unknown pipeline", `No pipeline "${name}"`);
-    return p.broker;
-  }
-  if (runtime.brokers.size === 1) return [...runtime.brokers.values()][0]!;
-  return problem(
-    c,
-    400,
-    "Pipeline required",
-    "This process has several brokers; name one with ?pipeline=",
-  );
-}
-
-async function jsonBody(c: Context): Promise<Record<string, unknown> | Response> {
-  const text = await c.req.text();
-  if (text.trim() === "") return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      return problem(c, 400, "Malformed body", "Body must be a JSON object");
-    }
-    return value as Record<string, unknown>;
-  } catch (error) {
-    return problem(c, 400, "Malformed body", `Body is not valid JSON: ${(error as Error).message}`);
-  }
-}
-
-function stringField(body: Record<string, unknown>, key: string): string | undefined {
-  return typeof body[key] === "string" ? body[key] as string : undefined;
-}
-
-function bodySelector(c: Context, body: Record<string, unknown>): DeadLetterSelector | Response {
-  const selector: DeadLetterSelector = {};
-  if (body.ids !== undefined) {
-    if (!Array.isArray(body.ids) || !body.ids.every((x) => typeof x === "string")) {
-      return problem(c, 400, "Invalid selector", '"ids" must be an array of strings');
-    }
-    selector.ids = body.ids as string[];
-  }
-  for (const key of ["type", "pipeline"] as const) {
-    if (body[key] !== undefined) {
-      if (typeof body[key] !== "string") {
-        return problem(c, 400, "Invalid selector", `"${key}" must be a string`);
-      }
-      selector[key] = body[key] as string;
-    }
-  }
-  if (Object.keys(selector).length === 0 && body.all !== true) {
-    return problem(c, 400, "No selector", 'Give "ids", "type", "pipeline" or "all": true');
-  }
-  return selector;
 }

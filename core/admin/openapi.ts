@@ -33,8 +33,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
       title: "TelemetryHub admin API",
       version,
       description: "Health, Prometheus metrics, the REST sample gateway, and the task and " +
-        "dead-letter workbench. When `admin.token` is set every route but /healthz, /readyz, " +
-        "/metrics and /openapi.json needs `Authorization: Bearer <token>`.",
+        "dead-letter workbench. Once tokens are configured every route but /healthz, /readyz, " +
+        "/openapi.json (and /metrics unless admin.metrics_auth) needs `Authorization: Bearer " +
+        "<token>` with the route's scope (`x-scope`): 401 without a known token, 403 without " +
+        "the scope. Every route answers 403 to a Host not allowed, and POST or DELETE to a " +
+        "foreign Origin.",
     },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
@@ -191,11 +194,13 @@ export function openApiDocument(version: string): Record<string, unknown> {
             query("limit", "Page size, 1 to 1000", { type: "integer", default: 100 }),
             query("cursor", "Cursor from the previous page"),
           ],
+          "x-scope": "read",
           responses: { 200: json("A page"), 400: problem },
         },
         delete: {
           summary: "Purge dead letters",
           security: secured,
+          "x-scope": "admin",
           parameters: [
             query("pipeline", "Pipeline"),
             query("type", "Task type"),
@@ -212,7 +217,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
           requestBody: {
             content: { "application/json": { schema: { $ref: "#/components/schemas/Selector" } } },
           },
-          responses: { 200: json("How many were replayed"), 400: problem },
+          "x-scope": "admin",
+          responses: { 200: json("How many were replayed"), 400: problem, 415: problem },
         },
       },
       "/api/v1/config": {
@@ -226,15 +232,21 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: "Validate a posted telemetry.yaml",
           security: secured,
+          "x-scope": "read",
           requestBody: { content: { "application/yaml": { schema: { type: "string" } } } },
-          responses: { 200: json("Valid"), 422: json("Positioned problems") },
+          responses: { 200: json("Valid"), 415: problem, 422: json("Positioned problems") },
         },
       },
       "/api/v1/reload": {
         post: {
           summary: "Re-read telemetry.yaml and restart what changed",
           security: secured,
-          responses: { 200: json("Applied"), 422: json("Refused: positioned problems") },
+          "x-scope": "admin",
+          responses: {
+            200: json("Applied"),
+            415: problem,
+            422: json("Refused: positioned problems"),
+          },
         },
       },
       "/api/v1/tap": {

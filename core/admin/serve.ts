@@ -1,50 +1,150 @@
 /**
- * Listening: the only place the admin app binds a socket.
+ * Listening: the only place the admin app binds a socket, over HTTP or,
+ * with `admin.tls`, HTTPS.
  *
  * @module
  */
 import type { Hono } from "@hono/hono";
+import { resolve } from "node:path";
+import { type AdminConfig, exposureProblem, isLoopback, parseListen } from "../config/admin.ts";
+import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
-/** Splits `host:port` (IPv6 in brackets). */
-export function parseListen(listen: string): { hostname: string; port: number } {
-  const match = listen.match(/^\[?([^\]]+?)\]?:(\d+)$/);
-  if (!match) throw new Error(`Invalid listen address "${listen}"; expected "host:port"`);
-  const port = Number(match[2]);
-  if (port > 65535) throw new Error(`Invalid port in "${listen}"`);
-  return { hostname: match[1]!, port };
+export { isLoopback, parseListen };
+
+/** Options of {@link serveAdmin}. */
+export interface ServeOptions {
+  /** The admin settings: listen address, tokens (checked again here), TLS files. */
+  admin: Pick<AdminConfig, "enabled" | "listen" | "token" | "ingest_tokens" | "tokens" | "tls">;
+  /** Directory relative certificate paths resolve against (the config file's). */
+  baseDir?: string;
+  logger: Logger;
+  /** Stops serving when aborted. */
+  signal: AbortSignal;
 }
 
-/** Whether an address only accepts connections from this machine. */
-export function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || /^127\./.test(hostname);
+/** A listening admin API. */
+export interface AdminListener {
+  /** `host:port` actually bound (the port is chosen when 0 was asked). */
+  readonly address: string;
+  /** `"https"` with `admin.tls`, else `"http"`. */
+  readonly scheme: "http" | "https";
+  /** Settles once the server (the current one, after TLS reloads) has stopped. */
+  readonly finished: Promise<void>;
+  /**
+   * Re-reads the certificate and key files; when they changed, serves them
+   * from now on (the listener is rebound on the same address; open
+   * connections finish on the old one). Unreadable files keep the old ones.
+   */
+  reloadTls(): Promise<"unchanged" | "reloaded" | "failed">;
 }
 
-/** Serves `app` on `listen` until `signal` aborts; resolves once listening. */
-export function serveAdmin(
-  app: Hono,
-  options: { listen: string; hasToken: boolean; logger: Logger; signal: AbortSignal },
-): Promise<{ server: Deno.HttpServer<Deno.NetAddr>; address: string }> {
-  const { hostname, port } = parseListen(options.listen);
-  if (!isLoopback(hostname) && !options.hasToken) {
-    options.logger.warn(
-      "ADMIN API EXPOSED WITHOUT A TOKEN: anyone who can reach this address can change " +
-        "state; set admin.token (e.g. ${TELEMETRY_ADMIN_TOKEN}) or listen on 127.0.0.1",
-      { listen: options.listen },
-    );
-  }
-  // onListen runs inside Deno.serve(), before it returns the server.
+/** How long a TLS reload waits for the old listener to free its address. */
+const REBIND_TIMEOUT_MS = 5_000;
+
+interface KeyPair {
+  cert: string;
+  key: string;
+}
+
+async function readKeyPair(
+  tls: NonNullable<AdminConfig["tls"]>,
+  baseDir: string,
+): Promise<KeyPair> {
+  const [cert, key] = await Promise.all([
+    Deno.readTextFile(resolve(baseDir, tls.cert_file)),
+    Deno.readTextFile(resolve(baseDir, tls.key_file)),
+  ]);
+  return { cert, key };
+}
+
+/**
+ * Serves `app` on `admin.listen` until `signal` aborts; resolves once
+ * listening. Refuses to listen beyond loopback without a token (the config
+ * check says so first; this keeps any other caller from doing it).
+ */
+export async function serveAdmin(app: Hono, options: ServeOptions): Promise<AdminListener> {
+  const { admin, baseDir = Deno.cwd(), logger, signal } = options;
+  const exposed = exposureProblem({ ...admin, enabled: true });
+  if (exposed) throw new Error(exposed);
+  const { hostname, port: asked } = parseListen(admin.listen);
+  let pair = admin.tls ? await readKeyPair(admin.tls, baseDir) : undefined;
+  let port = asked;
   let address = "";
-  const server = Deno.serve({
-    hostname,
-    port,
-    signal: options.signal,
-    onListen: (addr) => {
-      address = `${
-        addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
-      }:${addr.port}`;
+  let current: { server: Deno.HttpServer<Deno.NetAddr>; abort: AbortController } | undefined;
+
+  const listen = (keys: KeyPair | undefined) => {
+    const abort = new AbortController();
+    // onListen runs inside Deno.serve(), before it returns the server.
+    const server = Deno.serve({
+      hostname,
+      port,
+      signal: AbortSignal.any([signal, abort.signal]),
+      ...(keys ?? {}),
+      onListen: (addr) => {
+        port = addr.port;
+        address = `${
+          addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
+        }:${addr.port}`;
+      },
+    }, app.fetch);
+    current = { server, abort };
+  };
+  /** {@link listen}, retried while the previous listener still holds the address. */
+  const listenWhenFree = async (keys: KeyPair | undefined) => {
+    const deadline = Date.now() + REBIND_TIMEOUT_MS;
+    for (;;) {
+      try {
+        return listen(keys);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  };
+  listen(pair);
+  const scheme = pair ? "https" : "http";
+  logger.info("Admin API listening", { address, scheme });
+
+  const stopped = Promise.withResolvers<void>();
+  // The current server at the time of the outer abort is the last one.
+  signal.addEventListener("abort", () => {
+    current!.server.finished.then(stopped.resolve, stopped.resolve);
+  }, { once: true });
+
+  return {
+    get address() {
+      return address;
     },
-  }, app.fetch);
-  options.logger.info("Admin API listening", { address });
-  return Promise.resolve({ server, address });
+    scheme,
+    finished: stopped.promise,
+    async reloadTls() {
+      if (!admin.tls || signal.aborted) return "unchanged";
+      let next: KeyPair;
+      try {
+        next = await readKeyPair(admin.tls, baseDir);
+      } catch (error) {
+        logger.error("Cannot re-read the admin TLS files; keeping the ones in use", {
+          error: errorMessage(error),
+        });
+        return "failed";
+      }
+      if (next.cert === pair?.cert && next.key === pair.key) return "unchanged";
+      // Stop accepting, then bind the same address again: the old listener
+      // closes a moment after the abort (open connections finish on it).
+      current!.abort.abort();
+      try {
+        await listenWhenFree(next);
+      } catch (error) {
+        logger.error("Cannot serve the renewed admin TLS files; keeping the ones in use", {
+          error: errorMessage(error),
+        });
+        await listenWhenFree(pair);
+        return "failed";
+      }
+      pair = next;
+      logger.info("Admin API serves renewed TLS files", { address });
+      return "reloaded";
+    },
+  };
 }

@@ -12,20 +12,24 @@ Deno.test("parseListen() splits host and port, IPv6 in brackets, and refuses the
   assert.ok(!isLoopback("0.0.0.0"));
 });
 
-Deno.test("serving beyond loopback without a token warns loudly; with a token it does not", async () => {
-  for (const hasToken of [false, true]) {
-    const { logger, lines } = recordingLogger();
-    const abort = new AbortController();
-    const { server, address } = await serveAdmin(new Hono(), {
-      listen: "0.0.0.0:0",
-      hasToken,
-      logger,
+const ADMIN = { enabled: true, ingest_tokens: [], tokens: [] };
+
+Deno.test("serving beyond loopback without a token is refused, naming admin.token; with one it serves", async () => {
+  const abort = new AbortController();
+  await assert.rejects(
+    serveAdmin(new Hono(), {
+      admin: { ...ADMIN, listen: "0.0.0.0:0" },
+      logger: recordingLogger().logger,
       signal: abort.signal,
-    });
-    assert.match(address, /^0\.0\.0\.0:\d+$/);
-    abort.abort();
-    await server.finished;
-    const warned = lines.some((l) => /ADMIN API EXPOSED WITHOUT A TOKEN/.test(String(l.msg)));
-    assert.equal(warned, !hasToken);
-  }
+    }),
+    /beyond loopback, without a token.*Set admin\.token/,
+  );
+  const { address, finished } = await serveAdmin(new Hono(), {
+    admin: { ...ADMIN, listen: "0.0.0.0:0", token: "t0k3n" },
+    logger: recordingLogger().logger,
+    signal: abort.signal,
+  });
+  assert.match(address, /^0\.0\.0\.0:\d+$/);
+  abort.abort();
+  await finished;
 });

@@ -12,6 +12,7 @@
  * @module
  */
 import { parseDocument, Scalar } from "yaml";
+import { redactText, redactValue } from "../redact.ts";
 
 /** Environment variables, as `Deno.env.toObject()` gives them. */
 export type Env = Record<string, string | undefined>;
@@ -24,6 +25,8 @@ export interface Interpolated {
   problems: string[];
   /** Values substituted from variables whose names look secret. */
   secrets: string[];
+  /** Every value taken from the environment (not defaults), with its variable's name. */
+  substituted?: { name: string; value: string }[];
 }
 
 /** Whether an environment variable's name says it holds a secret. */
@@ -31,16 +34,7 @@ export function isSecretVariable(name: string): boolean {
   return /(PASS|PASSWORD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH)/i.test(name);
 }
 
-const SECRET_KEY =
-  /pass(word|wd|phrase)?$|^pwd$|secret|token|api[_-]?key|private[_-]?key|access[_-]?key|authorization|^auth$|credential/i;
-
-/**
- * Whether a config key's name says its value is a secret (`password`,
- * `token`, `api_key`, `Authorization`, `client_secret`…).
- */
-export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key);
-}
+export { isSecretKey } from "../redact.ts";
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -65,6 +59,7 @@ export function interpolate(
   if (!text.includes("$")) return { value: text, problems: [], secrets: [] };
   const problems: string[] = [];
   const secrets: string[] = [];
+  const substituted: { name: string; value: string }[] = [];
   let out = "";
   let references = 0;
   let literalText = false;
@@ -135,12 +130,18 @@ export function interpolate(
       value = raw;
     }
     if (isSecretVariable(name) && value !== "") secrets.push(value);
+    if (value !== "" && value === raw) substituted.push({ name, value });
     out += value;
   }
   if (plain && references === 1 && !literalText && problems.length === 0) {
-    return { value: coerceScalar(out), problems, secrets };
+    return {
+      value: coerceScalar(out),
+      problems,
+      secrets,
+      ...(substituted.length ? { substituted } : {}),
+    };
   }
-  return { value: out, problems, secrets };
+  return { value: out, problems, secrets, ...(substituted.length ? { substituted } : {}) };
 }
 
 /**
@@ -159,19 +160,13 @@ export function coerceScalar(text: string): unknown {
 
 // ---------------------------------------------------------------- secrets
 
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:@/?#]*):([^\s@/?#]*)@/gi;
-
-/** Passwords found inside URLs (`redis://user:pw@host` → `pw`). */
-export function urlPasswords(text: string): string[] {
-  const found: string[] = [];
-  for (const match of text.matchAll(URL_PASSWORD)) {
-    if (match[3]) found.push(match[3]);
-  }
-  return found;
-}
+// One redaction for the whole product lives in core/redact.ts; these names stay for callers.
+export { urlPasswords } from "../redact.ts";
 
 /**
- * `text` with the password of every URL in it replaced by `***`.
+ * `text` with every secret hidden that can be seen without knowing it: URL
+ * passwords, token-like URL paths and secret query parameters. Same as
+ * {@link redactText} without known secrets.
  *
  * @example
  * ```ts
@@ -180,49 +175,13 @@ export function urlPasswords(text: string): string[] {
  * ```
  */
 export function redactUrlPasswords(text: string): string {
-  return text.replace(
-    URL_PASSWORD,
-    (whole, scheme: string, user: string, password: string) =>
-      password ? `${scheme}${user}:***@` : whole,
-  );
+  return redactText(text);
 }
 
-/** Below this length a secret is only redacted where it is the whole value. */
-const MIN_EMBEDDED_SECRET = 4;
-
 /**
- * A plain-JSON copy of `value` with every secret replaced by `"***"`: string
- * values of secret-looking keys, values equal to (or, for secrets of 4 characters
- * or more, containing) a known secret, and passwords inside URLs.
- *
- * @example
- * ```ts
- * import { redact } from "./interpolate.ts";
- * redact({ url: "redis://app:pw@cache:6379", token: "abc", note: "x" }, new Set());
- * // { url: "redis://app:***@cache:6379", token: "***", note: "x" }
- * ```
+ * A plain-JSON copy of `value` with every secret replaced by `"***"`; see
+ * {@link redactValue}.
  */
 export function redact(value: unknown, secrets: ReadonlySet<string>): unknown {
-  const known = [...secrets].filter((s) => s !== "").sort((a, b) => b.length - a.length);
-  const plain: unknown = JSON.parse(
-    JSON.stringify(value, (_key, v: unknown) => typeof v === "bigint" ? v.toString() : v) ??
-      "null",
-  );
-  const walk = (v: unknown, secretKey: boolean): unknown => {
-    if (Array.isArray(v)) return v.map((item) => walk(item, secretKey));
-    if (v !== null && typeof v === "object") {
-      return Object.fromEntries(
-        Object.entries(v).map(([k, item]) => [k, walk(item, isSecretKey(k))]),
-      );
-    }
-    if (typeof v !== "string") return v;
-    if (v === "") return v;
-    if (secretKey || secrets.has(v)) return "***";
-    let text = redactUrlPasswords(v);
-    for (const secret of known) {
-      if (secret.length >= MIN_EMBEDDED_SECRET) text = text.split(secret).join("***");
-    }
-    return text;
-  };
-  return walk(plain, false);
+  return redactValue(value, secrets);
 }

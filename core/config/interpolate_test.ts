@@ -14,6 +14,7 @@ Deno.test("interpolate() substitutes ${VAR} and reports an unset variable", () =
     value: "host-a",
     problems: [],
     secrets: [],
+    substituted: [{ name: "HOST", value: "a" }],
   });
   assert.deepEqual(interpolate("${HOST}", {}).problems, [
     'Environment variable "HOST" is not set',

@@ -24,9 +24,17 @@ import {
 } from "yaml";
 import { ConfigError, type ConfigProblem, errorMessage, PluginError } from "../errors.ts";
 import type { PluginKind } from "../plugin.ts";
-import { importPlugin, type PluginRegistry } from "../registry.ts";
+import { importPlugin, type PluginRegistry, resolvePluginSpecifier } from "../registry.ts";
 import type { z } from "../schema.ts";
-import { type Env, interpolate, isSecretKey, redact, urlPasswords } from "./interpolate.ts";
+import {
+  type Env,
+  interpolate,
+  isSecretKey,
+  isSecretVariable,
+  redact,
+  urlPasswords,
+} from "./interpolate.ts";
+import { type AdminConfig, exposureProblem, scopedTokens } from "./admin.ts";
 import { configSchema, type CoreConfig, type ResolvedConfig, type Role } from "./schema.ts";
 import { didYouMean, quoteList, unknownKeyMessage } from "./suggest.ts";
 
@@ -42,8 +50,9 @@ export interface LoadOptions {
   baseDir?: string;
   /**
    * Import the modules listed under `plugins:` (default true). When false,
-   * components whose type is not in `registry` are not reported if the file
-   * lists plugins (their type may come from one), and their config is kept raw.
+   * nothing is imported: each listed module must be one `registry` already
+   * holds (the process's loaded plugins), else it is a problem; so a posted
+   * configuration can never make the process load or run code.
    */
   loadPlugins?: boolean;
   /**
@@ -209,6 +218,9 @@ async function load(text: string, options: LoadOptions, realPath: string): Promi
   // Environment interpolation, in place, so positions stay with the nodes.
   const secrets = new Set<string>();
   const failed: PathSegment[][] = [];
+  // Problems never show a value taken from the environment: they say which variable.
+  const fromEnv = new Map<string, { source: string; value: unknown }>();
+  const envValues = new Map<string, string>();
   walkScalars(root, [], (node, path) => {
     if (isAlias(node)) {
       if (!node.resolve(doc)) {
@@ -222,12 +234,17 @@ async function load(text: string, options: LoadOptions, realPath: string): Promi
     if (typeof node.value !== "string") return;
     const result = interpolate(node.value, env, { plain: node.type === "PLAIN" });
     for (const secret of result.secrets) secrets.add(secret);
+    if (result.substituted?.length) {
+      fromEnv.set(JSON.stringify(path), { source: node.value, value: result.value });
+      for (const { name, value } of result.substituted) envValues.set(value, name);
+    }
     if (result.problems.length > 0) {
       failed.push(path);
       for (const message of result.problems) report.add(path, message);
     }
     node.value = result.value;
   });
+  if (fromEnv.size > 0) report.hideEnvironment(fromEnv, envValues);
   let data: Record<string, unknown>;
   try {
     data = doc.toJS({ maxAliasCount: 1000 }) as Record<string, unknown>;
@@ -262,8 +279,26 @@ async function load(text: string, options: LoadOptions, realPath: string): Promi
         report.add(["plugins", i], message.split("\n")[0]!.replace(/\.$/, ""));
       }
     });
+  } else {
+    const loaded = builtins.list().filter((p) => p.source !== "builtin").map((p) => p.source);
+    const same = (a: string, b: string) => {
+      if (a === b) return true;
+      try {
+        return resolvePluginSpecifier(a, baseDir) === resolvePluginSpecifier(b, baseDir);
+      } catch {
+        return false;
+      }
+    };
+    pluginList.forEach((spec, i) => {
+      if (typeof spec !== "string" || spec === "" || isFailed(["plugins", i])) return;
+      if (loaded.some((source) => same(spec, source))) return;
+      report.add(
+        ["plugins", i],
+        `Plugin module ${JSON.stringify(spec)} is not loaded in this process; only modules ` +
+          "the running configuration lists can be checked here (deno task validate imports it)",
+      );
+    });
   }
-  const typesMayBeMissing = !loadPlugins && pluginList.length > 0;
 
   // The core schema.
   const core = configSchema.safeParse(data, PARSE_OPTIONS);
@@ -288,7 +323,7 @@ async function load(text: string, options: LoadOptions, realPath: string): Promi
       if (typeof type !== "string" || type === "" || isFailed(typePath)) continue;
       const definition = registry.get(kind, type);
       if (!definition) {
-        if (!typesMayBeMissing) report.add(typePath, unknownTypeMessage(kind, type, registry));
+        report.add(typePath, unknownTypeMessage(kind, type, registry));
         continue;
       }
       const configPath = [section, name, "config"];
@@ -322,6 +357,7 @@ async function load(text: string, options: LoadOptions, realPath: string): Promi
   checkRunnable(data, report, skip, {
     registry,
     role: role ?? (core.success ? core.data.role : undefined),
+    admin: core.success ? core.data.admin : undefined,
   });
 
   if (report.problems.length > 0 || !core.success) throw report.error();
@@ -454,14 +490,31 @@ function checkReferences(
 
 /**
  * What `run` would refuse in a file that is otherwise valid: nothing to run,
- * and split roles on a broker whose plugin declares it cannot be shared.
+ * an admin API reachable beyond loopback without a token, and split roles on
+ * a broker whose plugin declares it cannot be shared.
  */
 function checkRunnable(
   data: Record<string, unknown>,
   report: Reporter,
   skip: (path: PathSegment[]) => boolean,
-  { registry, role }: { registry: PluginRegistry; role: Role | undefined },
+  { registry, role, admin }: {
+    registry: PluginRegistry;
+    role: Role | undefined;
+    admin: AdminConfig | undefined;
+  },
 ): void {
+  const exposed = admin ? exposureProblem(admin) : undefined;
+  if (exposed && !skip(["admin", "listen"])) report.add(["admin", "listen"], exposed);
+  if (
+    admin?.enabled && admin.metrics_auth &&
+    !scopedTokens(admin).some((t) => t.scopes.has("metrics"))
+  ) {
+    report.add(
+      ["admin", "metrics_auth"],
+      "admin.metrics_auth needs a token that may read metrics; set admin.token or give a " +
+        'token of admin.tokens the scope "metrics" or "read"',
+    );
+  }
   const pipelines = entriesOf(data.pipelines);
   if (pipelines.length === 0 && !skip(["pipelines"])) {
     report.add(
@@ -687,6 +740,13 @@ function describeNode(node: Node): string {
 
 // ---------------------------------------------------------------- positions
 
+/**
+ * Environment values shorter than this are only hidden where they are the
+ * value in question, unless their variable's name looks secret: a short
+ * common word (`processor`, `info`) would otherwise vanish from messages.
+ */
+const MIN_HIDDEN_ENV_VALUE = 12;
+
 /** Collects problems with positions looked up in the YAML document. */
 class Reporter {
   readonly problems: ConfigProblem[] = [];
@@ -694,6 +754,8 @@ class Reporter {
   readonly #file: string;
   readonly #doc: Document;
   readonly #lines: LineCounter;
+  #fromEnv = new Map<string, { source: string; value: unknown }>();
+  #envValues: [string, string][] = [];
 
   constructor(file: string, doc: Document, lines: LineCounter) {
     this.#file = file;
@@ -719,6 +781,43 @@ class Reporter {
     this.#warnings.push(this.#problem(offset, path, message));
   }
 
+  /**
+   * From now on, a message about a value that came from the environment
+   * quotes the reference (`"\${DATABASE_URL}"`) instead of the value, and
+   * environment values elsewhere in a message are replaced by their
+   * variable's reference.
+   */
+  hideEnvironment(
+    fromEnv: Map<string, { source: string; value: unknown }>,
+    envValues: Map<string, string>,
+  ): void {
+    this.#fromEnv = fromEnv;
+    this.#envValues = [...envValues].filter(([value, name]) =>
+      value.length >= (isSecretVariable(name) ? 3 : MIN_HIDDEN_ENV_VALUE)
+    )
+      .sort((a, b) => b[0].length - a[0].length);
+  }
+
+  #hide(path: readonly PathSegment[], message: string): string {
+    let out = message;
+    const here = this.#fromEnv.get(JSON.stringify(path));
+    if (here) {
+      // `${NAME}` alone (with or without a default) reads as "the value of ${NAME}".
+      const single = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[-?][^}]*)?\}$/.exec(here.source);
+      const source = single ? `the value of \${${single[1]}}` : JSON.stringify(here.source);
+      if (typeof here.value === "string") {
+        for (const shown of new Set([describe(here.value), JSON.stringify(here.value)])) {
+          out = out.split(shown).join(source);
+        }
+      } else {
+        // A number or boolean is only replaced where it is quoted as found, not in "at least 10".
+        out = out.split(`got ${describe(here.value)}`).join(`got ${source}`);
+      }
+    }
+    for (const [value, name] of this.#envValues) out = out.split(value).join(`\${${name}}`);
+    return out;
+  }
+
   error(): ConfigError {
     return new ConfigError(sortProblems(this.problems));
   }
@@ -729,7 +828,13 @@ class Reporter {
 
   #problem(offset: number | undefined, path: readonly PathSegment[], message: string) {
     const { line, col } = offset === undefined ? { line: 0, col: 0 } : this.#lines.linePos(offset);
-    return { file: this.#file, line, col, path: formatPath(path), message };
+    return {
+      file: this.#file,
+      line,
+      col,
+      path: formatPath(path),
+      message: this.#hide(path, message),
+    };
   }
 
   /** Offset of the node at `path`, falling back to the key of the nearest existing ancestor. */

@@ -136,7 +136,8 @@ handlers:
   assert.equal(redacted.admin.token, "***");
   assert.equal(redacted.brokers.queue.config.url, "redis://app:***@cache:6379");
   assert.equal(redacted.handlers.notify.config.token, "***");
-  assert.equal(redacted.handlers.notify.config.url, "https://hooks.example.com/x?sig=abc");
+  // A signature in a query string is a credential too.
+  assert.equal(redacted.handlers.notify.config.url, "https://hooks.example.com/x?sig=***");
   // The config itself keeps the real values.
   assert.equal(loaded.config.admin.token, "adm1n");
   assert.ok(!JSON.stringify(loaded.redacted).includes("pw-123"));
@@ -176,17 +177,49 @@ Deno.test("loadConfigText() reports a plugin module that cannot be imported at i
   );
 });
 
-Deno.test("loadConfigText() with loadPlugins: false leaves types from listed plugins unchecked", async () => {
+Deno.test("loadConfigText() with loadPlugins: false imports nothing and reports modules not already loaded", async () => {
   const text = MINIMAL + "    handlers: [check]\nplugins: [./threshold.ts]\n" +
     "handlers:\n  check:\n    type: threshold\n    config: {limit: 3}\n";
-  const loaded = await loadConfigText(text, {
+  await assert.rejects(
+    loadConfigText(text, {
+      file: "t.yaml",
+      env: {},
+      registry: fixtureRegistry(),
+      loadPlugins: false,
+    }),
+    (error: ConfigError) => {
+      const texts = error.problems.map(formatProblem);
+      assert.ok(
+        texts.some((t) => /plugins\[0\]: Plugin module "\.\/threshold\.ts" is not loaded/.test(t)),
+        texts.join("\n"),
+      );
+      assert.ok(texts.some((t) => /Unknown handler type "threshold"/.test(t)), texts.join("\n"));
+      return true;
+    },
+  );
+});
+
+Deno.test("loadConfigText() with loadPlugins: false accepts a module the registry already loaded, by its spec", async () => {
+  const baseDir = fromFileUrl(
+    new URL("../../tests/config_cases/valid_third_party_plugin/", import.meta.url),
+  );
+  const text = MINIMAL + "    handlers: [check]\nplugins: [./threshold.ts]\n" +
+    "handlers:\n  check:\n    type: threshold\n    config: {limit: 3}\n";
+  // As a running process has it: the registry its own configuration produced.
+  const running = await loadConfigText(text, {
     file: "t.yaml",
     env: {},
     registry: fixtureRegistry(),
+    baseDir,
+  });
+  const checked = await loadConfigText(text.replace("limit: 3", "limit: 4"), {
+    file: "<input>",
+    env: {},
+    registry: running.registry,
+    baseDir,
     loadPlugins: false,
   });
-  assert.equal(loaded.registry.get("handler", "threshold"), undefined);
-  assert.deepEqual(loaded.config.handlers.check?.config, { limit: 3 });
+  assert.deepEqual(checked.config.handlers.check?.config, { limit: 4 });
 });
 
 Deno.test("loadConfigText() reads Deno.env when no env is given", async () => {
@@ -290,4 +323,48 @@ Deno.test("loadConfigText() refuses an admin port above 65535 and takes 65535 an
   assert.deepEqual(await at("localhost:65536"), [
     "t.yaml:1:18 admin.listen: Port 65536 is out of range; expected 0 to 65535 (0 picks a free one)",
   ]);
+});
+
+Deno.test("a problem about a value from the environment names the variable, never its value", async () => {
+  const env = {
+    DATABASE_URL: "postgres://app:hunter2pw@db:5432/x",
+    HOME: "/home/secretuser",
+  };
+  const error = await loadConfigText(
+    MINIMAL + 'role: ${DATABASE_URL}\nlog: { level: "${HOME}/x" }\n',
+    { file: "t.yaml", env, registry: fixtureRegistry() },
+  ).then(() => undefined, (e: ConfigError) => e);
+  assert.ok(error instanceof ConfigError);
+  const text = error.problems.map(formatProblem).join("\n");
+  assert.match(
+    text,
+    /role: Expected one of "all", "hub", "processor", got the value of \$\{DATABASE_URL\}/,
+  );
+  assert.match(text, /log\.level: .*got "\$\{HOME\}\/x"/);
+  assert.ok(!text.includes("hunter2pw") && !text.includes("secretuser"), text);
+  const numeric = await problems(MINIMAL + "    workers: ${WORKERS}\n", { WORKERS: "0" });
+  assert.deepEqual(numeric.map((p) => p.replace(/^t\.yaml:\d+:\d+ /, "")), [
+    "pipelines.main.workers: Must be at least 1, got the value of ${WORKERS}",
+  ]);
+});
+
+Deno.test("an admin API beyond loopback without a read or admin token is a problem at admin.listen", async () => {
+  const found = await problems(
+    MINIMAL + 'admin: { listen: "0.0.0.0:8080", ingest_tokens: [k1] }\n',
+  );
+  assert.equal(found.length, 1);
+  assert.match(
+    found[0]!,
+    /admin\.listen: The admin API would listen on "0\.0\.0\.0:8080", beyond loopback, without a token.*admin\.token/,
+  );
+  await loadConfigText(MINIMAL + 'admin: { listen: "0.0.0.0:8080", token: t0k3n }\n', {
+    file: "t.yaml",
+    env: {},
+    registry: fixtureRegistry(),
+  });
+  await loadConfigText(MINIMAL + 'admin: { listen: "0.0.0.0:8080", enabled: false }\n', {
+    file: "t.yaml",
+    env: {},
+    registry: fixtureRegistry(),
+  });
 });

@@ -20,6 +20,11 @@ export const ROLES = ["all", "hub", "processor"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Overflow policies of a hub queue. */
+/** What a bearer token of the admin API may do. */
+export const TOKEN_SCOPES = ["ingest", "read", "admin", "metrics"] as const;
+/** A token scope. */
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
 export const OVERFLOW_POLICIES = ["block", "drop_oldest", "drop_newest"] as const;
 
 const pluginType = z.string().min(1).describe(
@@ -176,12 +181,40 @@ export const configSchema = z.strictObject({
       "host:port the admin API binds to; keep it on loopback unless a token is set",
     ),
     token: z.string().optional().describe(
-      "Bearer token required by every route but /healthz, /readyz and /metrics; " +
+      "Bearer token with every scope (ingest, read, admin, metrics); " +
         "use ${TELEMETRY_ADMIN_TOKEN}",
     ),
     ingest_tokens: z.array(z.string().min(1)).default([]).describe(
-      "Extra bearer tokens accepted by POST /api/v1/samples only, so devices need not hold " +
-        "the admin token",
+      "Extra bearer tokens accepted by POST /api/v1/samples only (scope ingest), so devices " +
+        "need not hold the admin token",
+    ),
+    tokens: z.array(
+      z.strictObject({
+        token: z.string().min(1).describe("The bearer token; use ${VAR}"),
+        scopes: z.array(z.enum(TOKEN_SCOPES)).min(1).describe(
+          "ingest: POST /api/v1/samples; read: GET routes and config/validate; admin: " +
+            "reload, DLQ replay and purge (implies read); metrics: /metrics when " +
+            "admin.metrics_auth is on (read implies it)",
+        ),
+      }),
+    ).default([]).describe("Bearer tokens with scopes"),
+    metrics_auth: z.boolean().default(false).describe(
+      "Require a token with the metrics, read or admin scope on GET /metrics",
+    ),
+    allowed_hosts: z.array(z.string().min(1)).optional().describe(
+      "Host header names accepted (DNS-rebinding defence); default: localhost, 127.0.0.1, " +
+        '::1 and the host of admin.listen (any host when it listens on 0.0.0.0 or ::); "*" ' +
+        "accepts any",
+    ),
+    allowed_origins: z.array(z.string().min(1)).default([]).describe(
+      "Browser origins (e.g. https://console.example) allowed to POST or DELETE; requests " +
+        "with any other Origin header are refused",
+    ),
+    tls: z.strictObject({
+      cert_file: z.string().min(1).describe("PEM certificate chain file"),
+      key_file: z.string().min(1).describe("PEM private key file"),
+    }).optional().describe(
+      "Serve the admin API over HTTPS; a reload re-reads renewed certificate files",
     ),
     max_body: z.int().min(1024).default(1_048_576).describe(
       "Largest request body accepted, in bytes (after decompression too); larger bodies get 413",

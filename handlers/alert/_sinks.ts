@@ -10,6 +10,7 @@ import {
   errorMessage,
   type Logger,
   type Random,
+  redactText,
   sleepUnlessAborted,
 } from "../../core/mod.ts";
 import type { AnomalyEvent as CoreAnomalyEvent } from "../../core/mod.ts";
@@ -213,10 +214,13 @@ export class WebhookSink implements Sink {
       const now = this.#deps.clock.now();
       if (now - this.#lastDropLog >= DROP_LOG_EVERY_MS) {
         this.#lastDropLog = now;
-        this.#deps.logger.warn(`Alert queue of "${this.#options.url}" is full: alerts dropped`, {
-          dropped: this.#dropped,
-          queue_size: this.#options.queue_size,
-        });
+        this.#deps.logger.warn(
+          `Alert queue of "${redactText(this.#options.url)}" is full: alerts dropped`,
+          {
+            dropped: this.#dropped,
+            queue_size: this.#options.queue_size,
+          },
+        );
       }
       return;
     }
@@ -241,6 +245,8 @@ export class WebhookSink implements Sink {
   /** Sends one notice with retries; `undefined` when shutdown cut it short. */
   async #send(notice: Notice): Promise<DeliveryOutcome | undefined> {
     const { url, headers, timeout, retries, backoff, max_backoff: max } = this.#options;
+    // Webhook URLs often carry their credential (Slack's path, ?api_key=): never log them whole.
+    const shown = redactText(url);
     const { logger, clock, random, signal } = this.#deps;
     const body = JSON.stringify(this.#deps.body ? this.#deps.body(notice) : notice);
     for (let attempt = 1;; attempt++) {
@@ -260,7 +266,7 @@ export class WebhookSink implements Sink {
         problem = `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`;
         if (response.status < 500 && !RETRYABLE_4XX.has(response.status)) {
           this.failed++;
-          logger.error(`Webhook "${url}" refused an alert (not retried): ${problem}`, {
+          logger.error(`Webhook "${shown}" refused an alert (not retried): ${problem}`, {
             status: response.status,
             rule: notice.rule,
             device: notice.device,
@@ -276,7 +282,7 @@ export class WebhookSink implements Sink {
       if (attempt > retries) {
         this.failed++;
         logger.error(
-          `Cannot deliver an alert to webhook "${url}" after ${attempt} attempts: ${problem}`,
+          `Cannot deliver an alert to webhook "${shown}" after ${attempt} attempts: ${problem}`,
           { rule: notice.rule, device: notice.device },
         );
         return "failed";
@@ -286,7 +292,7 @@ export class WebhookSink implements Sink {
         attempt,
         random,
       );
-      logger.debug(`Webhook "${url}" failed (${problem}); retrying in ${delay}ms`);
+      logger.debug(`Webhook "${shown}" failed (${problem}); retrying in ${delay}ms`);
       if (!await sleepUnlessAborted(clock, delay, signal)) return undefined;
     }
   }

@@ -187,6 +187,25 @@ Deno.test("alert webhook gives up after its retries on network errors and logs w
   await s.stop();
 });
 
+Deno.test("alert webhook log lines never show the URL's token path or api_key", async () => {
+  const hook = webhookServer([400]);
+  const token = "a1b2c3d4e5f6g7h8i9j0k1l2";
+  const url = `${hook.url}/services/${token}?api_key=k3y-value&channel=ops`;
+  const s = await setup({ sinks: [{ type: "webhook", url, backoff: "1s" }] });
+  s.events.publish("anomaly", anomaly());
+  await s.until(() => s.lines.some((l) => l.level === "error"), "the refusal logged");
+  const line = s.lines.find((l) => l.level === "error")!;
+  assert.equal(
+    line.msg,
+    `Webhook "${hook.url}/services/***?api_key=***&channel=ops" refused an alert (not retried): ` +
+      "HTTP 400: status 400",
+  );
+  const all = JSON.stringify(s.lines);
+  assert.ok(!all.includes(token) && !all.includes("k3y-value"), all);
+  await s.stop();
+  await hook.close();
+});
+
 Deno.test("alert cooldown holds back repeats per device and rule and counts them", async () => {
   const hook = webhookServer();
   const s = await setup({ sinks: [{ type: "webhook", url: hook.url }], cooldown: "5m" });

@@ -13,7 +13,14 @@
  */
 import { isAbsolute, join } from "node:path";
 import type { MqttClient } from "mqtt";
-import { defineDevice, type DeviceIO, duration, errorMessage, z } from "../../core/mod.ts";
+import {
+  defineDevice,
+  type DeviceIO,
+  duration,
+  errorMessage,
+  redactText,
+  z,
+} from "../../core/mod.ts";
 import {
   type Conversions,
   conversions,
@@ -162,7 +169,7 @@ export default defineDevice({
       }
       return level;
     };
-    const where = config.url.replace(/\/\/[^@/]*@/, "//***@");
+    const where = redactText(config.url);
     let client: MqttClient | undefined;
     const tls = await readTls(config.tls, ctx.baseDir);
 

@@ -18,6 +18,7 @@ export async function adminFixture(yaml: string, env: Record<string, string> = {
     redactedConfig: () => loaded.redacted,
     version: "0.0.0-test",
     env,
+    secrets: loaded.secrets,
   });
   return { runtime, app, lines };
 }
