@@ -7,7 +7,6 @@
 export { type Clock, settledOrAborted, sleepUnlessAborted, systemClock } from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
 export { formatDuration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
-export { redactUrlPasswords } from "./config/interpolate.ts";
 export {
   isSecretKey,
   isSecretParam,

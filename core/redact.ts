@@ -42,7 +42,8 @@ export function isSecretParam(name: string): boolean {
 
 /** URLs in free text: a scheme, `://`, then anything up to a space, quote or bracket. */
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`\\]+/gi;
-const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/)([^\s:@/?#]*):([^\s@/?#]*)@/i;
+// The password runs to the last "@" of the authority: passwords may hold "@" unescaped.
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/)([^\s:@/?#]*):([^\s/?#]*)@/i;
 
 /**
  * Path prefixes after which everything is a credential, by host. Slack
@@ -84,7 +85,7 @@ function redactUrl(url: string): string {
   const pathStart = out.slice(schemeEnd).search(/[/?#]/);
   if (pathStart === -1) return out;
   const authority = out.slice(schemeEnd, schemeEnd + pathStart);
-  const host = authority.replace(/^[^@]*@/, "").replace(/:\d+$/, "");
+  const host = authority.replace(/^.*@/, "").replace(/:\d+$/, "");
   const rest = out.slice(schemeEnd + pathStart);
   const queryAt = rest.search(/[?#]/);
   let path = queryAt === -1 ? rest : rest.slice(0, queryAt);

@@ -73,3 +73,8 @@ Deno.test("urlPasswords() finds every URL password; isSecretParam() knows creden
   }
   for (const name of ["pipeline", "limit", "page"]) assert.ok(!isSecretParam(name), name);
 });
+
+Deno.test("redactText() hides a URL password that holds an @", () => {
+  assert.equal(redactText("postgres://app:s3cr@t@db:5432/x"), "postgres://app:***@db:5432/x");
+  assert.equal(redactText("postgres://app@db/x"), "postgres://app@db/x");
+});

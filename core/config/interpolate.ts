@@ -12,7 +12,7 @@
  * @module
  */
 import { parseDocument, Scalar } from "yaml";
-import { redactText, redactValue } from "../redact.ts";
+import { redactValue } from "../redact.ts";
 
 /** Environment variables, as `Deno.env.toObject()` gives them. */
 export type Env = Record<string, string | undefined>;
@@ -162,21 +162,6 @@ export function coerceScalar(text: string): unknown {
 
 // One redaction for the whole product lives in core/redact.ts; these names stay for callers.
 export { urlPasswords } from "../redact.ts";
-
-/**
- * `text` with every secret hidden that can be seen without knowing it: URL
- * passwords, token-like URL paths and secret query parameters. Same as
- * {@link redactText} without known secrets.
- *
- * @example
- * ```ts
- * import { redactUrlPasswords } from "./interpolate.ts";
- * redactUrlPasswords('Cannot open "postgres://app:pw@db/x"'); // 'Cannot open "postgres://app:***@db/x"'
- * ```
- */
-export function redactUrlPasswords(text: string): string {
-  return redactText(text);
-}
 
 /**
  * A plain-JSON copy of `value` with every secret replaced by `"***"`; see

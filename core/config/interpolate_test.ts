@@ -5,9 +5,9 @@ import {
   isSecretKey,
   isSecretVariable,
   redact,
-  redactUrlPasswords,
   urlPasswords,
 } from "./interpolate.ts";
+import { redactText } from "../redact.ts";
 
 Deno.test("interpolate() substitutes ${VAR} and reports an unset variable", () => {
   assert.deepEqual(interpolate("host-${HOST}", { HOST: "a" }), {
@@ -114,15 +114,15 @@ Deno.test("isSecretVariable() and isSecretKey() recognise secret names", () => {
   }
 });
 
-Deno.test("urlPasswords() finds the password of every URL; redactUrlPasswords() hides it", () => {
+Deno.test("urlPasswords() finds the password of every URL; redactText() hides it", () => {
   assert.deepEqual(urlPasswords("redis://user:pw@host:6379 and postgres://a:b%40c@db/x"), [
     "pw",
     "b%40c",
   ]);
   assert.deepEqual(urlPasswords("redis://host:6379 http://user@host"), []);
-  assert.equal(redactUrlPasswords("redis://user:pw@host"), "redis://user:***@host");
-  assert.equal(redactUrlPasswords("redis://:pw@host"), "redis://:***@host");
-  assert.equal(redactUrlPasswords("redis://host:6379/0"), "redis://host:6379/0");
+  assert.equal(redactText("redis://user:pw@host"), "redis://user:***@host");
+  assert.equal(redactText("redis://:pw@host"), "redis://:***@host");
+  assert.equal(redactText("redis://host:6379/0"), "redis://host:6379/0");
 });
 
 Deno.test("redact() hides secret keys, known secrets and URL passwords, keeping the rest", () => {

@@ -36,7 +36,6 @@ export {
   isSecretKey,
   isSecretVariable,
   redact,
-  redactUrlPasswords,
   urlPasswords,
 } from "./interpolate.ts";
 export { closest, didYouMean, editDistance, quoteList, unknownKeyMessage } from "./suggest.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { errorMessage, type Logger, redactUrlPasswords } from "../../core/mod.ts";
+import { errorMessage, type Logger, redactText } from "../../core/mod.ts";
 import { type Driver, isOutage } from "./_drivers.ts";
 
 /** Options of {@link watchOutages}. */
@@ -46,7 +46,7 @@ export function watchOutages(driver: Driver, options: OutageWatchOptions): Drive
     failures = 1;
     logger.warn("Database unreachable; tasks that need it are retried until it is back", {
       database,
-      error: redactUrlPasswords(errorMessage(error)),
+      error: redactText(errorMessage(error)),
     });
   }
 

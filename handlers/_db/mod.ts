@@ -28,7 +28,7 @@
  * @module
  */
 import { isAbsolute, join } from "node:path";
-import { duration, type PluginContext, z } from "../../core/mod.ts";
+import { duration, type PluginContext, redactText, z } from "../../core/mod.ts";
 import { DatabaseCore } from "./_database.ts";
 import { classifyError, type Driver, openPglite, openPostgres } from "./_drivers.ts";
 import { watchOutages } from "./_outage.ts";
@@ -135,16 +135,11 @@ export function openDatabaseCount(): number {
   return databases.size;
 }
 
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^/]*@/i, "$1:***@");
-}
-
 function location(options: DatabaseOptions, baseDir: string) {
   if (options.url !== "") {
     return {
       key: `postgres ${options.url}`,
-      label: redactUrl(options.url),
+      label: redactText(options.url),
       open: () =>
         openPostgres({
           url: options.url,

@@ -23,6 +23,7 @@ import {
   ownReceipt,
   PermanentError,
   type PluginContext,
+  redactText,
   type Settlement,
   type Task,
   type TaskEvent,
@@ -155,7 +156,7 @@ export class RedisBroker implements BrokerInstance {
   }
 
   #safeUrl(): string {
-    return this.#o.url.replace(/\/\/([^@/]*)@/, "//***@");
+    return redactText(this.#o.url);
   }
 
   #connect(role: string): Redis {
