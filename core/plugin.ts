@@ -271,6 +271,10 @@ export interface BrokerInstance {
   /** The record of a task while it is retained, or `undefined`. */
   getTask(id: string): Promise<TaskRecord | undefined>;
   depth(): Promise<BrokerDepth>;
+  /**
+   * A page of dead letters, oldest first. Throws `RangeError` for a
+   * malformed `cursor` or `limit` (the admin API answers 400 for it).
+   */
   listDeadLetters(
     selector: DeadLetterSelector & { limit?: number; cursor?: string },
   ): Promise<DeadLetterPage>;

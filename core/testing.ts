@@ -479,6 +479,11 @@ export function brokerConformance(
     assert.equal((await k.broker.depth()).dead, 5);
   });
 
+  test("listDeadLetters() refuses a malformed cursor or limit with a RangeError", async (k) => {
+    await assert.rejects(k.broker.listDeadLetters({ cursor: "not a cursor!" }), RangeError);
+    await assert.rejects(k.broker.listDeadLetters({ limit: 0 }), RangeError);
+  });
+
   test("dead-lettering a delivery that never started counts no attempt", async (k) => {
     const task = k.task("undecodable");
     await k.broker.enqueue([task]);

@@ -5,7 +5,6 @@
  * @module
  */
 import { type Context, Hono } from "@hono/hono";
-import { errorMessage } from "../errors.ts";
 import type { BrokerInstance, DeadLetterSelector } from "../plugin.ts";
 import { bodyLimit } from "./_body.ts";
 import { accepts } from "./_guard.ts";
@@ -51,8 +50,8 @@ export function deadLetterRoutes(desk: DeadLetterDesk, { maxBody }: { maxBody: n
         ...(cursor ? { cursor } : {}),
       });
     } catch (error) {
-      // Cursors are opaque and each broker checks its own; a refused one is the client's error.
-      if (cursor && /cursor/i.test(errorMessage(error))) {
+      // Cursors are opaque and each broker checks its own (RangeError, by the contract).
+      if (cursor && error instanceof RangeError) {
         return problem(c, 400, "Invalid cursor", "Give a cursor from a previous page, or none");
       }
       throw error;

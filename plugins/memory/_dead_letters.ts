@@ -74,7 +74,7 @@ export class DeadLetterStore<E extends DeadEntry> {
       throw new RangeError(`Dead-letter page limit must be a positive integer, got "${limit}"`);
     }
     const after = cursor === undefined ? -1 : decodeCursor(cursor);
-    if (after === undefined) throw new Error(`Invalid dead-letter cursor "${cursor}"`);
+    if (after === undefined) throw new RangeError(`Invalid dead-letter cursor "${cursor}"`);
     const matches = matching(selector);
     const items: DeadLetter[] = [];
     let last = after;

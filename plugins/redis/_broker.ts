@@ -806,7 +806,7 @@ export class RedisBroker implements BrokerInstance {
     if (selector.cursor !== undefined) {
       after = Number(selector.cursor);
       if (!/^\d+$/.test(selector.cursor) || !Number.isSafeInteger(after)) {
-        throw new Error(`Invalid dead-letter cursor "${selector.cursor}"`);
+        throw new RangeError(`Invalid dead-letter cursor "${selector.cursor}"`);
       }
     }
     const items: StoredDeadLetter[] = [];
