@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { builtinRegistry } from "../core/builtins.ts";
+import { builtinRegistry } from "../cli/builtins.ts";
 import { loadConfigFile } from "../core/config/mod.ts";
 import { runConfigTests } from "../core/config/tests.ts";
 import type { HandlerInstance, Sample } from "../core/mod.ts";

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { builtinRegistry } from "../core/builtins.ts";
+import { builtinRegistry } from "../cli/builtins.ts";
 import { loadConfigFile } from "../core/config/mod.ts";
 import { runConfigTests } from "../core/config/tests.ts";
 import { silentLogger } from "../core/mod.ts";

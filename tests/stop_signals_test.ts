@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { REPEATED_STOP_SIGNAL_MS } from "../core/cli.ts";
+import { REPEATED_STOP_SIGNAL_MS } from "../cli/main.ts";
 import { collect, ROOT } from "./_fixtures/cli.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
 import { needs } from "./_fixtures/tools.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { BUILTIN_PLUGINS } from "../../core/builtins.ts";
+import { BUILTIN_PLUGINS } from "../../cli/builtins.ts";
 import { loadConfigText } from "../../core/config/mod.ts";
 import { createLogger } from "../../core/log.ts";
 import { PluginRegistry } from "../../core/registry.ts";

@@ -6,12 +6,20 @@
  * @example
  * ```ts
  * import { loadConfigText } from "./mod.ts";
- * import { builtinRegistry } from "../builtins.ts";
- * const text = "role: hub\nbrokers: { fleet: { type: redis } }\npipelines: { main: { via: fleet } }\n";
+ * import { defineBroker, z } from "../mod.ts";
+ * import { PluginRegistry } from "../registry.ts";
+ * const shared = defineBroker({
+ *   name: "shared",
+ *   summary: "A broker several processes can share",
+ *   config: z.strictObject({}),
+ *   shared: true,
+ *   create: () => Promise.reject(new Error("Not started by the loader")),
+ * });
+ * const text = "role: hub\nbrokers: { fleet: { type: shared } }\npipelines: { main: { via: fleet } }\n";
  * const { config, warnings } = await loadConfigText(text, {
  *   file: "<input>",
  *   env: {},
- *   registry: builtinRegistry(),
+ *   registry: PluginRegistry.of([shared]),
  * });
  * config.role; // "hub"
  * warnings; // []

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { BUILTIN_PLUGINS } from "../../core/builtins.ts";
+import { BUILTIN_PLUGINS } from "../../cli/builtins.ts";
 import { loadConfigText } from "../../core/config/mod.ts";
 import { recordingLogger } from "../../core/testing.ts";
 import { PluginRegistry } from "../../core/registry.ts";

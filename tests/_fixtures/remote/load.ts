@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { builtinRegistry } from "../../../core/builtins.ts";
+import { builtinRegistry } from "../../../cli/builtins.ts";
 import { loadConfigText } from "../../../core/config/mod.ts";
 import { ConfigError } from "../../../core/errors.ts";
 

@@ -8,9 +8,9 @@
  * @module
  */
 import { BUILTIN_PLUGINS } from "./builtins.ts";
-import { configSchema } from "./config/schema.ts";
-import type { AnyPluginDefinition } from "./plugin.ts";
-import { describeFields, fieldsTable, fieldTable } from "./plugin_docs.ts";
+import { configSchema } from "../core/config/schema.ts";
+import type { AnyPluginDefinition } from "../core/plugin.ts";
+import { describeFields, fieldsTable, fieldTable } from "../core/plugin_docs.ts";
 
 const BEGIN = "<!-- config:begin -->";
 const END = "<!-- config:end -->";

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { BUILTIN_PLUGINS, builtinRegistry } from "../builtins.ts";
-import { ConfigError, PermanentError } from "../errors.ts";
-import { defineHandler, z } from "../mod.ts";
-import { PluginRegistry } from "../registry.ts";
-import { silentLogger } from "../log.ts";
-import { loadConfigText } from "./load.ts";
-import { mismatches, runConfigTests, TEST_START } from "./tests.ts";
+import { BUILTIN_PLUGINS, builtinRegistry } from "../cli/builtins.ts";
+import { ConfigError, PermanentError } from "../core/errors.ts";
+import { defineHandler, z } from "../core/mod.ts";
+import { PluginRegistry } from "../core/registry.ts";
+import { silentLogger } from "../core/log.ts";
+import { loadConfigText } from "../core/config/load.ts";
+import { mismatches, runConfigTests, TEST_START } from "../core/config/tests.ts";
 
 const BASE = `
 devices: { d: { type: simulated } }

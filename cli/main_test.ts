@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { REPEATED_STOP_SIGNAL_MS, stopSignalMeaning } from "./cli.ts";
+import { REPEATED_STOP_SIGNAL_MS, stopSignalMeaning } from "./main.ts";
 
 Deno.test("stopSignalMeaning() takes copies within the window as the same stop and a later one as exit", () => {
   assert.equal(stopSignalMeaning(undefined, 5_000), "stop");

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { AnyPluginDefinition } from "./plugin.ts";
-import { PluginRegistry } from "./registry.ts";
+import type { AnyPluginDefinition } from "../core/plugin.ts";
+import { PluginRegistry } from "../core/registry.ts";
 import memory from "../plugins/memory/mod.ts";
 import redis from "../plugins/redis/mod.ts";
 import simulated from "../plugins/simulated/mod.ts";

@@ -7,18 +7,18 @@
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { builtinRegistry } from "./builtins.ts";
-import { configJsonSchema, loadConfigFile } from "./config/mod.ts";
-import { type Role, ROLES } from "./config/schema.ts";
-import { runConfigTests } from "./config/tests.ts";
-import { MAX_TIMER_MS, parseDuration } from "./duration.ts";
-import { ConfigError, errorMessage, formatProblem } from "./errors.ts";
-import { createLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
-import { describeFields } from "./plugin_docs.ts";
-import type { PluginRegistry } from "./registry.ts";
-import { formatSummary, Runtime } from "./runtime/runtime.ts";
-import { createAdminApp, type ReloadOutcome } from "./admin/app.ts";
-import { type AdminListener, serveAdmin } from "./admin/serve.ts";
-import { redactText } from "./redact.ts";
+import { configJsonSchema, loadConfigFile } from "../core/config/mod.ts";
+import { type Role, ROLES } from "../core/config/schema.ts";
+import { runConfigTests } from "../core/config/tests.ts";
+import { MAX_TIMER_MS, parseDuration } from "../core/duration.ts";
+import { ConfigError, errorMessage, formatProblem } from "../core/errors.ts";
+import { createLogger, LOG_LEVELS, type LogLevel } from "../core/log.ts";
+import { describeFields } from "../core/plugin_docs.ts";
+import type { PluginRegistry } from "../core/registry.ts";
+import { formatSummary, Runtime } from "../core/runtime/runtime.ts";
+import { createAdminApp, type ReloadOutcome } from "../core/admin/app.ts";
+import { type AdminListener, serveAdmin } from "../core/admin/serve.ts";
+import { redactText } from "../core/redact.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const USAGE = `Usage: telemetryhub <command> [options]
