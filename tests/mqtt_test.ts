@@ -48,11 +48,9 @@ pipelines:
 `;
 }
 
-/** Waits until the runtime's device is up (subscribed after its CONNACK). */
+/** Waits until the runtime's device is up: the device reports up once its SUBACK arrives. */
 async function upAndSubscribed(runtime: Runtime) {
   await waitFor(() => runtime.devices().every((d) => d.state === "up"), "the device up");
-  // The SUBACK follows the CONNACK by a round trip.
-  await new Promise((r) => setTimeout(r, 100));
 }
 
 test("mqtt turns JSON and regex messages into samples, with the device from the topic", async () => {

@@ -212,12 +212,13 @@ export default defineDevice({
           else done();
         };
         c.on("connect", () => {
-          io.up();
           // Also with a session present: subscribing again is harmless and certain.
           c.subscribe(config.topics, { qos: config.qos }, (error, granted) => {
             if (error) {
               return io.down(new Error(`Cannot subscribe at "${where}": ${error.message}`));
             }
+            // Up once subscribed (SUBACK), not at CONNACK: from now on messages arrive.
+            io.up();
             const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
             if (refused.length > 0) {
               io.readError(new Error(`The broker refused topics ${JSON.stringify(refused)}`));
