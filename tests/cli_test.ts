@@ -137,17 +137,22 @@ Deno.test("run on the default config stops on SIGTERM with exit 0 and a summary"
       "the admin API",
       30_000,
     );
-    // Let a few batches flow (max_wait is 250ms in the default file).
-    await new Promise((r) => setTimeout(r, 2500));
     // A real HTTP client against the running process.
     const address = stderr.text().match(/"msg":"Admin API listening","address":"([^"]+)"/)![1];
     const health = await fetch(`http://${address}/healthz`);
     assert.equal(health.status, 200);
     await health.body?.cancel();
-    const metrics = await (await fetch(`http://${address}/metrics`)).text();
-    assert.match(
-      metrics,
-      /^telemetry_samples_ingested_total\{pipeline="factory",device="boiler_1"\} [1-9]/m,
+    // Wait for samples to flow, by the process's own counters.
+    const ingested =
+      /^telemetry_samples_ingested_total\{pipeline="factory",device="boiler_1"\} [1-9]/m;
+    let metrics = "";
+    await waitFor(
+      async () => {
+        metrics = await (await fetch(`http://${address}/metrics`)).text();
+        return ingested.test(metrics);
+      },
+      "samples counted in /metrics",
+      30_000,
     );
     assert.match(metrics, /^process_cpu_seconds_total /m);
   } finally {

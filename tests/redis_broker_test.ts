@@ -156,7 +156,10 @@ test("redis broker: tasks of a consumer whose lease expired are requeued at the 
     await redis.set(`${prefix}:lease:ghost@1`, "1", "PX", 300);
     assert.equal((await broker.depth()).inflight, 2);
     assert.equal(await broker.recover(), 0, "lease still valid");
-    await new Promise((r) => setTimeout(r, 400));
+    // Until Redis itself has expired the lease.
+    while (await redis.exists(`${prefix}:lease:ghost@1`)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     assert.equal(await broker.recover(), 2);
     assert.equal((await broker.getTask("a"))?.state, "queued");
     const again = await broker.reserve("survivor", 10, never);
@@ -244,7 +247,7 @@ test("redis broker: a task a blocking move lands for a consumer that gave up wai
   try {
     const gaveUp = new AbortController();
     const waiting = broker.reserve("c1", 1, gaveUp.signal);
-    await new Promise((r) => setTimeout(r, 50)); // c1 is blocked in BLMOVE now
+    await blockedInBlmove(redis, prefix);
     gaveUp.abort();
     assert.deepEqual(await waiting, []);
     // The stale BLMOVE of c1 is still pending on its connection and takes this task.
