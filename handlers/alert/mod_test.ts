@@ -145,7 +145,8 @@ Deno.test("alert webhook does not retry a 4xx and logs it", async () => {
     "the refusal logged",
   );
   await s.clock.advance(120_000);
-  await new Promise((r) => setTimeout(r, 20));
+  // Nothing more is on its way: the sinks are idle (no queued or pending notice).
+  await s.handler.flush!();
   assert.equal(hook.received.length, 1);
   const line = s.lines.find((l) => l.level === "error")!;
   assert.equal(
@@ -244,7 +245,8 @@ Deno.test("alert sends one resolved notice when an alerted condition clears", as
   s.events.publish("anomaly", anomaly());
   s.events.publish("anomaly.resolved", { ...resolved, ts: 6000 });
   await s.until(() => hook.received.length === 2, "two deliveries", 0);
-  await new Promise((r) => setTimeout(r, 20));
+  // Nothing more is on its way: the sinks are idle (no queued or pending notice).
+  await s.handler.flush!();
   assert.deepEqual(hook.received.map((r) => r.body.status), ["firing", "resolved"]);
   // The resolved notice names the severity and start of the alert it clears.
   assert.deepEqual(hook.received[1]!.body, {
@@ -265,7 +267,8 @@ Deno.test("alert sends an anomaly seen on the bus and from its chain once", asyn
   const result = await s.handler.handle([], s.hctx([a, b]));
   assert.equal(result, undefined, "samples pass through unchanged");
   await s.until(() => hook.received.length === 2, "two deliveries", 0);
-  await new Promise((r) => setTimeout(r, 20));
+  // Nothing more is on its way: the sinks are idle (no queued or pending notice).
+  await s.handler.flush!();
   assert.deepEqual(hook.received.map((r) => (r.body.anomaly as AnomalyEvent).id), [a.id, b.id]);
   await s.stop();
   await hook.close();
