@@ -62,7 +62,7 @@ interface AmAlert {
 
 Deno.test({
   name: "alertmanager sink: an anomaly becomes an active alert and its resolution ends it",
-  ignore: needs("prometheus-alertmanager"),
+  ignore: await needs("prometheus-alertmanager"),
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { requireService } from "./_fixtures/services.ts";
 import { ROOT } from "./_fixtures/cli.ts";
 import { adminFixture } from "./_fixtures/admin.ts";
 import { freePort, needs, run, spawnListening } from "./_fixtures/tools.ts";
@@ -6,7 +7,7 @@ import { waitFor } from "./_fixtures/runtime.ts";
 
 Deno.test({
   name: "the Prometheus alert rules and scrape config in deploy/ are valid (promtool)",
-  ignore: needs("promtool"),
+  ignore: await needs("promtool"),
   async fn() {
     const rules = await run("promtool", ["check", "rules", `${ROOT}deploy/prometheus/alerts.yml`]);
     assert.equal(rules.code, 0, rules.output);
@@ -24,7 +25,7 @@ Deno.test({
 
 Deno.test({
   name: "the Alertmanager config in deploy/ is valid (amtool)",
-  ignore: needs("amtool"),
+  ignore: await needs("amtool"),
   async fn() {
     const checked = await run("amtool", [
       "check-config",
@@ -38,8 +39,7 @@ Deno.test({
 Deno.test({
   name: "mosquitto starts with the Mosquitto config in deploy/ and takes a connection",
   // Debian puts mosquitto in /usr/sbin, often not on PATH; CI installs it (.ci/run).
-  ignore: !(await Deno.stat("/usr/sbin/mosquitto").then(() => true, () => false)) &&
-    Deno.env.get("CI") !== "true",
+  ignore: !await requireService("/usr/sbin/mosquitto", () => Deno.stat("/usr/sbin/mosquitto")),
   sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -66,7 +66,7 @@ Deno.test({
 
 Deno.test({
   name: "promtool accepts a real /metrics exposition",
-  ignore: needs("promtool"),
+  ignore: await needs("promtool"),
   async fn() {
     const { runtime, app } = await adminFixture(`
 devices: { boiler: { type: fixed, config: { count: 50, batch: 10 } } }

@@ -169,7 +169,7 @@ Deno.test("100,000 posted device names keep /metrics bounded: past metrics.max_d
 Deno.test({
   name:
     "NUL, control characters and lone surrogates in device names never reach /metrics raw, and promtool accepts it",
-  ignore: needs("promtool"),
+  ignore: await needs("promtool"),
   async fn() {
     const { app, runtime } = await adminFixture(BASE);
     const bad = [

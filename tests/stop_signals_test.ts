@@ -140,7 +140,7 @@ function tmux(socket: string, ...args: string[]): Promise<Deno.CommandOutput> {
 
 Deno.test({
   name: "Ctrl-C on deno task run in a real terminal drains, prints the summary and exits 0",
-  ignore: needs("tmux"),
+  ignore: await needs("tmux"),
   async fn() {
     const socket = `telemetry-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
     const screen = async () => {

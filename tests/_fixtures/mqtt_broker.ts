@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { requireService } from "./services.ts";
 import mqtt, { type MqttClient } from "mqtt";
 import { freePort, spawnListening } from "./tools.ts";
 
@@ -20,24 +21,11 @@ export async function mqttClient(url = MQTT_URL, clientId?: string): Promise<Mqt
   });
 }
 
-async function mqttAvailable(): Promise<boolean> {
-  try {
-    const client = await mqttClient();
-    await client.endAsync();
-    return true;
-  } catch (error) {
-    if (Deno.env.get("CI") === "true") {
-      throw new Error(`An MQTT broker is required under CI but "${MQTT_URL}" does not answer`, {
-        cause: error,
-      });
-    }
-    console.warn(`Skipping MQTT tests: ${String(error)}`);
-    return false;
-  }
-}
-
 /** Resolved once per file: tests use `ignore: !HAVE_MQTT`. */
-export const HAVE_MQTT = await mqttAvailable();
+export const HAVE_MQTT = await requireService(`an MQTT broker at "${MQTT_URL}"`, async () => {
+  const client = await mqttClient();
+  await client.endAsync();
+});
 
 /** A topic prefix unique to one test. */
 export function randomTopic(name = "t"): string {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { requireService } from "./services.ts";
 import postgres from "postgres";
 import { testContext } from "../../core/testing.ts";
 import { type Database, openDatabase } from "../../handlers/_db/mod.ts";
@@ -14,25 +15,17 @@ import { type Database, openDatabase } from "../../handlers/_db/mod.ts";
 export const PG_URL = Deno.env.get("TEST_DATABASE_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
 
-/** Whether the shared server answers; throws under CI when it does not. */
-export async function postgresAvailable(): Promise<boolean> {
+async function selectOne(): Promise<void> {
   const sql = postgres(PG_URL, { max: 1, connect_timeout: 3, onnotice: () => {} });
   try {
     await sql`SELECT 1`;
-    return true;
-  } catch (error) {
-    if (Deno.env.get("CI") === "true") {
-      throw new Error(`PostgreSQL at "${PG_URL}" is required under CI`, { cause: error });
-    }
-    console.warn(`Skipping PostgreSQL tests: ${String(error)}`);
-    return false;
   } finally {
     await sql.end({ timeout: 1 });
   }
 }
 
 /** Whether to run PostgreSQL tests: checked once per file (top-level await). */
-export const HAVE_POSTGRES = await postgresAvailable();
+export const HAVE_POSTGRES = await requireService(`PostgreSQL at "${PG_URL}"`, selectOne);
 
 /** A schema name unique to this run. */
 export function freshSchema(prefix = "t"): string {

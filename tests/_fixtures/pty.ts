@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { requireService } from "./services.ts";
 import type { Sample } from "../../core/mod.ts";
 import type { Runtime } from "../../core/runtime/runtime.ts";
 import { hostPackagesInstalled } from "../../plugins/_driver_host/client.ts";
@@ -131,12 +132,12 @@ export function openEnd(path: string): Promise<PtyEnd> {
  * locally otherwise (install with `deno task drivers`).
  */
 export async function needsDriverPackages(): Promise<{ ignore: boolean }> {
-  if (await hostPackagesInstalled()) return { ignore: false };
-  if (Deno.env.get("CI") === "true") return { ignore: false };
-  console.warn(
-    'Driver host packages are missing: run "deno task drivers"; skipping',
+  const installed = await requireService(
+    "the driver host's npm packages",
+    () => hostPackagesInstalled(),
+    'run "deno task drivers"',
   );
-  return { ignore: true };
+  return { ignore: !installed };
 }
 
 /** A runtime of hardware devices with a `record` handler and a tap on its samples. */

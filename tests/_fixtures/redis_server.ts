@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { requireService } from "./services.ts";
 import { Redis } from "ioredis";
 import { type Logger, systemClock } from "../../core/mod.ts";
 import { testContext } from "../../core/testing.ts";
@@ -14,8 +15,17 @@ import { freePort } from "./tools.ts";
 /** The shared test server. */
 export const REDIS_URL = Deno.env.get("REDIS_URL") ?? "redis://127.0.0.1:6379";
 
-/** Whether the shared Redis answers; under `CI=true` a missing Redis fails the test. */
+/** Whether a Redis answers at `url` (for servers the tests start themselves). */
 export async function redisAvailable(url = REDIS_URL): Promise<boolean> {
+  try {
+    await pingRedis(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function pingRedis(url: string): Promise<void> {
   const redis = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
@@ -26,21 +36,16 @@ export async function redisAvailable(url = REDIS_URL): Promise<boolean> {
   try {
     await redis.connect();
     await redis.ping();
-    return true;
-  } catch (error) {
-    if (Deno.env.get("CI") === "true") {
-      throw new Error(`Redis is required under CI but "${url}" does not answer`, {
-        cause: error,
-      });
-    }
-    return false;
   } finally {
     redis.disconnect();
   }
 }
 
 /** Resolved once: tests call `Deno.test({ ignore: !HAVE_REDIS, … })`. */
-export const HAVE_REDIS = await redisAvailable();
+export const HAVE_REDIS = await requireService(
+  `Redis at "${REDIS_URL}"`,
+  () => pingRedis(REDIS_URL),
+);
 
 /** A random key prefix for one test. */
 export function randomPrefix(name = "t"): string {

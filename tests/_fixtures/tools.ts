@@ -5,6 +5,8 @@
  * @module
  */
 
+import { requireService } from "./services.ts";
+
 /** Whether `name` is on the PATH. */
 export function hasCommand(name: string): boolean {
   try {
@@ -16,13 +18,13 @@ export function hasCommand(name: string): boolean {
   }
 }
 
-/** `ignore` value for a test that needs `name`: never ignored under CI. */
-export function needs(name: string): boolean {
-  const missing = !hasCommand(name);
-  if (missing && Deno.env.get("CI") !== "true") {
-    console.warn(`Skipping: "${name}" is not installed (CI installs it; see .ci/run)`);
-  }
-  return missing && Deno.env.get("CI") !== "true";
+/** `ignore` value for a test that needs the command `name` (see `requireService()`). */
+export async function needs(name: string): Promise<boolean> {
+  return !await requireService(
+    `the command "${name}"`,
+    () => hasCommand(name),
+    "CI installs it; see .ci/run",
+  );
 }
 
 /** Runs a command; returns exit code and combined output. */
