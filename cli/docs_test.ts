@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { configSchema } from "../core/config/schema.ts";
+import { describeFields } from "../core/plugin_docs.ts";
+import { BUILTIN_PLUGINS } from "./builtins.ts";
 import { expectedTables, normalizeTables, replaceRegion } from "./docs.ts";
 
 Deno.test("every README's config table matches its schema (run `deno task docs`)", async () => {
@@ -13,4 +16,19 @@ Deno.test("every README's config table matches its schema (run `deno task docs`)
       `${path} is stale; run \`deno task docs\``,
     );
   }
+});
+
+Deno.test("every field of every built-in plugin, nested and variant ones included, has a description", () => {
+  const blank: string[] = [];
+  for (const plugin of BUILTIN_PLUGINS) {
+    for (const field of describeFields(plugin.config)) {
+      if (field.description.trim() === "") {
+        blank.push(`${plugin.kind} ${plugin.name}: ${field.path}`);
+      }
+    }
+  }
+  for (const field of describeFields(configSchema)) {
+    if (field.description.trim() === "") blank.push(`telemetry.yaml: ${field.path}`);
+  }
+  assert.deepEqual(blank, []);
 });

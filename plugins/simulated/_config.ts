@@ -136,9 +136,15 @@ const metricList = z
 
 const metricObject = z
   .strictObject({
-    temperature: METRIC_SCHEMAS.temperature.optional(),
-    pressure: METRIC_SCHEMAS.pressure.optional(),
-    humidity: METRIC_SCHEMAS.humidity.optional(),
+    temperature: METRIC_SCHEMAS.temperature.optional().describe(
+      "Simulate temperature, with these signal parameters (the defaults for any left out)",
+    ),
+    pressure: METRIC_SCHEMAS.pressure.optional().describe(
+      "Simulate pressure, with these signal parameters (the defaults for any left out)",
+    ),
+    humidity: METRIC_SCHEMAS.humidity.optional().describe(
+      "Simulate humidity, with these signal parameters (the defaults for any left out)",
+    ),
   })
   .refine((m) => Object.keys(m).length > 0, { message: "Name at least one metric" });
 

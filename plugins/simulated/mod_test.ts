@@ -383,16 +383,3 @@ Deno.test("simulated config rejects bad values with messages naming the problem"
   assert.match(messages({ tick: "0ms" })[0]!, /^tick: /);
   assert.match(messages({ sample_rate: 1 })[0]!, /Unrecognized key/);
 });
-
-Deno.test("every simulated config field, nested ones included, has a description", () => {
-  const check = (shape: Record<string, { description?: string | undefined }>, prefix = "") => {
-    for (const [key, field] of Object.entries(shape)) {
-      assert.ok(field.description, `${prefix}${key} has no description`);
-    }
-  };
-  const { shape } = simulated.config;
-  check(shape);
-  check(shape.units.unwrap().shape, "units.");
-  const metricShape = shape.metrics.unwrap().in.options[1].shape.humidity.unwrap().shape;
-  check(metricShape, "metrics.humidity.");
-});
