@@ -2,7 +2,7 @@
  * Keeps the config tables in the READMEs equal to the schemas:
  * `deno task docs` rewrites the text between `<!-- config:begin -->` and
  * `<!-- config:end -->` in each plugin's README (from its schema) and in the
- * top-level README (from the core schema). `docs_test.ts` fails when a
+ * configuration reference, docs/configuration.md (from the core schema). `docs_test.ts` fails when a
  * table is stale.
  *
  * @module
@@ -20,7 +20,7 @@ export function pluginFolder(d: AnyPluginDefinition): string {
   return d.kind === "handler" ? `handlers/${d.name}` : `plugins/${d.name}`;
 }
 
-/** The core config table (top-level README). */
+/** The core config table (docs/configuration.md). */
 export function coreTable(): string {
   return fieldsTable(describeFields(configSchema), "Key");
 }
@@ -47,7 +47,7 @@ export function replaceRegion(text: string, table: string): string | undefined {
 /** Every README and the table it must hold. */
 export function expectedTables(root: string): Array<{ path: string; table: string }> {
   return [
-    { path: `${root}/README.md`, table: coreTable() },
+    { path: `${root}/docs/configuration.md`, table: coreTable() },
     ...BUILTIN_PLUGINS.map((d) => ({
       path: `${root}/${pluginFolder(d)}/README.md`,
       table: fieldTable(d),

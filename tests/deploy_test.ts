@@ -92,7 +92,7 @@ Deno.test("the Grafana dashboard is valid JSON whose queries name exported metri
   const dashboard = JSON.parse(
     await Deno.readTextFile(`${ROOT}deploy/grafana/dashboards/telemetryhub.json`),
   );
-  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const readme = await Deno.readTextFile(`${ROOT}docs/metrics.md`);
   for (const panel of dashboard.panels) {
     for (const target of panel.targets) {
       for (const name of target.expr.match(/telemetry_[a-z_]+/g) ?? []) {

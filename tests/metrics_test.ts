@@ -34,8 +34,8 @@ const post = (body: unknown) => ({
 async function documentedMetrics(): Promise<
   Array<{ name: string; type: string; labels: string[] }>
 > {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-  const section = readme.split("### Metrics")[1]!.split("The built-in handlers")[0]!;
+  const readme = await Deno.readTextFile(new URL("../docs/metrics.md", import.meta.url));
+  const section = readme.split("The built-in handlers")[0]!;
   return [...section.matchAll(/^\| `(telemetry_\w+)` +\| (\w+) +\| ([^|]*)\|/gm)].map((m) => ({
     name: m[1]!,
     type: m[2]!,
@@ -108,8 +108,8 @@ pipelines:
 `);
     try {
       const text = await (await app.request("/metrics")).text();
-      const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-      const table = readme.split("The built-in handlers add their own")[1]!.split("\n## ")[0]!;
+      const readme = await Deno.readTextFile(new URL("../docs/metrics.md", import.meta.url));
+      const table = readme.split("The built-in handlers add their own")[1]!;
       const counters = [...table.matchAll(/^\| `(telemetry_\w+)` +\| counter /gm)].map((m) =>
         m[1]!
       );
