@@ -32,10 +32,63 @@ Commands:
                       Check a configuration as run would take it, and run its tests:
                       section; exit 0 when valid and every test passes, 1 when a test
                       fails, 2 when invalid
-  plugins [--json]    List every plugin with its config fields
+  plugins [--json] [--config FILE]
+                      List every plugin with its config fields
   schema              Print the JSON Schema of telemetry.yaml
+  version             Print the version (also --version)
+
+Every command takes --help. Exit codes: 0 success, 1 failure while running (or a
+failing config test), 2 invalid configuration or usage, 130 a second stop signal.
 
 Environment: TELEMETRY_CONFIG, TELEMETRY_ROLE, TELEMETRY_LOG_LEVEL`;
+
+/** Each command's own usage, printed by `<command> --help`. */
+const COMMAND_USAGE: Record<string, string> = {
+  run: `Usage: telemetryhub run [--config FILE | FILE] [--role all|hub|processor] [--for DURATION]
+
+Starts the pipelines of FILE (default: telemetry.yaml, or $TELEMETRY_CONFIG) in the
+role given (default: role: of the file, or $TELEMETRY_ROLE). --for stops after
+DURATION, which needs a unit: 500ms, 30s, 5m, 1h. Ctrl-C or SIGTERM drains and
+prints a summary; a second signal a second or more later exits at once (130).`,
+  validate: `Usage: telemetryhub validate [--config FILE | FILE] [--role all|hub|processor]
+
+Checks FILE as run would take it in that role, then runs its tests: section.
+Exit 0 when valid and every test passes, 1 when a test fails, 2 when invalid.`,
+  plugins: `Usage: telemetryhub plugins [--json] [--config FILE]
+
+Lists every plugin (with --config, also those FILE loads) with its config fields.`,
+  schema: `Usage: telemetryhub schema
+
+Prints the JSON Schema of telemetry.yaml (core and every built-in plugin's block).`,
+  version: `Usage: telemetryhub version
+
+Prints the version of TelemetryHub and of the Deno runtime.`,
+};
+
+/** The version line: `--version`, `version`, the status route and the build-info metric. */
+export function versionLine(): string {
+  return `telemetryhub ${denoJson.version} (deno ${Deno.version.deno})`;
+}
+
+/** A usage error: printed with the command's usage, exit code 2. */
+class UsageError extends Error {
+  override name = "UsageError";
+  constructor(message: string, readonly command?: string) {
+    super(message);
+  }
+}
+
+/** At most one positional argument (the file), for commands that take one. */
+function onePositional(positionals: string[], command: string): string | undefined {
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `Too many arguments: ${positionals.map((p) => `"${p}"`).join(", ")}; ` +
+        `${command} takes one configuration file`,
+      command,
+    );
+  }
+  return positionals[0];
+}
 
 /** Output streams, replaceable in tests. */
 export interface CliIO {
@@ -72,9 +125,18 @@ async function validateCommand(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: "string", short: "c" }, role: { type: "string" } },
+    options: {
+      config: { type: "string", short: "c" },
+      role: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
-  const path = values.config ?? positionals[0] ?? defaultConfigPath();
+  if (values.help) return help("validate", io);
+  const file = onePositional(positionals, "validate");
+  if (values.config !== undefined && file !== undefined) {
+    throw new UsageError("Give the file once: as --config or as the argument", "validate");
+  }
+  const path = values.config ?? file ?? defaultConfigPath();
   // The role run would take, so that validate refuses what run refuses.
   const role = pickRole(values.role, io);
   if (role === null) return 2;
@@ -107,8 +169,13 @@ async function validateCommand(args: string[], io: CliIO): Promise<number> {
 async function pluginsCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { json: { type: "boolean" }, config: { type: "string" } },
+    options: {
+      json: { type: "boolean" },
+      config: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
+  if (values.help) return help("plugins", io);
   let registry = builtinRegistry();
   if (values.config) registry = (await load(values.config, registry)).registry;
   const list = registry.list().map(({ definition: d, source }) => ({
@@ -141,7 +208,9 @@ async function pluginsCommand(args: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
-function schemaCommand(io: CliIO): number {
+function schemaCommand(args: string[], io: CliIO): number {
+  const { values } = parseArgs({ args, options: { help: { type: "boolean", short: "h" } } });
+  if (values.help) return help("schema", io);
   io.out(JSON.stringify(configJsonSchema(builtinRegistry()), null, 2));
   return 0;
 }
@@ -188,16 +257,23 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
       config: { type: "string", short: "c" },
       role: { type: "string" },
       for: { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
   });
-  const path = values.config ?? positionals[0] ?? defaultConfigPath();
+  if (values.help) return help("run", io);
+  const file = onePositional(positionals, "run");
+  if (values.config !== undefined && file !== undefined) {
+    throw new UsageError("Give the file once: as --config or as the argument", "run");
+  }
+  const path = values.config ?? file ?? defaultConfigPath();
   const role = pickRole(values.role, io);
   if (role === null) return 2;
   let runFor: number | undefined;
   if (values.for !== undefined) {
-    runFor = parseDuration(values.for);
+    // On the command line a bare number is a mistake more often than milliseconds.
+    runFor = /[a-z]\s*$/i.test(values.for) ? parseDuration(values.for) : undefined;
     if (runFor === undefined) {
-      io.err(`Invalid --for "${values.for}"; expected a duration such as "10s"`);
+      io.err(`Invalid --for "${values.for}"; expected a duration with a unit such as "10s"`);
       return 2;
     }
     if (runFor > MAX_TIMER_MS) {
@@ -356,6 +432,11 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
+function help(command: string, io: CliIO): number {
+  io.out(COMMAND_USAGE[command] ?? USAGE);
+  return 0;
+}
+
 /** Runs the CLI; returns the exit code. */
 export async function main(args: string[], io: CliIO = stdio): Promise<number> {
   const [command, ...rest] = args;
@@ -368,7 +449,15 @@ export async function main(args: string[], io: CliIO = stdio): Promise<number> {
       case "plugins":
         return await pluginsCommand(rest, io);
       case "schema":
-        return schemaCommand(io);
+        return schemaCommand(rest, io);
+      case "version":
+      case "--version":
+      case "-V": {
+        const { values } = parseArgs({ args: rest, options: { help: { type: "boolean" } } });
+        if (values.help) return help("version", io);
+        io.out(versionLine());
+        return 0;
+      }
       case undefined:
       case "help":
       case "--help":
@@ -384,10 +473,14 @@ export async function main(args: string[], io: CliIO = stdio): Promise<number> {
       printConfigError(error, io);
       return 2;
     }
+    if (error instanceof UsageError) {
+      io.err(`${error.message}\n\n${COMMAND_USAGE[error.command ?? ""] ?? USAGE}`);
+      return 2;
+    }
     if (
       error instanceof TypeError && /ERR_PARSE_ARGS/.test(String((error as { code?: string }).code))
     ) {
-      io.err(`${error.message}\n\n${USAGE}`);
+      io.err(`${error.message}\n\n${(command && COMMAND_USAGE[command]) ?? USAGE}`);
       return 2;
     }
     io.err(`Error: ${redactText(errorMessage(error))}`);
