@@ -37,7 +37,7 @@ Commands:
   schema              Print the JSON Schema of telemetry.yaml
   version             Print the version (also --version)
 
-Every command takes --help. Exit codes: 0 success, 1 failure while running (or a
+Every command takes --help and --version. Exit codes: 0 success, 1 failure while running (or a
 failing config test), 2 invalid configuration or usage, 130 a second stop signal.
 
 Environment: TELEMETRY_CONFIG, TELEMETRY_ROLE, TELEMETRY_LOG_LEVEL`;
@@ -440,6 +440,11 @@ function help(command: string, io: CliIO): number {
 /** Runs the CLI; returns the exit code. */
 export async function main(args: string[], io: CliIO = stdio): Promise<number> {
   const [command, ...rest] = args;
+  // `deno task run --version` (the tasks name their command): every command answers it.
+  if (rest.includes("--version")) {
+    io.out(versionLine());
+    return 0;
+  }
   try {
     switch (command) {
       case "run":

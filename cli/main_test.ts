@@ -28,7 +28,12 @@ Deno.test("every command answers --help with its usage and exit 0", async () => 
 });
 
 Deno.test("--version and version print the version of TelemetryHub and of Deno", async () => {
-  for (const args of [["--version"], ["version"], ["-V"]]) {
+  for (
+    const args of [["--version"], ["version"], ["-V"], ["run", "--version"], [
+      "validate",
+      "--version",
+    ]]
+  ) {
     const r = await cli(...args);
     assert.equal(r.code, 0);
     assert.equal(r.out, versionLine());
