@@ -66,10 +66,12 @@ export const MAX_RATE = 10_000_000;
 
 // Unit conversions from the canonical unit: output = value × scale + offset.
 const TEMPERATURE_UNITS = {
-  C: { unit: "°C", scale: 1, offset: 0 },
-  F: { unit: "°F", scale: 1.8, offset: 32 },
+  "°C": { unit: "°C", scale: 1, offset: 0 },
+  "°F": { unit: "°F", scale: 1.8, offset: 32 },
   K: { unit: "K", scale: 1, offset: 273.15 },
 } as const;
+/** Temperature units as written in the settings: the symbols samples carry, or C and F. */
+const TEMPERATURE_SETTING = { "°C": "°C", "°F": "°F", K: "K", C: "°C", F: "°F" } as const;
 const PRESSURE_UNITS = {
   kPa: { unit: "kPa", scale: 1, offset: 0 },
   hPa: { unit: "hPa", scale: 10, offset: 0 },
@@ -189,9 +191,11 @@ export const configSchema = z.strictObject({
   ),
   units: z
     .strictObject({
-      temperature: z.enum(["C", "F", "K"]).default("C").describe(
-        "Unit of temperature samples: C (°C), F (°F) or K",
-      ),
+      temperature: z.enum(["°C", "°F", "K", "C", "F"]).default("°C")
+        .transform((u) => TEMPERATURE_SETTING[u]).describe(
+          "Unit of temperature samples, as they carry it: °C, °F or K (C and F are taken for " +
+            "°C and °F)",
+        ),
       pressure: z.enum(["kPa", "hPa", "bar", "psi"]).default("kPa").describe(
         "Unit of pressure samples: kPa, hPa, bar or psi",
       ),

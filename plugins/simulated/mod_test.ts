@@ -335,7 +335,7 @@ Deno.test("simulated config has defaults for every field", () => {
   assert.equal(config.rate, 1);
   assert.equal(config.tick, undefined);
   assert.equal(config.start_seq, 0);
-  assert.deepEqual(config.units, { temperature: "C", pressure: "kPa" });
+  assert.deepEqual(config.units, { temperature: "°C", pressure: "kPa" });
   assert.deepEqual(
     config.metrics,
     (["temperature", "pressure", "humidity"] as const).map((metric) => ({
@@ -382,4 +382,15 @@ Deno.test("simulated config rejects bad values with messages naming the problem"
   assert.match(messages({ rate: 20_000_000 })[0]!, /^rate: /);
   assert.match(messages({ tick: "0ms" })[0]!, /^tick: /);
   assert.match(messages({ sample_rate: 1 })[0]!, /Unrecognized key/);
+});
+
+Deno.test("simulated temperature units are set as the samples carry them, C and F taken for °C and °F", () => {
+  const units = (temperature: string) =>
+    simulated.config.parse({ units: { temperature } }).units.temperature;
+  assert.equal(units("°C"), "°C");
+  assert.equal(units("C"), "°C");
+  assert.equal(units("°F"), "°F");
+  assert.equal(units("F"), "°F");
+  assert.equal(units("K"), "K");
+  assert.equal(simulated.config.safeParse({ units: { temperature: "kelvin" } }).success, false);
 });
