@@ -34,7 +34,8 @@ Commands:
                       fails, 2 when invalid
   plugins [--json] [--config FILE]
                       List every plugin with its config fields
-  schema              Print the JSON Schema of telemetry.yaml
+  schema [--config FILE]
+                      Print the JSON Schema of telemetry.yaml
   version             Print the version (also --version)
 
 Every command takes --help and --version. Exit codes: 0 success, 1 failure while running (or a
@@ -57,9 +58,11 @@ Exit 0 when valid and every test passes, 1 when a test fails, 2 when invalid.`,
   plugins: `Usage: telemetryhub plugins [--json] [--config FILE]
 
 Lists every plugin (with --config, also those FILE loads) with its config fields.`,
-  schema: `Usage: telemetryhub schema
+  schema: `Usage: telemetryhub schema [--config FILE]
 
-Prints the JSON Schema of telemetry.yaml (core and every built-in plugin's block).`,
+Prints the JSON Schema of telemetry.yaml: the core keys and every built-in plugin's
+block, and with --config also the third-party plugins FILE loads. Interpolated
+values (\${VAR}, \${VAR:-default}) are accepted wherever validate accepts them.`,
   version: `Usage: telemetryhub version
 
 Prints the version of TelemetryHub and of the Deno runtime.`,
@@ -208,10 +211,17 @@ async function pluginsCommand(args: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
-function schemaCommand(args: string[], io: CliIO): number {
-  const { values } = parseArgs({ args, options: { help: { type: "boolean", short: "h" } } });
+async function schemaCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+  });
   if (values.help) return help("schema", io);
-  io.out(JSON.stringify(configJsonSchema(builtinRegistry()), null, 2));
+  // With --config, the third-party plugins that file loads are in the schema too.
+  const registry = values.config
+    ? (await load(values.config, builtinRegistry())).registry
+    : builtinRegistry();
+  io.out(JSON.stringify(configJsonSchema(registry), null, 2));
   return 0;
 }
 
@@ -454,7 +464,7 @@ export async function main(args: string[], io: CliIO = stdio): Promise<number> {
       case "plugins":
         return await pluginsCommand(rest, io);
       case "schema":
-        return schemaCommand(rest, io);
+        return await schemaCommand(rest, io);
       case "version":
       case "--version":
       case "-V": {

@@ -9,7 +9,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { builtinRegistry } from "../cli/builtins.ts";
-import { loadConfigFile } from "../core/config/mod.ts";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { parse } from "yaml";
+import { configJsonSchema, loadConfigFile } from "../core/config/mod.ts";
 import { runConfigTests } from "../core/config/tests.ts";
 import { silentLogger } from "../core/mod.ts";
 
@@ -35,5 +37,29 @@ for (const file of ["telemetry.yaml", "deploy/telemetry.fleet.yaml", "examples/m
       logger: silentLogger,
     });
     assert.deepEqual(results.filter((r) => !r.ok), [], `${file}: config tests pass`);
+  });
+}
+
+for (
+  const file of [
+    "telemetry.yaml",
+    "deploy/telemetry.fleet.yaml",
+    "examples/mqtt.yaml",
+    "examples/telemetry.yaml",
+  ]
+) {
+  Deno.test(`${file}: the JSON Schema of deno task schema accepts it as validate does`, async () => {
+    const path = join(ROOT, file);
+    // validate accepts it (its third-party plugins loaded), so the schema must too.
+    const loaded = await loadConfigFile(path, {
+      file,
+      registry: builtinRegistry(),
+      env: { TELEMETRY_ADMIN_TOKEN: "t" },
+      baseDir: join(path, ".."),
+    });
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const check = ajv.compile(configJsonSchema(loaded.registry));
+    const ok = check(parse(await Deno.readTextFile(path)));
+    assert.ok(ok, JSON.stringify(check.errors?.slice(0, 5), null, 2));
   });
 }

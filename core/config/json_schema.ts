@@ -60,6 +60,8 @@ export function configJsonSchema(registry: PluginRegistry): object {
     });
   }
   const { $schema: _dialect, ...rest } = root;
+  acceptInterpolation(rest);
+  for (const def of Object.values(defs)) acceptInterpolation(def as JsonSchema);
   return {
     $schema: DIALECT,
     title: "telemetry.yaml",
@@ -112,5 +114,63 @@ function pluginConfigSchema(
     title: `${definition.name} ${definition.kind} config`,
     ...(nested.description === undefined ? { description: definition.summary } : {}),
     ...nested,
+  };
+}
+
+/** A string holding `${VAR}`, `${VAR:-default}` or `${VAR:?message}`: replaced when loading. */
+const INTERPOLATED: JsonSchema = {
+  type: "string",
+  pattern: "\\$\\{[A-Za-z_][A-Za-z0-9_]*(:[-?][^}]*)?\\}",
+};
+
+/** Keywords whose values are schemas (or lists or maps of schemas) to walk into. */
+const SUBSCHEMA_MAPS = ["properties", "$defs", "patternProperties"];
+const SUBSCHEMAS = ["additionalProperties", "items", "then", "else", "not", "contains"];
+const SUBSCHEMA_LISTS = ["anyOf", "oneOf", "allOf", "prefixItems"];
+
+/**
+ * Lets every scalar of the schema also be an interpolated string, in place:
+ * `validate` accepts `role: ${TELEMETRY_ROLE:-all}` or `port: ${PORT}`, so the
+ * schema must too. A leaf (a schema with a type other than object or array,
+ * an `enum` or a `const`) becomes `anyOf: [leaf, interpolated string]`; its
+ * description stays on the outside, where editors show it.
+ */
+function acceptInterpolation(node: JsonSchema): void {
+  for (const key of SUBSCHEMA_MAPS) {
+    const map = node[key] as Record<string, JsonSchema> | undefined;
+    if (!map || typeof map !== "object") continue;
+    for (const [name, child] of Object.entries(map)) map[name] = withInterpolation(child);
+  }
+  for (const key of SUBSCHEMAS) {
+    const child = node[key];
+    if (child && typeof child === "object" && !Array.isArray(child)) {
+      node[key] = withInterpolation(child as JsonSchema);
+    }
+  }
+  for (const key of SUBSCHEMA_LISTS) {
+    const list = node[key];
+    if (Array.isArray(list)) node[key] = list.map((c) => withInterpolation(c as JsonSchema));
+  }
+}
+
+function withInterpolation(node: JsonSchema): JsonSchema {
+  if (typeof node !== "object" || node === null) return node;
+  const type = node.type;
+  const container = type === "object" || type === "array" ||
+    (Array.isArray(type) && (type.includes("object") || type.includes("array")));
+  const leaf = !container && (type !== undefined || "enum" in node || "const" in node) &&
+    !("$ref" in node);
+  if (!leaf) {
+    acceptInterpolation(node);
+    return node;
+  }
+  // A discriminator (`type: sqlite`) is matched by `const` in an `if`: leave those alone.
+  if ("const" in node && Object.keys(node).length === 1) return node;
+  const { description, title, default: dflt, ...rest } = node;
+  return {
+    ...(title === undefined ? {} : { title }),
+    ...(description === undefined ? {} : { description }),
+    ...(dflt === undefined ? {} : { default: dflt }),
+    anyOf: [rest, INTERPOLATED],
   };
 }

@@ -24,9 +24,9 @@ Deno.test("configJsonSchema() is a draft 2020-12 schema of the core keys with de
   assert.equal(schema.$schema, "https://json-schema.org/draft/2020-12/schema");
   assert.equal(schema.type, "object");
   assert.equal(schema.additionalProperties, false);
-  assert.deepEqual(schema.properties.role.enum, ["all", "hub", "processor"]);
+  assert.deepEqual(schema.properties.role.anyOf[0].enum, ["all", "hub", "processor"]);
   const pipeline = schema.properties.pipelines.additionalProperties;
-  assert.equal(pipeline.properties.workers.type, "integer");
+  assert.equal(pipeline.properties.workers.anyOf[0].type, "integer");
   assert.equal(pipeline.properties.workers.description, "Concurrent workers processing tasks");
   // Input side: fields with defaults are optional, `via` is required.
   assert.deepEqual(pipeline.required, ["via"]);
@@ -35,15 +35,19 @@ Deno.test("configJsonSchema() is a draft 2020-12 schema of the core keys with de
 Deno.test("configJsonSchema() gives each plugin type its config schema, descriptions kept", () => {
   const schema = configJsonSchema(fixtureRegistry()) as Json;
   const device = componentSchema(schema, "devices");
-  assert.deepEqual(device.properties.type.enum, ["serial", "simulated"]);
+  assert.deepEqual(device.properties.type.anyOf[0].enum, ["serial", "simulated"]);
 
   const simulated = variant(schema, "devices", "simulated");
   assert.deepEqual(simulated.if.required, ["type"]);
   const config = simulated.then.properties.config;
   assert.equal(config.additionalProperties, false);
-  assert.equal(config.properties.rate.type, "integer");
+  assert.equal(config.properties.rate.anyOf[0].type, "integer");
   assert.equal(config.properties.rate.description, "Readings per second");
-  assert.deepEqual(config.properties.metrics.items.enum, ["temperature", "pressure", "humidity"]);
+  assert.deepEqual(config.properties.metrics.items.anyOf[0].enum, [
+    "temperature",
+    "pressure",
+    "humidity",
+  ]);
   assert.equal(config.description, "Generates fake readings");
 
   const digest = variant(schema, "handlers", "digest").then.properties.config;
