@@ -1,0 +1,983 @@
+/**
+ * The SQLite broker's engine. Every change goes through one write queue:
+ * what callers ask for in the same turn of the event loop (enqueues,
+ * reserves, settlements, heartbeats) runs in one `BEGIN IMMEDIATE … COMMIT`
+ * (group commit), each call in its own savepoint so that one refused call
+ * does not undo the others. Each call's promise resolves only after that
+ * commit. Processes sharing the file serialize on SQLite's write lock;
+ * an idle consumer notices another process's commits through
+ * `PRAGMA data_version`.
+ *
+ * @module
+ */
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import {
+  type BrokerDepth,
+  type BrokerInstance,
+  type Clock,
+  type DeadLetterPage,
+  type DeadLetterSelector,
+  type Delivery,
+  errorMessage,
+  type Logger,
+  ownReceipt,
+  type PluginContext,
+  type Priority,
+  type Settlement,
+  type Task,
+  type TaskEvent,
+  type TaskRecord,
+  transition,
+} from "../../core/mod.ts";
+import type { SqliteBrokerOptions } from "./_config.ts";
+import {
+  deadLetterFromRow,
+  decodeBody,
+  decodeCursor,
+  encodeCursor,
+  encodePayload,
+  PRIORITY_NUMBER,
+  recordFromRow,
+  type Row,
+  taskFromRow,
+} from "./_codec.ts";
+import { isGone, openBrokerDatabase, type ProcessIdentity, thisProcess } from "./_db.ts";
+
+/**
+ * Weighted round-robin over the priority queues, the same as the memory
+ * and Redis brokers: out of every 7 tasks taken while all three queues hold
+ * tasks, 4 are `high`, 2 `normal` and 1 `low`.
+ */
+export const PRIORITY_SCHEDULE: readonly Priority[] = [
+  "high",
+  "normal",
+  "high",
+  "low",
+  "high",
+  "normal",
+  "high",
+];
+
+/** Most due retries moved back to their queues per transaction. */
+const PROMOTE_PER_FLUSH = 500;
+/** After the first dropped dead letter, log one line per this many drops. */
+const DROP_LOG_EVERY = 1000;
+/** SQLite result codes that mean the file cannot be written now (not the caller's data). */
+const STORAGE_ERRORS = new Set([5, 6, 8, 10, 11, 13, 14, 26]);
+
+const OUTCOME_EVENT: Record<Settlement["outcome"], TaskEvent> = {
+  completed: "complete",
+  retry: "fail",
+  dead_letter: "dead_letter",
+  released: "release",
+};
+
+/** The broker's handle in a {@link Delivery}. */
+class Receipt {
+  settled = false;
+  /** In a write not yet committed: a second settle is refused. */
+  pending = false;
+  started = false;
+  constructor(
+    readonly owner: SqliteBroker,
+    readonly seq: number,
+    /** Which reservation: a settle after the lease was lost (and the task requeued) is ignored. */
+    readonly token: number,
+  ) {}
+}
+
+/** A call waiting for the next transaction. */
+interface Op {
+  /** Enqueues: the commit must be durable, and they wait for room in FIFO order. */
+  enqueue: boolean;
+  run(): unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  finished?: boolean;
+}
+
+/** What an enqueue's `run` returns when the queue has no room yet. */
+const WAIT = Symbol("wait");
+
+/** The dependencies a {@link SqliteBroker} takes from its plugin context. */
+export type SqliteBrokerContext = Pick<
+  PluginContext,
+  "name" | "clock" | "logger" | "signal" | "baseDir"
+>;
+
+function resolvePath(path: string, baseDir: string): string {
+  if (path.startsWith("/") || path === ":memory:") return path;
+  return `${baseDir.replace(/\/$/, "")}/${path.replace(/^\.\//, "")}`;
+}
+
+function errcode(error: unknown): number | undefined {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === "number" ? code & 0xff : undefined;
+}
+
+/**
+ * A durable {@link BrokerInstance} in one SQLite file, shared by the
+ * processes of one machine. Created by the `sqlite` plugin.
+ */
+export class SqliteBroker implements BrokerInstance {
+  readonly shared = true;
+  /** The database file. */
+  readonly file: string;
+
+  readonly #o: SqliteBrokerOptions;
+  readonly #name: string;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #signal: AbortSignal;
+  readonly #db: DatabaseSync;
+  readonly #s: ReturnType<typeof prepare>;
+  /** This incarnation of this process: owner of its leases. */
+  readonly #owner = crypto.randomUUID();
+  readonly #self: ProcessIdentity = thisProcess();
+
+  #pending: Op[] = [];
+  #waiting: Op[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #synchronous: string | undefined;
+  /** Counters from `meta`, read at the start of each transaction. */
+  #back = 0;
+  #deadSeq = 0;
+  #token = 0;
+  #metaDirty = false;
+  /** The last `PRAGMA data_version` seen inside a transaction. */
+  #dataVersion = -1;
+  /** Earliest due time of a delayed task, as of the last transaction. */
+  #nextDue: number | undefined;
+  /** Set by a transaction that made tasks available. */
+  #woke = false;
+  /** A reserve took tasks: waiting enqueues may fit now. */
+  #took = false;
+  #slot = 0;
+  #deadDropped = 0;
+
+  readonly #consumers = new Set<() => void>();
+  #timer: { due: number; abort: AbortController } | undefined;
+  #poll: ReturnType<typeof setInterval> | undefined;
+  #maintenance: ReturnType<typeof setInterval> | undefined;
+  /** Why the last write failed, until a write succeeds (health() reports it). */
+  #failure: Error | undefined;
+  #closed = false;
+
+  constructor(options: SqliteBrokerOptions, ctx: SqliteBrokerContext) {
+    this.#o = options;
+    this.#name = ctx.name;
+    this.#clock = ctx.clock;
+    this.#log = ctx.logger;
+    this.#signal = ctx.signal;
+    this.file = resolvePath(options.path, ctx.baseDir);
+    this.#db = openBrokerDatabase(this.file, options.busy_timeout);
+    this.#s = prepare(this.#db);
+    // Recover at once what dead processes (this one's previous run, say) held.
+    this.#maintain(true);
+    this.#flush();
+    if (this.#failure) {
+      const error = this.#failure;
+      this.#db.close();
+      throw error;
+    }
+    const every = Math.max(50, Math.min(options.recover_interval, options.lease / 3));
+    this.#maintenance = setInterval(() => this.#maintain(false), every);
+    this.#signal.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  // ------------------------------------------------------------ write queue
+
+  #submit<T>(enqueue: boolean, run: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ enqueue, run, resolve: resolve as (v: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    // A macrotask, not a microtask: calls from every timer and socket that
+    // fire in this turn share the transaction.
+    this.#flushTimer ??= setTimeout(() => this.#flush(), 0);
+  }
+
+  /** Runs every waiting call in one transaction. */
+  #flush(): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const ops = this.#waiting.length > 0 ? [...this.#waiting, ...this.#pending] : this.#pending;
+    this.#pending = [];
+    this.#waiting = [];
+    if (ops.length === 0) return;
+    const db = this.#db;
+    const done: Array<[Op, unknown]> = [];
+    const waiting: Op[] = [];
+    this.#woke = false;
+    this.#took = false;
+    try {
+      const durable = this.#o.synchronous === "full" && ops.some((o) => o.enqueue);
+      const synchronous = durable ? "FULL" : "NORMAL";
+      if (this.#synchronous !== synchronous) {
+        db.exec(`PRAGMA synchronous = ${synchronous}`);
+        this.#synchronous = synchronous;
+      }
+      db.exec("BEGIN IMMEDIATE");
+      this.#dataVersion = Number(this.#s.dataVersion.get()?.data_version ?? -1);
+      this.#loadMeta();
+      let blocked = false;
+      for (const op of ops) {
+        if (op.enqueue && blocked) {
+          waiting.push(op);
+          continue;
+        }
+        db.exec("SAVEPOINT op");
+        let value: unknown;
+        try {
+          value = op.run();
+        } catch (error) {
+          // A full disk or an I/O error ends the whole transaction.
+          if (!db.isTransaction || STORAGE_ERRORS.has(errcode(error) ?? 0)) throw error;
+          db.exec("ROLLBACK TO op");
+          db.exec("RELEASE op");
+          op.finished = true;
+          op.reject(error);
+          continue;
+        }
+        db.exec("RELEASE op");
+        if (value === WAIT) {
+          blocked = true;
+          waiting.push(op);
+        } else done.push([op, value]);
+      }
+      this.#saveMeta();
+      db.exec("COMMIT");
+    } catch (error) {
+      if (db.isTransaction) {
+        try {
+          db.exec("ROLLBACK");
+        } catch { /* nothing left to undo */ }
+      }
+      const failure = this.#writeError(error);
+      for (const op of ops) if (!op.finished) op.reject(failure);
+      return;
+    }
+    if (this.#failure) {
+      this.#log.info("Broker database is writable again", { file: this.file });
+      this.#failure = undefined;
+    }
+    for (const [op, value] of done) op.resolve(value);
+    this.#waiting = waiting;
+    if (this.#woke) this.#wakeConsumers();
+    if (waiting.length > 0 && this.#took) this.#schedule();
+    this.#updatePoll();
+  }
+
+  #writeError(error: unknown): Error {
+    const code = errcode(error);
+    const wrapped = new Error(
+      `Cannot write broker database "${this.file}": ${errorMessage(error)}`,
+      { cause: error },
+    );
+    if (code === undefined || STORAGE_ERRORS.has(code)) {
+      if (this.#failure === undefined) {
+        this.#log.error("Cannot write the broker database; enqueues fail until it can", {
+          file: this.file,
+          error: errorMessage(error),
+        });
+      }
+      this.#failure = wrapped;
+    }
+    return wrapped;
+  }
+
+  #loadMeta(): void {
+    for (const row of this.#s.meta.all()) {
+      const value = Number(row.value);
+      if (row.key === "back") this.#back = value;
+      else if (row.key === "dead_seq") this.#deadSeq = value;
+      else if (row.key === "token") this.#token = value;
+    }
+    this.#metaDirty = false;
+  }
+
+  #saveMeta(): void {
+    if (!this.#metaDirty) return;
+    this.#s.setMeta.run(this.#back, "back");
+    this.#s.setMeta.run(this.#deadSeq, "dead_seq");
+    this.#s.setMeta.run(this.#token, "token");
+  }
+
+  #nextOrd(): number {
+    this.#metaDirty = true;
+    return ++this.#back;
+  }
+
+  // ------------------------------------------------------------ enqueue
+
+  enqueue(tasks: readonly Task[]): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (tasks.length === 0) return Promise.resolve();
+    let bodies: string[];
+    try {
+      for (const task of tasks) {
+        const priority = task.priority ?? "normal";
+        if (!Object.hasOwn(PRIORITY_NUMBER, priority)) {
+          throw new Error(`Task "${task.id}" has an unknown priority "${String(priority)}"`);
+        }
+      }
+      // Encoded here, in the caller's turn, so the transaction only writes.
+      bodies = tasks.map(encodePayload);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // WAIT never resolves a call: the flush keeps the call until there is room.
+    return this.#submit(true, () => this.#insert(tasks, bodies)) as Promise<unknown> as Promise<
+      void
+    >;
+  }
+
+  #insert(tasks: readonly Task[], bodies: readonly string[]): void | typeof WAIT {
+    const queued = Number(this.#s.count.get("queued")?.n ?? 0);
+    if (queued > 0 && queued + tasks.length > this.#o.capacity) return WAIT;
+    const now = this.#clock.now();
+    const s = this.#s;
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i]!;
+      const args: SQLInputValue[] = [
+        task.id,
+        task.type,
+        PRIORITY_NUMBER[task.priority ?? "normal"],
+        this.#nextOrd(),
+        task.attempts,
+        task.created_at,
+        now,
+        task.pipeline ?? null,
+        task.checked === true ? 1 : 0,
+      ];
+      let seq: number;
+      try {
+        seq = Number(s.insertTask.run(...args).lastInsertRowid);
+      } catch (error) {
+        if (errcode(error) !== 19) throw error; // not a constraint: the id is taken
+        const held = s.stateOf.get(task.id);
+        if (held?.state !== "completed") {
+          throw new Error(`Task "${task.id}" is already in broker "${this.#name}"`);
+        }
+        // A completed id may start a new life.
+        s.deleteTask.run(held.seq as number);
+        seq = Number(s.insertTask.run(...args).lastInsertRowid);
+      }
+      s.insertBody.run(seq, bodies[i]!);
+    }
+    this.#woke = true;
+  }
+
+  // ------------------------------------------------------------ reserve
+
+  async reserve(consumer: string, max: number, signal: AbortSignal): Promise<Delivery[]> {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(`Reserve size must be a positive integer, got "${max}"`);
+    }
+    for (;;) {
+      if (this.#closed || signal.aborted) return [];
+      const taken = await this.#submit(false, () => this.#take(consumer, max));
+      if (taken.length > 0) return taken;
+      if (this.#closed || signal.aborted) return [];
+      await this.#waitForWork(signal);
+    }
+  }
+
+  #take(consumer: string, max: number): Delivery[] {
+    if (this.#closed) return [];
+    const now = this.#clock.now();
+    this.#promoteDue(now);
+    const s = this.#s;
+    const queues = (["high", "normal", "low"] as const).map((p) =>
+      s.queued.all(PRIORITY_NUMBER[p], max).map((r) => Number(r.seq))
+    );
+    const [high, normal, low] = queues as [number[], number[], number[]];
+    const byPriority: Record<Priority, number[]> = { high, normal, low };
+    const at: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
+    const chosen: number[] = [];
+    outer: while (chosen.length < max) {
+      for (let i = 0; i < PRIORITY_SCHEDULE.length; i++) {
+        const priority = PRIORITY_SCHEDULE[this.#slot]!;
+        this.#slot = (this.#slot + 1) % PRIORITY_SCHEDULE.length;
+        const list = byPriority[priority];
+        if (at[priority] < list.length) {
+          chosen.push(list[at[priority]++]!);
+          continue outer;
+        }
+      }
+      break;
+    }
+    // Every queue seen whole and emptied: the next burst starts with `high`.
+    if (
+      queues.every((q, i) =>
+        q.length < max && at[(["high", "normal", "low"] as const)[i]!] === q.length
+      )
+    ) {
+      this.#slot = 0;
+    }
+    if (chosen.length === 0) {
+      const due = s.earliestDue.get()?.due;
+      this.#nextDue = typeof due === "number" ? due : undefined;
+      return [];
+    }
+    this.#metaDirty = true;
+    const token = ++this.#token;
+    const list = JSON.stringify(chosen);
+    s.assign.run(consumer, this.#owner, token, now, list);
+    const rows = new Map<number, Row>();
+    for (const row of s.bodiesOf.all(list)) rows.set(Number(row.seq), row);
+    const out: Delivery[] = [];
+    for (const seq of chosen) {
+      const row = rows.get(seq)!;
+      const body = decodeBody(row.payload);
+      const delivery: Delivery = {
+        task: taskFromRow(row, body.payload),
+        receipt: new Receipt(this, seq, token),
+      };
+      if (body.invalid !== undefined) delivery.invalid = body.invalid;
+      out.push(delivery);
+    }
+    this.#took = true;
+    return out;
+  }
+
+  /** Moves delayed tasks that are due to the back of their queues. */
+  #promoteDue(now: number): void {
+    if (this.#nextDue !== undefined && this.#nextDue > now) return;
+    const due = this.#s.dueNow.all(now, PROMOTE_PER_FLUSH);
+    for (const row of due) this.#s.promote.run(this.#nextOrd(), now, row.seq as number);
+    if (due.length > 0) this.#woke = true;
+    this.#nextDue = undefined;
+  }
+
+  #waitForWork(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#consumers.delete(wake);
+        signal.removeEventListener("abort", wake);
+        resolve();
+      };
+      this.#consumers.add(wake);
+      signal.addEventListener("abort", wake, { once: true });
+      this.#armTimer();
+      this.#updatePoll();
+    });
+  }
+
+  #wakeConsumers(): void {
+    for (const wake of [...this.#consumers]) wake();
+  }
+
+  /** One timer for the earliest delayed task while a reserve waits. */
+  #armTimer(): void {
+    const due = this.#nextDue;
+    if (due === undefined || this.#consumers.size === 0 || this.#closed) return;
+    if (this.#timer && this.#timer.due <= due) return;
+    this.#timer?.abort.abort();
+    const timer = { due, abort: new AbortController() };
+    this.#timer = timer;
+    this.#clock.sleep(Math.max(0, due - this.#clock.now()), timer.abort.signal).then(
+      () => {
+        if (this.#timer !== timer) return;
+        this.#timer = undefined;
+        this.#nextDue = undefined;
+        this.#wakeConsumers();
+      },
+      () => {}, // cancelled by an earlier due time or by close()
+    );
+  }
+
+  /**
+   * Polls `PRAGMA data_version` while someone waits (a consumer for tasks,
+   * an enqueue for room): it changes when another process commits.
+   */
+  #updatePoll(): void {
+    const needed = !this.#closed && (this.#consumers.size > 0 || this.#waiting.length > 0);
+    if (needed && this.#poll === undefined) {
+      this.#poll = setInterval(() => this.#checkVersion(), this.#o.poll_interval);
+    } else if (!needed && this.#poll !== undefined) {
+      clearInterval(this.#poll);
+      this.#poll = undefined;
+    }
+  }
+
+  #checkVersion(): void {
+    let version: number;
+    try {
+      version = Number(this.#s.dataVersion.get()?.data_version ?? -1);
+    } catch {
+      return; // busy or closing: the next tick looks again
+    }
+    if (version === this.#dataVersion) return;
+    this.#dataVersion = version;
+    this.#nextDue = undefined; // another process may have scheduled a retry
+    this.#wakeConsumers();
+    if (this.#waiting.length > 0) this.#schedule();
+  }
+
+  // ------------------------------------------------------------ settle
+
+  #receipt(delivery: Delivery): Receipt {
+    const receipt = ownReceipt(
+      delivery,
+      (r): r is Receipt => r instanceof Receipt && r.owner === this,
+      this.#name,
+    );
+    if (receipt.pending) {
+      throw new Error(`Delivery of task "${delivery.task.id}" is already settled`);
+    }
+    return receipt;
+  }
+
+  started(deliveries: readonly Delivery[]): Promise<void> {
+    let receipts: Receipt[];
+    try {
+      receipts = deliveries.map((d) => this.#receipt(d));
+      for (const r of receipts) transition(r.started ? "running" : "assigned", "start");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Marked at once: the attempt counts even if the write below is lost.
+    for (const r of receipts) r.started = true;
+    return this.#submit(false, () => {
+      const now = this.#clock.now();
+      for (const r of receipts) this.#s.start.run(now, r.seq, r.token);
+    });
+  }
+
+  settle(settlements: readonly Settlement[]): Promise<void> {
+    // Check the whole batch before changing anything: all or nothing.
+    const receipts: Receipt[] = [];
+    try {
+      const batch = new Set<Receipt>();
+      for (const s of settlements) {
+        const receipt = this.#receipt(s.delivery);
+        if (batch.has(receipt)) {
+          throw new Error(
+            `Delivery of task "${s.delivery.task.id}" is settled twice in one batch`,
+          );
+        }
+        batch.add(receipt);
+        transition(receipt.started ? "running" : "assigned", OUTCOME_EVENT[s.outcome]);
+        if (s.outcome === "retry" && !(Number.isFinite(s.delay) && s.delay >= 0)) {
+          throw new RangeError(
+            `Retry delay of task "${s.delivery.task.id}" must be a non-negative number of ` +
+              `milliseconds, got "${s.delay}"`,
+          );
+        }
+        receipts.push(receipt);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closed) return Promise.reject(this.#closedError());
+    for (const r of receipts) r.pending = true;
+    return this.#submit(false, () => this.#settle(settlements, receipts)).then(
+      (lost) => {
+        for (const r of receipts) r.settled = true;
+        if (lost.length > 0) {
+          this.#log.warn(
+            "Settled tasks that had been requeued after their lease expired; they run again",
+            { broker: this.#name, task_ids: lost.slice(0, 10), count: lost.length },
+          );
+        }
+      },
+      (error) => {
+        for (const r of receipts) r.pending = false;
+        throw error;
+      },
+    );
+  }
+
+  /** Writes settlements; returns the ids of tasks whose lease was lost meanwhile. */
+  #settle(settlements: readonly Settlement[], receipts: readonly Receipt[]): string[] {
+    const now = this.#clock.now();
+    const s = this.#s;
+    const lost: string[] = [];
+    let dead = 0;
+    for (let i = 0; i < settlements.length; i++) {
+      const settlement = settlements[i]!;
+      const r = receipts[i]!;
+      const task = settlement.delivery.task;
+      const ran = r.started && settlement.outcome !== "released";
+      const attempts = task.attempts + (ran ? 1 : 0);
+      let changed: number | bigint;
+      switch (settlement.outcome) {
+        case "completed":
+          changed = this.#o.retention > 0 && this.#o.max_retained > 0
+            ? s.complete.run(attempts, now, now, r.seq, r.token).changes
+            : s.forget.run(r.seq, r.token).changes;
+          if (changed) s.deleteBody.run(r.seq);
+          break;
+        case "retry":
+          changed = s.retry.run(
+            attempts,
+            now,
+            now + settlement.delay,
+            JSON.stringify(settlement.error),
+            r.seq,
+            r.token,
+          ).changes;
+          if (changed && (this.#nextDue === undefined || now + settlement.delay < this.#nextDue)) {
+            this.#nextDue = now + settlement.delay;
+          }
+          break;
+        case "dead_letter":
+          this.#metaDirty = true;
+          changed = s.dead.run(
+            attempts,
+            now,
+            now,
+            ++this.#deadSeq,
+            JSON.stringify(settlement.error),
+            r.seq,
+            r.token,
+          ).changes;
+          if (changed && settlement.task) {
+            // Quarantine: only the failed samples stay, under the same id.
+            const kept = settlement.task;
+            s.replaceTask.run(
+              kept.type,
+              kept.pipeline ?? null,
+              kept.checked === true ? 1 : 0,
+              PRIORITY_NUMBER[kept.priority ?? "normal"] ?? 1,
+              r.seq,
+            );
+            s.replaceBody.run(encodePayload(kept), r.seq);
+          }
+          if (changed) dead++;
+          break;
+        case "released":
+          changed = s.release.run(now, r.seq, r.token).changes;
+          if (changed) this.#woke = true;
+          break;
+      }
+      if (!changed) lost.push(task.id);
+    }
+    if (this.#nextDue !== undefined) this.#woke = true; // a zero delay is due at once
+    if (dead > 0) this.#capDeadLetters();
+    return lost;
+  }
+
+  #capDeadLetters(): void {
+    const count = Number(this.#s.count.get("dead_letter")?.n ?? 0);
+    const excess = count - this.#o.max_dead_letters;
+    if (excess <= 0) return;
+    for (const row of this.#s.oldestDead.all(excess)) {
+      this.#s.deleteBody.run(row.seq as number);
+      this.#s.deleteTask.run(row.seq as number);
+      this.#deadDropped++;
+      if (this.#deadDropped === 1 || this.#deadDropped % DROP_LOG_EVERY === 0) {
+        this.#log.warn("Dead-letter queue is full: dropped the oldest dead letter", {
+          broker: this.#name,
+          task_id: row.id,
+          task_type: row.type,
+          max_dead_letters: this.#o.max_dead_letters,
+          dropped_total: this.#deadDropped,
+        });
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ dead letters
+
+  listDeadLetters(
+    selector: DeadLetterSelector & { limit?: number; cursor?: string },
+  ): Promise<DeadLetterPage> {
+    try {
+      const { limit = 100, cursor } = selector;
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new RangeError(`Dead-letter page limit must be a positive integer, got "${limit}"`);
+      }
+      const after = cursor === undefined ? 0 : decodeCursor(cursor);
+      if (after === undefined) throw new Error(`Invalid dead-letter cursor "${cursor}"`);
+      this.#open();
+      const rows = this.#s.listDead.all(...filterArgs(selector), after, limit + 1);
+      const items = rows.slice(0, limit).map(deadLetterFromRow);
+      const page: DeadLetterPage = { items };
+      if (rows.length > limit) page.cursor = encodeCursor(Number(rows[limit - 1]!.dead_seq));
+      return Promise.resolve(page);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  replayDeadLetters(selector: DeadLetterSelector): Promise<number> {
+    return this.#submit(false, () => {
+      const now = this.#clock.now();
+      const rows = this.#s.selectDead.all(...filterArgs(selector));
+      for (const row of rows) this.#s.replay.run(this.#nextOrd(), now, row.seq as number);
+      if (rows.length > 0) this.#woke = true;
+      return rows.length;
+    });
+  }
+
+  purgeDeadLetters(selector: DeadLetterSelector): Promise<number> {
+    return this.#submit(false, () => {
+      const rows = this.#s.selectDead.all(...filterArgs(selector));
+      for (const row of rows) {
+        this.#s.deleteBody.run(row.seq as number);
+        this.#s.deleteTask.run(row.seq as number);
+      }
+      return rows.length;
+    });
+  }
+
+  // ------------------------------------------------------------ leases and recovery
+
+  /**
+   * Renews this process's lease, requeues the tasks of processes that are
+   * gone (lease expired, or a dead pid on this machine) and forgets old
+   * completed records. `now`: run in the next transaction at once.
+   */
+  #maintain(now: boolean): void {
+    if (this.#closed) return;
+    this.#pending.push({
+      enqueue: false,
+      run: () => this.#recover(),
+      resolve: (count) => {
+        if ((count as number) > 0) {
+          this.#log.warn("Requeued tasks of consumers whose process is gone or lease expired", {
+            broker: this.#name,
+            file: this.file,
+            tasks: count,
+          });
+        }
+      },
+      reject: () => {}, // logged by #writeError; the next round tries again
+    });
+    if (!now) this.#schedule();
+  }
+
+  #recover(): number {
+    const now = this.#clock.now();
+    const s = this.#s;
+    const self = this.#self;
+    s.heartbeat.run(this.#owner, self.pid, self.host, self.started, now + this.#o.lease);
+    for (const row of s.otherOwners.all(this.#owner)) {
+      const other = { pid: Number(row.pid), host: String(row.host), started: String(row.started) };
+      if (Number(row.lease_until) < now || isGone(other, self)) {
+        s.deleteOwner.run(row.owner as string);
+      }
+    }
+    const recovered = Number(s.recover.run(now).changes);
+    if (recovered > 0) this.#woke = true;
+    s.pruneOld.run(now - this.#o.retention);
+    s.pruneMany.run(this.#o.max_retained);
+    return recovered;
+  }
+
+  // ------------------------------------------------------------ status
+
+  getTask(id: string): Promise<TaskRecord | undefined> {
+    try {
+      this.#open();
+      const row = this.#s.task.get(id);
+      if (!row) return Promise.resolve(undefined);
+      const record = recordFromRow(row);
+      if (
+        record.state === "completed" &&
+        (record.completed_at ?? 0) + this.#o.retention <= this.#clock.now()
+      ) {
+        return Promise.resolve(undefined);
+      }
+      return Promise.resolve(record);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  depth(): Promise<BrokerDepth> {
+    try {
+      this.#open();
+      const n: Record<string, number> = {};
+      for (const row of this.#s.counts.all()) n[String(row.state)] = Number(row.n);
+      return Promise.resolve({
+        queued: n.queued ?? 0,
+        inflight: (n.assigned ?? 0) + (n.running ?? 0),
+        delayed: n.failed ?? 0,
+        dead: n.dead_letter ?? 0,
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Throws when the file cannot be written (disk full, I/O error) or read. */
+  health(): Promise<void> {
+    try {
+      this.#open();
+      if (this.#failure) throw this.#failure;
+      this.#s.dataVersion.get();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw this.#closedError();
+  }
+
+  /**
+   * Ends waiting reserves (they resolve `[]`), commits what is pending,
+   * returns the tasks this process still holds to the queue and closes the
+   * file. Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#signal.removeEventListener("abort", this.#onAbort);
+    clearInterval(this.#maintenance);
+    this.#pending.push({
+      enqueue: false,
+      run: () => {
+        const now = this.#clock.now();
+        const released = Number(this.#s.releaseOwner.run(now, this.#owner).changes);
+        this.#s.deleteOwner.run(this.#owner);
+        return released;
+      },
+      resolve: () => {},
+      reject: () => {},
+    });
+    this.#closed = true;
+    this.#flush();
+    for (const op of this.#waiting) op.reject(this.#closedError());
+    this.#waiting = [];
+    this.#timer?.abort.abort();
+    this.#timer = undefined;
+    this.#updatePoll();
+    this.#wakeConsumers();
+    try {
+      this.#db.close();
+    } catch { /* already closed */ }
+    return Promise.resolve();
+  }
+
+  #onAbort = (): void => {
+    void this.close();
+  };
+
+  #closedError(): Error {
+    return new Error(`Broker "${this.#name}" is closed`);
+  }
+}
+
+/** `ids`, `type`, `pipeline` as the dead-letter statements take them. */
+function filterArgs(selector: DeadLetterSelector): SQLInputValue[] {
+  return [
+    selector.ids === undefined ? null : JSON.stringify(selector.ids),
+    selector.type ?? null,
+    selector.pipeline ?? null,
+  ];
+}
+
+const DEAD_FILTER = `
+  AND (?1 IS NULL OR t.id IN (SELECT value FROM json_each(?1)))
+  AND (?2 IS NULL OR t.type = ?2)
+  AND (?3 IS NULL OR t.pipeline = ?3)`;
+
+/** Every statement, prepared once. */
+function prepare(db: DatabaseSync) {
+  const p = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    dataVersion: p("PRAGMA data_version"),
+    meta: p("SELECT key, value FROM meta"),
+    setMeta: p("UPDATE meta SET value = ? WHERE key = ?"),
+    count: p("SELECT n FROM counts WHERE state = ?"),
+    counts: p("SELECT state, n FROM counts"),
+    insertTask: p(
+      `INSERT INTO tasks (id, type, priority, state, ord, attempts, created_at, updated_at,
+         pipeline, checked) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertBody: p("INSERT INTO bodies (seq, payload) VALUES (?, ?)"),
+    stateOf: p("SELECT seq, state FROM tasks WHERE id = ?"),
+    deleteTask: p("DELETE FROM tasks WHERE seq = ?"),
+    deleteBody: p("DELETE FROM bodies WHERE seq = ?"),
+    queued: p(
+      "SELECT seq FROM tasks WHERE state = 'queued' AND priority = ? ORDER BY ord LIMIT ?",
+    ),
+    assign: p(
+      `UPDATE tasks SET state = 'assigned', worker = ?, owner = ?, token = ?, updated_at = ?
+       WHERE seq IN (SELECT value FROM json_each(?))`,
+    ),
+    bodiesOf: p(
+      `SELECT t.seq, t.id, t.type, t.priority, t.attempts, t.created_at, t.pipeline, t.checked,
+         b.payload FROM tasks t JOIN bodies b ON b.seq = t.seq
+       WHERE t.seq IN (SELECT value FROM json_each(?))`,
+    ),
+    earliestDue: p("SELECT min(due_at) AS due FROM tasks WHERE state = 'failed'"),
+    dueNow: p(
+      "SELECT seq FROM tasks WHERE state = 'failed' AND due_at <= ? ORDER BY due_at, seq LIMIT ?",
+    ),
+    promote: p(
+      "UPDATE tasks SET state = 'queued', ord = ?, updated_at = ?, due_at = NULL WHERE seq = ?",
+    ),
+    start: p(
+      `UPDATE tasks SET state = 'running', updated_at = ?
+       WHERE seq = ? AND token = ? AND state = 'assigned'`,
+    ),
+    complete: p(
+      `UPDATE tasks SET state = 'completed', attempts = ?, updated_at = ?, completed_at = ?,
+         owner = NULL, token = NULL WHERE seq = ? AND token = ?`,
+    ),
+    forget: p("DELETE FROM tasks WHERE seq = ? AND token = ?"),
+    retry: p(
+      `UPDATE tasks SET state = 'failed', attempts = ?, updated_at = ?, due_at = ?,
+         last_error = ?, owner = NULL, token = NULL WHERE seq = ? AND token = ?`,
+    ),
+    dead: p(
+      `UPDATE tasks SET state = 'dead_letter', attempts = ?, updated_at = ?,
+         dead_lettered_at = ?, dead_seq = ?, last_error = ?, owner = NULL, token = NULL
+       WHERE seq = ? AND token = ?`,
+    ),
+    replaceTask: p(
+      "UPDATE tasks SET type = ?, pipeline = ?, checked = ?, priority = ? WHERE seq = ?",
+    ),
+    replaceBody: p("UPDATE bodies SET payload = ? WHERE seq = ?"),
+    release: p(
+      `UPDATE tasks SET state = 'queued', updated_at = ?, owner = NULL, token = NULL
+       WHERE seq = ? AND token = ?`,
+    ),
+    releaseOwner: p(
+      `UPDATE tasks SET state = 'queued', updated_at = ?1, owner = NULL, token = NULL
+       WHERE state IN ('assigned', 'running') AND owner = ?2`,
+    ),
+    oldestDead: p(
+      "SELECT seq, id, type FROM tasks WHERE state = 'dead_letter' ORDER BY dead_seq LIMIT ?",
+    ),
+    listDead: p(
+      `SELECT t.*, b.payload FROM tasks t LEFT JOIN bodies b ON b.seq = t.seq
+       WHERE t.state = 'dead_letter' AND t.dead_seq > ?4 ${DEAD_FILTER}
+       ORDER BY t.dead_seq LIMIT ?5`,
+    ),
+    selectDead: p(
+      `SELECT t.seq FROM tasks t WHERE t.state = 'dead_letter' ${DEAD_FILTER}
+       ORDER BY t.dead_seq`,
+    ),
+    replay: p(
+      `UPDATE tasks SET state = 'queued', attempts = 0, ord = ?, updated_at = ?,
+         dead_lettered_at = NULL, dead_seq = NULL WHERE seq = ?`,
+    ),
+    task: p("SELECT * FROM tasks WHERE id = ?"),
+    heartbeat: p(
+      `INSERT INTO owners (owner, pid, host, started, lease_until) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until`,
+    ),
+    otherOwners: p("SELECT * FROM owners WHERE owner <> ?"),
+    deleteOwner: p("DELETE FROM owners WHERE owner = ?"),
+    recover: p(
+      `UPDATE tasks SET state = 'queued', updated_at = ?, owner = NULL, token = NULL
+       WHERE state IN ('assigned', 'running')
+         AND (owner IS NULL OR owner NOT IN (SELECT owner FROM owners))`,
+    ),
+    pruneOld: p("DELETE FROM tasks WHERE state = 'completed' AND completed_at <= ?"),
+    pruneMany: p(
+      `DELETE FROM tasks WHERE seq IN (SELECT seq FROM tasks WHERE state = 'completed'
+         ORDER BY completed_at DESC LIMIT -1 OFFSET ?)`,
+    ),
+  };
+}
