@@ -41,7 +41,7 @@ import {
   type Row,
   taskFromRow,
 } from "./_codec.ts";
-import { isGone, openBrokerDatabase, type ProcessIdentity, thisProcess } from "./_db.ts";
+import { openBrokerDatabase, OwnerLocks } from "./_db.ts";
 
 /**
  * Weighted round-robin over the priority queues, the same as the memory
@@ -141,7 +141,7 @@ export class SqliteBroker implements BrokerInstance {
   readonly #s: ReturnType<typeof prepare>;
   /** This incarnation of this process: owner of its leases. */
   readonly #owner = crypto.randomUUID();
-  readonly #self: ProcessIdentity = thisProcess();
+  readonly #locks: OwnerLocks;
 
   #pending: Op[] = [];
   #waiting: Op[] = [];
@@ -152,6 +152,7 @@ export class SqliteBroker implements BrokerInstance {
   #syncing: Promise<void> | undefined;
   #syncAgain: PromiseWithResolvers<void> | undefined;
   readonly #checkpointer: Worker;
+  readonly #checkpointerStopped = Promise.withResolvers<void>();
   /** Counters from `meta`, read at the start of each transaction. */
   #back = 0;
   #deadSeq = 0;
@@ -198,6 +199,15 @@ export class SqliteBroker implements BrokerInstance {
     this.#signal = ctx.signal;
     this.file = resolvePath(options.path, ctx.baseDir);
     this.#db = openBrokerDatabase(this.file, options.busy_timeout);
+    this.#locks = new OwnerLocks(this.file);
+    try {
+      this.#locks.hold(this.#owner);
+    } catch (error) {
+      this.#db.close();
+      throw new Error(`Cannot open broker database "${this.file}": ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
     // Commits never fsync on this thread: enqueues wait for #syncWal() (full),
     // and checkpoints run in a worker; the high threshold is only a fallback.
     this.#db.exec("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16384");
@@ -211,6 +221,7 @@ export class SqliteBroker implements BrokerInstance {
     if (this.#failure) {
       const error = this.#failure;
       this.#db.close();
+      this.#locks.release();
       throw error;
     }
     const every = Math.max(50, Math.min(options.recover_interval, options.lease / 3));
@@ -218,6 +229,16 @@ export class SqliteBroker implements BrokerInstance {
     this.#checkpointer = new Worker(new URL("./_checkpointer.ts", import.meta.url).href, {
       type: "module",
     });
+    this.#checkpointer.onmessage = (event: MessageEvent) => {
+      if (event.data === "stopped") return this.#checkpointerStopped.resolve();
+      this.#checkpointerStopped.resolve();
+      if (this.#closed) return;
+      // Commits then checkpoint on this thread (the fallback threshold): slower, still correct.
+      this.#log.warn("Cannot checkpoint the broker database in a worker", {
+        file: this.file,
+        error: String(event.data?.error),
+      });
+    };
     this.#checkpointer.postMessage({ file: this.file, interval: CHECKPOINT_MS });
     this.#signal.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -861,13 +882,10 @@ export class SqliteBroker implements BrokerInstance {
   #recover(): number {
     const now = this.#clock.now();
     const s = this.#s;
-    const self = this.#self;
-    s.heartbeat.run(this.#owner, self.pid, self.host, self.started, now + this.#o.lease);
+    s.heartbeat.run(this.#owner, Deno.pid, now + this.#o.lease);
     for (const row of s.otherOwners.all(this.#owner)) {
-      const other = { pid: Number(row.pid), host: String(row.host), started: String(row.started) };
-      if (Number(row.lease_until) < now || isGone(other, self)) {
-        s.deleteOwner.run(row.owner as string);
-      }
+      const owner = String(row.owner);
+      if (Number(row.lease_until) < now || this.#locks.isGone(owner)) s.deleteOwner.run(owner);
     }
     const recovered = Number(s.recover.run(now).changes);
     if (recovered > 0) this.#woke = true;
@@ -961,8 +979,18 @@ export class SqliteBroker implements BrokerInstance {
       this.#db.close();
     } catch { /* already closed */ }
     // Enqueues already committed still resolve once their fsync is done.
-    const syncing = this.#syncAgain?.promise ?? this.#syncing;
-    return (syncing ?? Promise.resolve()).catch(() => {}).finally(() => this.#wal?.close());
+    const syncing = (this.#syncAgain?.promise ?? this.#syncing ?? Promise.resolve()).catch(
+      () => {},
+    );
+    const stopped = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000); // a checkpoint stuck on a lock
+      this.#checkpointerStopped.promise.then(() => (clearTimeout(timer), resolve()));
+    });
+    this.#locks.release();
+    return Promise.all([syncing, stopped]).then(() => {
+      this.#checkpointer.terminate();
+      this.#wal?.close();
+    });
   }
 
   #onAbort = (): void => {
@@ -1077,7 +1105,7 @@ function prepare(db: DatabaseSync) {
     ),
     task: p("SELECT * FROM tasks WHERE id = ?"),
     heartbeat: p(
-      `INSERT INTO owners (owner, pid, host, started, lease_until) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO owners (owner, pid, lease_until) VALUES (?, ?, ?)
        ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until`,
     ),
     otherOwners: p("SELECT * FROM owners WHERE owner <> ?"),

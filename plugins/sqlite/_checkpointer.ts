@@ -2,7 +2,8 @@
  * A worker thread that checkpoints the broker's write-ahead log into the
  * database file, so the copy and its fsync stay off the event loop that
  * runs devices, the gateway and the workers. Started by the broker with
- * `{ file, interval }`; `"stop"` ends it.
+ * `{ file, interval }`; `"stop"` ends it (it answers `"stopped"`). When the
+ * file cannot be opened it answers `{ error }` and stops.
  *
  * Each tick runs a PASSIVE checkpoint, which waits for no reader or writer
  * and copies most of the log. Under steady writes it never catches up with
@@ -32,10 +33,17 @@ self.onmessage = (event: MessageEvent<{ file: string; interval: number } | "stop
     try {
       db?.close();
     } catch { /* closed */ }
+    self.postMessage("stopped");
     self.close();
     return;
   }
-  db = new DatabaseSync(message.file, { timeout: RESTART_WAIT_MS });
+  try {
+    db = new DatabaseSync(message.file, { timeout: RESTART_WAIT_MS });
+  } catch (error) {
+    self.postMessage({ error: (error as Error).message });
+    self.close();
+    return;
+  }
   const passive = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
   const restart = db.prepare("PRAGMA wal_checkpoint(RESTART)");
   timer = setInterval(() => {

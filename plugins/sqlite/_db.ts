@@ -1,7 +1,7 @@
 /**
  * The SQLite broker's file: opening it (refusing foreign and corrupt files
- * with a message naming the file), its schema, and how a process tells
- * whether another process on the same machine is still alive.
+ * with a message naming the file), its schema, and how an instance tells
+ * whether another one on the same machine is still alive.
  *
  * @module
  */
@@ -76,8 +76,6 @@ END;
 CREATE TABLE owners (
   owner TEXT PRIMARY KEY,
   pid INTEGER NOT NULL,
-  host TEXT NOT NULL,
-  started TEXT NOT NULL,
   lease_until INTEGER NOT NULL
 ) WITHOUT ROWID;
 PRAGMA application_id = ${APPLICATION_ID};
@@ -135,54 +133,68 @@ export function openBrokerDatabase(file: string, busyTimeoutMs: number): Databas
   }
 }
 
-/** Who this process is, for other processes on the same machine. */
-export interface ProcessIdentity {
-  pid: number;
-  /** The machine's host name, or "" when it cannot be read. */
-  host: string;
-  /** The process's start time in clock ticks since boot, or "" when unknown. */
-  started: string;
-}
-
-function readText(path: string): string | undefined {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Field 22 of `/proc/<pid>/stat` (start time), read after the command's closing parenthesis. */
-function startTime(pid: number | "self"): string | undefined {
-  const stat = readText(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return fields[19]; // fields[0] is field 3 (state)
-}
-
-/** This process's identity (Linux `/proc`; empty fields elsewhere). */
-export function thisProcess(): ProcessIdentity {
-  return {
-    pid: Deno.pid,
-    host: readText("/proc/sys/kernel/hostname")?.trim() ?? "",
-    started: startTime("self") ?? "",
-  };
-}
-
 /**
- * Whether the process `other` is known to be gone: same machine, and its pid
- * no longer exists or belongs to a process started at another time. `false`
- * when that cannot be told (another machine or container, no `/proc`): its
- * lease then decides.
+ * Tells live broker instances from dead ones on this machine: each instance
+ * holds an exclusive lock on its own file in `<database>-owners/` for as
+ * long as it runs. The operating system drops the lock when the process
+ * ends, however it ends (SIGKILL, OOM kill), so another process that can
+ * take the lock knows the owner is gone, at once instead of after its lease.
  */
-export function isGone(other: ProcessIdentity, self: ProcessIdentity): boolean {
-  if (self.host === "" || other.host !== self.host || other.started === "") return false;
-  if (other.pid === self.pid) return other.started !== self.started;
-  try {
-    Deno.statSync(`/proc/${other.pid}`);
-  } catch (error) {
-    return error instanceof Deno.errors.NotFound;
+export class OwnerLocks {
+  readonly dir: string;
+  #mine: Deno.FsFile | undefined;
+  #mineName: string | undefined;
+
+  constructor(file: string) {
+    this.dir = `${file}-owners`;
   }
-  const started = startTime(other.pid);
-  return started !== undefined && started !== other.started;
+
+  /** Takes the lock of `owner` (this instance) for as long as it runs. */
+  hold(owner: string): void {
+    Deno.mkdirSync(this.dir, { recursive: true });
+    const name = `${this.dir}/${owner}.lock`;
+    const file = Deno.openSync(name, { read: true, write: true, create: true });
+    if (!file.tryLockSync(true)) {
+      file.close();
+      throw new Error(`Lock file "${name}" is held by another process`);
+    }
+    this.#mine = file;
+    this.#mineName = name;
+  }
+
+  /**
+   * Whether `owner` is known to be gone: its lock file exists and nobody
+   * holds it. `false` when that cannot be told (no lock file): its lease
+   * then decides. A gone owner's lock file is removed.
+   */
+  isGone(owner: string): boolean {
+    const name = `${this.dir}/${owner}.lock`;
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(name, { read: true, write: true });
+    } catch {
+      return false;
+    }
+    try {
+      if (!file.tryLockSync(true)) return false;
+      Deno.removeSync(name);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Lets go of this instance's lock and removes its file. */
+  release(): void {
+    if (this.#mineName !== undefined) {
+      try {
+        Deno.removeSync(this.#mineName);
+      } catch { /* already gone */ }
+    }
+    this.#mine?.close();
+    this.#mine = undefined;
+    this.#mineName = undefined;
+  }
 }
