@@ -29,12 +29,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * `{series: [...]}` (smaller, and parses several times faster); anything
  * else is kept as it is.
  */
-export function compactPayload(payload: unknown): unknown {
+export function compactPayload(payload: unknown, checked = false): unknown {
   if (!isRecord(payload) || !Array.isArray(payload.samples)) return payload;
   if (Object.keys(payload).length !== 1) return payload;
   const samples = payload.samples as unknown[];
-  for (const s of samples) {
-    if (!isRecord(s) || typeof s.ts !== "number") return payload; // let the worker report it
+  // The gateway's tasks (`checked`) hold only samples that passed the edge.
+  if (!checked) {
+    for (const s of samples) {
+      if (!isRecord(s) || typeof s.ts !== "number") return payload; // let the worker report it
+    }
   }
   return encodeSeries(samples as Sample[]);
 }
@@ -43,7 +46,7 @@ export function compactPayload(payload: unknown): unknown {
 export function encodePayload(task: Task): string {
   let text: string | undefined;
   try {
-    text = JSON.stringify(compactPayload(task.payload));
+    text = JSON.stringify(compactPayload(task.payload, task.checked === true));
   } catch (error) {
     throw new PermanentError(
       `Task "${task.id}" cannot be stored: its payload is not JSON (${(error as Error).message})`,
