@@ -211,7 +211,7 @@ export class SqliteBroker implements BrokerInstance {
     }
     // Commits never fsync on this thread: enqueues wait for #syncWal() (full),
     // and checkpoints run in a worker; the high threshold is only a fallback.
-    this.#db.exec("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16384");
+    this.#db.exec("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 32768");
     if (testing.maxPageCount !== undefined) {
       this.#db.exec(`PRAGMA max_page_count = ${Math.trunc(testing.maxPageCount)}`);
     }
@@ -908,7 +908,8 @@ export class SqliteBroker implements BrokerInstance {
     const recovered = Number(s.recover.run(now).changes);
     if (recovered > 0) this.#woke = true;
     s.pruneOld.run(now - this.#o.retention);
-    s.pruneMany.run(this.#o.max_retained);
+    const excess = Number(s.count.get("completed")?.n ?? 0) - this.#o.max_retained;
+    if (excess > 0) s.pruneOldest.run(excess);
     return recovered;
   }
 

@@ -9,17 +9,19 @@
  * and copies most of the log. Under steady writes it never catches up with
  * the end of the log, and SQLite only starts the log over once a
  * checkpoint has copied all of it: so when the log passes
- * {@link RESTART_FRAMES}, a RESTART checkpoint (which holds writers off for
- * the few frames left, at most {@link RESTART_WAIT_MS}) lets the next
- * commit write from the start again, keeping the file's size flat.
+ * {@link RESTART_FRAMES}, a RESTART checkpoint lets the next commit write
+ * from the start again, keeping the file's size bounded. A RESTART holds
+ * writers off while it copies the few frames left and fsyncs the database
+ * file (milliseconds, which the event loop then waits), hence the large
+ * threshold: rarely, not every few seconds.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
 
-/** Log size (in pages) past which the log is started over. */
-const RESTART_FRAMES = 2048;
+/** Log size (in 4 KB pages: 64 MB) past which the log is started over. */
+const RESTART_FRAMES = 16_384;
 /** Longest a RESTART waits for a writer or reader (then it tries next tick). */
 const RESTART_WAIT_MS = 20;
 

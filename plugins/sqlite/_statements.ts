@@ -121,9 +121,9 @@ export function prepare(db: DatabaseSync) {
          AND (owner IS NULL OR owner NOT IN (SELECT owner FROM owners))`,
     ),
     pruneOld: p("DELETE FROM tasks WHERE state = 'completed' AND completed_at <= ?"),
-    pruneMany: p(
+    pruneOldest: p(
       `DELETE FROM tasks WHERE seq IN (SELECT seq FROM tasks WHERE state = 'completed'
-         ORDER BY completed_at DESC LIMIT -1 OFFSET ?)`,
+         ORDER BY completed_at LIMIT ?)`,
     ),
   };
 }

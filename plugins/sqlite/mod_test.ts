@@ -361,3 +361,26 @@ Deno.test("sqlite broker: a full disk fails enqueue with a clear error and healt
     await remove();
   }
 });
+
+Deno.test("sqlite broker: completed records beyond max_retained are forgotten oldest first", async () => {
+  const { path, remove } = await tempDb();
+  try {
+    const { broker, clock } = open(path, { max_retained: 2, recover_interval: "50ms" });
+    const tasks = [task(), task(), task(), task()];
+    await broker.enqueue(tasks);
+    for (const t of tasks) {
+      const [d] = await reserve(broker, 1);
+      assert.equal(d?.task.id, t.id);
+      await broker.started([d!]);
+      await broker.settle([{ delivery: d!, outcome: "completed" }]);
+      await clock.advance(1);
+    }
+    await until(async () => (await broker.getTask(tasks[1]!.id)) === undefined, "pruning");
+    assert.equal(await broker.getTask(tasks[0]!.id), undefined);
+    assert.equal((await broker.getTask(tasks[2]!.id))?.state, "completed");
+    assert.equal((await broker.getTask(tasks[3]!.id))?.state, "completed");
+    await broker.close();
+  } finally {
+    await remove();
+  }
+});
