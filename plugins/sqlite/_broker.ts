@@ -244,6 +244,13 @@ export class SqliteBroker implements BrokerInstance {
         error: String(event.data?.error),
       });
     };
+    // An error in the worker must never reach this process's top level.
+    this.#checkpointer.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#checkpointerStopped.resolve();
+      if (this.#closed) return;
+      this.#log.warn("Broker checkpoint worker failed", { file: this.file, error: event.message });
+    };
     this.#checkpointer.postMessage({ file: this.file, interval: CHECKPOINT_MS });
     this.#signal.addEventListener("abort", this.#onAbort, { once: true });
   }

@@ -18,7 +18,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 
 /** Log size (in 4 KB pages: 64 MB) past which the log is started over. */
 const RESTART_FRAMES = 16_384;
@@ -39,15 +39,20 @@ self.onmessage = (event: MessageEvent<{ file: string; interval: number } | "stop
     self.close();
     return;
   }
+  let passive: StatementSync;
+  let restart: StatementSync;
   try {
     db = new DatabaseSync(message.file, { timeout: RESTART_WAIT_MS });
+    passive = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    restart = db.prepare("PRAGMA wal_checkpoint(RESTART)");
   } catch (error) {
     self.postMessage({ error: (error as Error).message });
+    try {
+      db?.close();
+    } catch { /* not open */ }
     self.close();
     return;
   }
-  const passive = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-  const restart = db.prepare("PRAGMA wal_checkpoint(RESTART)");
   timer = setInterval(() => {
     try {
       const result = passive.get();
