@@ -229,6 +229,7 @@ export class SqliteBroker implements BrokerInstance {
       this.#locks.release();
       throw error;
     }
+    this.#locks.sweep(new Set(this.#s.owners.all().map((r) => String(r.owner))));
     const every = Math.max(50, Math.min(options.recover_interval, options.lease / 3));
     this.#maintenance = setInterval(() => this.#maintain(false), every);
     this.#checkpointer = new Worker(new URL("./_checkpointer.ts", import.meta.url).href, {

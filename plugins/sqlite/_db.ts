@@ -186,6 +186,24 @@ export class OwnerLocks {
     }
   }
 
+  /**
+   * Removes the lock files nobody holds of owners not in `known` (instances
+   * that died after their lease had already expired, so no owner row names
+   * them any more). Files of known owners are left to recovery.
+   */
+  sweep(known: ReadonlySet<string>): void {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(this.dir)];
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const owner = entry.name.slice(0, -".lock".length);
+      if (entry.isFile && entry.name.endsWith(".lock") && !known.has(owner)) this.isGone(owner);
+    }
+  }
+
   /** Lets go of this instance's lock and removes its file. */
   release(): void {
     if (this.#mineName !== undefined) {

@@ -114,6 +114,7 @@ export function prepare(db: DatabaseSync) {
        ON CONFLICT (owner) DO UPDATE SET lease_until = excluded.lease_until`,
     ),
     otherOwners: p("SELECT * FROM owners WHERE owner <> ?"),
+    owners: p("SELECT owner FROM owners"),
     deleteOwner: p("DELETE FROM owners WHERE owner = ?"),
     recover: p(
       `UPDATE tasks SET state = 'queued', updated_at = ?, owner = NULL, token = NULL

@@ -384,3 +384,20 @@ Deno.test("sqlite broker: completed records beyond max_retained are forgotten ol
     await remove();
   }
 });
+
+Deno.test("sqlite broker: lock files of instances that are gone are removed at open, held ones kept", async () => {
+  const { path, remove } = await tempDb();
+  try {
+    const running = open(path).broker;
+    await Deno.writeTextFile(`${path}-owners/stale.lock`, "");
+    const next = open(path).broker;
+    const names = [...Deno.readDirSync(`${path}-owners`)].map((e) => e.name);
+    assert.equal(names.length, 2, `Expected the two live instances' files, got ${names}`);
+    assert.ok(!names.includes("stale.lock"));
+    await running.close();
+    await next.close();
+    assert.deepEqual([...Deno.readDirSync(`${path}-owners`)], []);
+  } finally {
+    await remove();
+  }
+});
