@@ -141,3 +141,40 @@ Deno.test("sqlite broker: a running instance requeues a killed consumer's tasks 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sqlite broker: every enqueue that resolved before a SIGKILL is in the file afterwards", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sqlite-kill-" });
+  const path = `${dir}/broker.db`;
+  const flood = spawnChild(["flood", path]);
+  let broker: SqliteBroker | undefined;
+  try {
+    // Kill mid-stream, after some acknowledged batches.
+    const reader = flood.stdout.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while ((text.match(/\n/g) ?? []).length < 40) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`Producer ended early: "${text}"`);
+      text += decoder.decode(value, { stream: true });
+    }
+    flood.kill("SIGKILL");
+    await flood.status;
+    // Everything printed before the kill had been acknowledged.
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const acked = text.split("\n").filter((l) => l.startsWith("f-"));
+    const last = Number(acked.at(-1)!.slice(2));
+    broker = open(path).broker;
+    for (let i = 0; i <= last; i++) {
+      assert.equal((await broker.getTask(`f-${i}`))?.state, "queued", `Task f-${i} was lost`);
+    }
+    const depth = await broker.depth();
+    assert.ok(depth.queued >= last + 1 && depth.queued % 5 === 0, "a batch is all or nothing");
+  } finally {
+    await broker?.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

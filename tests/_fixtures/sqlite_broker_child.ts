@@ -5,6 +5,8 @@
  *   batches, prints `done`, closes.
  * - `hold <file> <count>`: reserves `count` tasks, marks them running,
  *   prints `{"held": [ids]}` and waits to be killed.
+ * - `flood <file>`: enqueues batches of 5 tasks (`f-0`, `f-1`, …) without
+ *   end, printing the last id of each batch once its enqueue resolved.
  *
  * @module
  */
@@ -50,6 +52,16 @@ if (mode === "produce") {
   }
   console.log(JSON.stringify({ held }));
   await new Promise(() => {}); // until SIGKILL
+} else if (mode === "flood") {
+  const payload = { samples: [{ device: "d", metric: "m", value: 1, ts: 1 }] };
+  for (let n = 0;;) {
+    const tasks = [];
+    for (let j = 0; j < 5; j++) {
+      tasks.push({ id: `f-${n++}`, type: "test.task", payload, attempts: 0, created_at: 1 });
+    }
+    await broker.enqueue(tasks);
+    console.log(tasks.at(-1)!.id);
+  }
 } else {
   console.error(`Unknown mode "${mode}"`);
   Deno.exit(2);
