@@ -73,8 +73,8 @@ function sqlitePath(o: EmbeddedOptions): string {
 }
 
 async function removeSqlite(o: EmbeddedOptions): Promise<void> {
-  for (const suffix of ["", "-wal", "-shm"]) {
-    await Deno.remove(sqlitePath(o) + suffix).catch(() => {});
+  for (const suffix of ["", "-wal", "-shm", "-owners"]) {
+    await Deno.remove(sqlitePath(o) + suffix, { recursive: true }).catch(() => {});
   }
 }
 
