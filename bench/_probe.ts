@@ -48,20 +48,28 @@ export interface ProbePipelineOptions {
   capacity?: number;
   workers?: number;
   prefetch?: number;
+  /** The `brokers:` entry's YAML flow mapping; the memory broker when left out. */
+  broker?: string;
 }
 
 /**
- * The YAML of a scenario's memory broker, probe handler and one pipeline
+ * The YAML of a scenario's broker (memory unless `broker` says), probe handler and one pipeline
  * `bench` reading `devices`, with a blocking hub queue.
  */
 export function probePipelineYaml(
   devices: readonly string[],
   o: ProbePipelineOptions = {},
 ): string {
-  const { maxSamples = 1000, maxWait = "5ms", capacity = 100_000, workers = 1 } = o;
+  const {
+    maxSamples = 1000,
+    maxWait = "5ms",
+    capacity = 100_000,
+    workers = 1,
+    broker = "{ type: memory }",
+  } = o;
   return `
 brokers:
-  mem: { type: memory }
+  mem: ${broker}
 handlers:
   probe: { type: bench_probe }
 pipelines:

@@ -6,7 +6,12 @@
  * @module
  */
 import { type BenchResult, calibrate, markdownTable, tidy, writeResult } from "./_harness.ts";
-import { embedded, embeddedLatency } from "./scenarios/embedded.ts";
+import {
+  embedded,
+  embeddedLatency,
+  embeddedSqlite,
+  embeddedSqliteLatency,
+} from "./scenarios/embedded.ts";
 import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
 import { mqttScenario } from "./scenarios/mqtt.ts";
 import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
@@ -16,6 +21,8 @@ import { storePglite, storePostgres } from "./scenarios/store.ts";
 const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   embedded,
   "embedded-latency": embeddedLatency,
+  "embedded-sqlite": embeddedSqlite,
+  "embedded-sqlite-latency": embeddedSqliteLatency,
   "http-single": httpSingle,
   "http-batch": httpBatch,
   "http-latency": httpLatency,

@@ -8,6 +8,7 @@ import type { AnyPluginDefinition } from "../core/plugin.ts";
 import { PluginRegistry } from "../core/registry.ts";
 import memory from "../plugins/memory/mod.ts";
 import redis from "../plugins/redis/mod.ts";
+import sqlite from "../plugins/sqlite/mod.ts";
 import simulated from "../plugins/simulated/mod.ts";
 import serial from "../plugins/serial/mod.ts";
 import i2c from "../plugins/i2c/mod.ts";
@@ -29,6 +30,7 @@ export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
   spi,
   mqtt,
   memory,
+  sqlite,
   redis,
   digest,
   discard,

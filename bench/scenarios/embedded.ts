@@ -3,6 +3,8 @@
  * broker → workers → a no-op handler, all in one process, as fast as it
  * goes (devices offer more than the pipeline can take; backpressure paces
  * them). Scenario `embedded-latency`: the same at a paced 100,000 samples/s.
+ * `embedded-sqlite` and `embedded-sqlite-latency`: the same on the durable
+ * `sqlite` broker (a fresh file under ./data, removed afterwards).
  *
  * @module
  */
@@ -25,7 +27,12 @@ export interface EmbeddedOptions {
   measureMs: number;
   maxSamples: number;
   maxWait: string;
+  /** The broker: `memory` (default) or `sqlite` on a fresh file. */
+  broker?: "memory" | "sqlite";
 }
+
+/** A fresh broker file for a `sqlite` run (the bench may write only ./data). */
+const SQLITE_DIR = "./data/bench";
 
 function yaml(o: EmbeddedOptions): string {
   // Three metrics per device; rate is per metric.
@@ -49,12 +56,31 @@ ${
       capacity: Math.max(100_000, o.maxSamples * 20),
       workers: 2,
       prefetch: 4,
+      ...(o.broker === "sqlite"
+        ? {
+          // The memory broker's capacity, so both hold the same backlog.
+          broker: `{ type: sqlite, config: { path: ${
+            JSON.stringify(sqlitePath(o))
+          }, capacity: 256 } }`,
+        }
+        : {}),
     })
   }`;
 }
 
+function sqlitePath(o: EmbeddedOptions): string {
+  return `${Deno.cwd()}/${SQLITE_DIR.slice(2)}/${o.scenario}.db`;
+}
+
+async function removeSqlite(o: EmbeddedOptions): Promise<void> {
+  for (const suffix of ["", "-wal", "-shm", "-owners"]) {
+    await Deno.remove(sqlitePath(o) + suffix, { recursive: true }).catch(() => {});
+  }
+}
+
 /** Runs one embedded measurement. */
 export async function runEmbedded(o: EmbeddedOptions): Promise<BenchResult> {
+  if (o.broker === "sqlite") await removeSqlite(o);
   const registry = PluginRegistry.of([...BUILTIN_PLUGINS, probeHandler]);
   const loaded = await loadConfigText(yaml(o), {
     file: `${o.scenario}.yaml`,
@@ -68,6 +94,14 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<BenchResult> {
   runtime.start();
   const { seconds, samples, tasks, latency } = await probe.measure(o.warmupMs, o.measureMs);
   const summary = await runtime.stop();
+  let fileBytes: number | undefined;
+  if (o.broker === "sqlite") {
+    fileBytes = 0;
+    for (const suffix of ["", "-wal"]) {
+      fileBytes += await Deno.stat(sqlitePath(o) + suffix).then((s) => s.size, () => 0);
+    }
+    await removeSqlite(o);
+  }
   return {
     scenario: o.scenario,
     description: o.description,
@@ -84,6 +118,8 @@ export async function runEmbedded(o: EmbeddedOptions): Promise<BenchResult> {
       tasks_per_second: Math.round(tasks / seconds),
       samples_dropped: summary.samples_dropped,
       tasks_dead_lettered: summary.tasks_dead_lettered,
+      broker: o.broker ?? "memory",
+      ...(fileBytes === undefined ? {} : { broker_file_bytes_at_end: fileBytes }),
     },
   };
 }
@@ -113,5 +149,37 @@ export function embeddedLatency(): Promise<BenchResult> {
     measureMs: 10_000,
     maxSamples: 1000,
     maxWait: "5ms",
+  });
+}
+
+/** `embedded-sqlite`: throughput on the durable sqlite broker. */
+export function embeddedSqlite(): Promise<BenchResult> {
+  return runEmbedded({
+    scenario: "embedded-sqlite",
+    description: "simulated devices → sqlite broker (synchronous: full) → no-op handler, " +
+      "as fast as it goes",
+    offered: null,
+    devices: 4,
+    warmupMs: 2000,
+    measureMs: 10_000,
+    maxSamples: 1000,
+    maxWait: "20ms",
+    broker: "sqlite",
+  });
+}
+
+/** `embedded-sqlite-latency`: latency on the sqlite broker at 100,000 samples/s offered. */
+export function embeddedSqliteLatency(): Promise<BenchResult> {
+  return runEmbedded({
+    scenario: "embedded-sqlite-latency",
+    description: "simulated devices → sqlite broker (synchronous: full) → no-op handler " +
+      "at 100,000 samples/s",
+    offered: 100_000,
+    devices: 4,
+    warmupMs: 2000,
+    measureMs: 10_000,
+    maxSamples: 1000,
+    maxWait: "5ms",
+    broker: "sqlite",
   });
 }
