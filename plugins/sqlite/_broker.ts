@@ -130,6 +130,8 @@ function errcode(error: unknown): number | undefined {
  */
 export class SqliteBroker implements BrokerInstance {
   readonly shared = true;
+  // enqueue() resolves once its tasks are committed (and, with synchronous: full, fsynced).
+  readonly durable = true;
   /** The database file. */
   readonly file: string;
 
@@ -850,7 +852,7 @@ export class SqliteBroker implements BrokerInstance {
         throw new RangeError(`Dead-letter page limit must be a positive integer, got "${limit}"`);
       }
       const after = cursor === undefined ? 0 : decodeCursor(cursor);
-      if (after === undefined) throw new Error(`Invalid dead-letter cursor "${cursor}"`);
+      if (after === undefined) throw new RangeError(`Invalid dead-letter cursor "${cursor}"`);
       this.#open();
       const rows = this.#s.listDead.all(...filterArgs(selector), after, limit + 1);
       const items = rows.slice(0, limit).map(deadLetterFromRow);
