@@ -40,6 +40,7 @@ export const HOST_PACKAGES = {
   serial: "serialport",
   i2c: "i2c-bus",
   spi: "spi-device",
+  modbus: "modbus-serial",
 } as const;
 
 /** A bus kind of the host. */
