@@ -68,7 +68,7 @@ const STABLE_MS = 10_000;
  * default): checks `node_modules`, does not load them.
  */
 export async function hostPackagesInstalled(
-  kinds: readonly BusKind[] = ["serial", "i2c", "spi"],
+  kinds: readonly BusKind[] = ["serial", "i2c", "spi", "modbus"],
   dir: string = HOST_DIR,
 ): Promise<boolean> {
   for (const kind of kinds) {
