@@ -13,6 +13,7 @@ import {
   embeddedSqliteLatency,
 } from "./scenarios/embedded.ts";
 import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
+import { modbus } from "./scenarios/modbus.ts";
 import { mqttScenario } from "./scenarios/mqtt.ts";
 import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
 import { serial } from "./scenarios/serial.ts";
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   "redis-latency": redisLatency,
   serial,
   mqtt: mqttScenario,
+  modbus,
   store: storePostgres,
   "store-pglite": storePglite,
 };

@@ -14,6 +14,7 @@ import serial from "../plugins/serial/mod.ts";
 import i2c from "../plugins/i2c/mod.ts";
 import spi from "../plugins/spi/mod.ts";
 import mqtt from "../plugins/mqtt/mod.ts";
+import modbus from "../plugins/modbus/mod.ts";
 import digest from "../handlers/digest/mod.ts";
 import discard from "../handlers/discard/mod.ts";
 import store from "../handlers/store/mod.ts";
@@ -29,6 +30,7 @@ export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
   i2c,
   spi,
   mqtt,
+  modbus,
   memory,
   sqlite,
   redis,

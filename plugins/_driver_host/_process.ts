@@ -9,7 +9,7 @@ import { errorMessage, type Logger } from "../../core/mod.ts";
 
 /** The error users see when the host's npm packages are missing. */
 export const MISSING_PACKAGES_MESSAGE =
-  'Serial/I2C/SPI devices need the driver host\'s packages: run "deno task drivers" ' +
+  'Serial, Modbus RTU, I2C and SPI devices need the driver host\'s packages: run "deno task drivers" ' +
   "(needs Node.js, npm, python3, make and g++)";
 
 /** An event of the host about one device. */

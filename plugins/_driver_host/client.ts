@@ -40,6 +40,7 @@ export const HOST_PACKAGES = {
   serial: "serialport",
   i2c: "i2c-bus",
   spi: "spi-device",
+  modbus: "modbus-serial",
 } as const;
 
 /** A bus kind of the host. */
@@ -67,7 +68,7 @@ const STABLE_MS = 10_000;
  * default): checks `node_modules`, does not load them.
  */
 export async function hostPackagesInstalled(
-  kinds: readonly BusKind[] = ["serial", "i2c", "spi"],
+  kinds: readonly BusKind[] = ["serial", "i2c", "spi", "modbus"],
   dir: string = HOST_DIR,
 ): Promise<boolean> {
   for (const kind of kinds) {

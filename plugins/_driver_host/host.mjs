@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// TelemetryHub driver host: serial, I2C and SPI for the Deno runtime, which
+// TelemetryHub driver host: serial, Modbus RTU, I2C and SPI for the Deno runtime, which
 // cannot run these native addons itself. Newline-delimited JSON on stdio; the
 // protocol is documented in README.md. Native modules load lazily, per bus
 // kind, so a host without them still answers `hello` and fake-bus devices.
@@ -261,6 +261,90 @@ async function realI2c(req) {
   };
 }
 
+// ----------------------------------------------------------------- Modbus
+
+/** Reads of each Modbus table by function code, as named by modbus-serial. */
+const MODBUS_READS = {
+  1: "readCoils",
+  2: "readDiscreteInputs",
+  3: "readHoldingRegisters",
+  4: "readInputRegisters",
+};
+
+/** A Modbus RTU master on a serial line (npm `modbus-serial` over `serialport`). */
+async function openModbus(req) {
+  checkSerialPath(req.path, req.allowed_paths);
+  try {
+    realpathSync(req.path);
+  } catch {
+    throw new HostError(
+      `Serial port ${JSON.stringify(req.path)} does not exist`,
+      "not_found",
+    );
+  }
+  const ModbusRTU = (await load("modbus-serial")).default;
+  const client = new ModbusRTU();
+  try {
+    await client.connectRTUBuffered(req.path, {
+      baudRate: req.baud_rate ?? 9600,
+      dataBits: req.data_bits ?? 8,
+      parity: req.parity ?? "none",
+      stopBits: req.stop_bits ?? 1,
+    });
+  } catch (error) {
+    throw new HostError(
+      `Cannot open serial port ${JSON.stringify(req.path)}: ${error.message}`,
+    );
+  }
+  const device = {
+    kind: "modbus",
+    client,
+    closing: false,
+    close: async () => {
+      device.closing = true;
+      if (client.isOpen) await new Promise((ok) => client.close(() => ok()));
+    },
+  };
+  client._port.on("close", () => {
+    if (devices.get(req.device) !== device) return;
+    devices.delete(req.device);
+    emit(
+      "closed",
+      req.device,
+      device.closing ? {} : { error: `Serial port ${JSON.stringify(req.path)} closed` },
+    );
+  });
+  return device;
+}
+
+/**
+ * One read: `{ts, data}` (registers, or bits as 0/1), or `{ts, exception}`
+ * when the device answered with a Modbus exception (an answer, not a failure).
+ */
+async function modbusRead(device, req) {
+  const method = MODBUS_READS[req.fc];
+  if (!method) throw new HostError(`Bad function code ${JSON.stringify(req.fc)}`, "bad_request");
+  const client = device.client;
+  client.setID(req.unit_id);
+  client.setTimeout(req.timeout ?? 1000);
+  try {
+    const reply = await client[method](req.address, req.length);
+    const ts = Date.now();
+    const data = req.fc <= 2
+      ? reply.data.slice(0, req.length).map((bit) => (bit ? 1 : 0))
+      : reply.data;
+    return { ts, data };
+  } catch (error) {
+    if (typeof error?.modbusCode === "number") {
+      return { ts: Date.now(), exception: error.modbusCode };
+    }
+    if (error?.errno === "ETIMEDOUT") {
+      throw new HostError(`No reply within ${req.timeout} ms`, "timeout");
+    }
+    throw new HostError(error?.message ?? String(error));
+  }
+}
+
 // -------------------------------------------------------------------- SPI
 
 function hex(bytes) {
@@ -354,6 +438,8 @@ async function open(req) {
     device = await openSerial(req);
   } else if (req.kind === "i2c") {
     device = { kind: "i2c", ...(await fakeOrReal(req, fakeI2c, realI2c)) };
+  } else if (req.kind === "modbus") {
+    device = await openModbus(req);
   } else if (req.kind === "spi") {
     device = { kind: "spi", ...(await fakeOrReal(req, fakeSpi, realSpi)) };
   } else {
@@ -416,6 +502,7 @@ const OPS = {
     }
     return { ts, reads };
   },
+  modbus_read: (req) => modbusRead(deviceOf(req, "modbus"), req),
   transfer: async (req) => {
     const device = deviceOf(req, "spi");
     const replies = [];
