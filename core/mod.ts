@@ -80,6 +80,7 @@ export {
   decodeSamples,
   decodeTaskSamples,
   encodeSeries,
+  isRecord,
   QUALITIES,
   type RefusedItem,
   type Sample,
