@@ -26,7 +26,8 @@ import { Gateway } from "./gateway.ts";
 import { HubQueue } from "./hub_queue.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import type { Tap } from "./tap.ts";
-import { BrokerRouter, type ChainLink, WorkerPool } from "./workers.ts";
+import { BrokerRouter, type ChainLink } from "./_router.ts";
+import { WorkerPool } from "./workers.ts";
 import { pushAcked } from "./_ingest.ts";
 import { handlerNames } from "./_reload.ts";
 
