@@ -4,6 +4,14 @@
  *
  * @module
  */
+export {
+  brokerClosedError,
+  checkReserveSize,
+  checkSettlements,
+  checkStarts,
+  closeOnAbort,
+  SETTLEMENT_EVENT,
+} from "./broker.ts";
 export { type Clock, settledOrAborted, sleepUnlessAborted, systemClock } from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
 export { formatDuration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
