@@ -8,7 +8,7 @@
  */
 import type { Sample } from "../../core/mod.ts";
 import type { Runtime } from "../../core/runtime/runtime.ts";
-import { hostPackagesInstalled } from "../../plugins/_driver_host/client.ts";
+import { hostPackagesInstalled } from "../../plugins/_driver_host/mod.ts";
 import { recordings } from "./plugins.ts";
 import { createRuntime, waitFor } from "./runtime.ts";
 
