@@ -35,6 +35,26 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Resolves when `signal` aborts (at once when it has), for a component that
+ * runs until it is stopped.
+ *
+ * @example
+ * ```ts
+ * import { untilAborted } from "@telemetryhub/telemetryhub";
+ * const stop = new AbortController();
+ * const stopped = untilAborted(stop.signal);
+ * stop.abort();
+ * await stopped;
+ * ```
+ */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
 /** Sleeps and resolves `false` instead of throwing when the signal aborts. */
 export async function sleepUnlessAborted(
   clock: Clock,

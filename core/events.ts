@@ -63,6 +63,19 @@ export const ANOMALY_TOPIC = "anomaly";
 export const ANOMALY_RESOLVED_TOPIC = "anomaly.resolved";
 
 /**
+ * How serious an anomaly is, least first.
+ *
+ * @example
+ * ```ts
+ * import { SEVERITIES } from "@telemetryhub/telemetryhub";
+ * SEVERITIES.indexOf("critical"); // 2
+ * ```
+ */
+export const SEVERITIES = ["info", "warning", "critical"] as const;
+/** How serious an anomaly is: one of {@link SEVERITIES}. */
+export type Severity = (typeof SEVERITIES)[number];
+
+/**
  * An anomaly as published on {@link ANOMALY_TOPIC} (and to later handlers
  * of the chain): the contract between detectors and alert sinks, built-in
  * or third-party.
@@ -82,7 +95,7 @@ export interface AnomalyEvent {
   score: number;
   /** Name of the rule that fired. */
   rule: string;
-  severity: "info" | "warning" | "critical";
+  severity: Severity;
   detail?: string;
 }
 

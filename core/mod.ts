@@ -4,7 +4,21 @@
  *
  * @module
  */
-export { type Clock, settledOrAborted, sleepUnlessAborted, systemClock } from "./clock.ts";
+export {
+  brokerClosedError,
+  checkReserveSize,
+  checkSettlements,
+  checkStarts,
+  closeOnAbort,
+  SETTLEMENT_EVENT,
+} from "./broker.ts";
+export {
+  type Clock,
+  settledOrAborted,
+  sleepUnlessAborted,
+  systemClock,
+  untilAborted,
+} from "./clock.ts";
 export { backoffDelay, decideFailure, type FailureDecision, type RetryPolicy } from "./backoff.ts";
 export { formatDuration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
 export {
@@ -22,6 +36,8 @@ export {
   type AnomalyResolvedEvent,
   createEventBus,
   type EventBus,
+  SEVERITIES,
+  type Severity,
 } from "./events.ts";
 export { globMatcher } from "./glob.ts";
 export {
@@ -80,6 +96,7 @@ export {
   decodeSamples,
   decodeTaskSamples,
   encodeSeries,
+  isRecord,
   QUALITIES,
   type RefusedItem,
   type Sample,

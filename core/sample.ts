@@ -57,7 +57,18 @@ export type SamplePayload =
   | { samples: Sample[] }
   | { series: Series[] };
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/**
+ * Whether a value is a plain mapping: an object that is neither `null` nor an
+ * array.
+ *
+ * @example
+ * ```ts
+ * import { isRecord } from "@telemetryhub/telemetryhub";
+ * const value: unknown = JSON.parse('{"a": 1}');
+ * if (isRecord(value)) console.log(Object.keys(value));
+ * ```
+ */
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

@@ -7,9 +7,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createEventBus, silentLogger } from "../core/mod.ts";
+import { type AnomalyEvent, createEventBus, silentLogger } from "../core/mod.ts";
 import { recordingMetrics, testContext } from "../core/testing.ts";
-import alert, { type AnomalyEvent } from "../handlers/alert/mod.ts";
+import alert from "../handlers/alert/mod.ts";
 import { freePort, needs } from "./_fixtures/tools.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
 

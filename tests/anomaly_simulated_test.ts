@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
-import { createEventBus, type HandlerContext, type Sample, silentLogger } from "../core/mod.ts";
+import {
+  type AnomalyEvent,
+  createEventBus,
+  type HandlerContext,
+  type Sample,
+  silentLogger,
+} from "../core/mod.ts";
 import { FakeClock, handlerContext, testContext } from "../core/testing.ts";
-import type { Anomaly } from "../handlers/anomaly/mod.ts";
 import anomaly from "../handlers/anomaly/mod.ts";
 import { METRIC_DEFAULTS } from "../plugins/simulated/mod.ts";
 import { SeriesGenerator } from "../plugins/simulated/_series.ts";
@@ -45,8 +50,8 @@ Deno.test("anomaly finds the simulated device's spikes and stuck stretches with 
 
   const clock = new FakeClock(samples[0]!.ts);
   const events = createEventBus(silentLogger);
-  const found: Anomaly[] = [];
-  events.subscribe("anomaly", (a) => found.push(a as Anomaly));
+  const found: AnomalyEvent[] = [];
+  events.subscribe("anomaly", (a) => found.push(a as AnomalyEvent));
   const handler = await anomaly.create(
     anomaly.config.parse({
       store: false,

@@ -4,7 +4,7 @@ import {
   enableFakeBus,
   HOST_SCRIPT,
   hostPackagesInstalled,
-} from "../plugins/_driver_host/client.ts";
+} from "../plugins/_driver_host/mod.ts";
 import { recording } from "./_fixtures/plugins.ts";
 import { deviceRuntime, needsDriverPackages } from "./_fixtures/pty.ts";
 import { waitFor } from "./_fixtures/runtime.ts";

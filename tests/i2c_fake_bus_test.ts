@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { enableFakeBus } from "../plugins/_driver_host/client.ts";
+import { enableFakeBus } from "../plugins/_driver_host/mod.ts";
 import { recording } from "./_fixtures/plugins.ts";
 import { deviceRuntime } from "./_fixtures/pty.ts";
 import { waitFor } from "./_fixtures/runtime.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Runtime } from "../core/runtime/runtime.ts";
-import { driverHost } from "../plugins/_driver_host/client.ts";
+import { driverHost } from "../plugins/_driver_host/mod.ts";
 import { recording } from "./_fixtures/plugins.ts";
 import {
   deviceRuntime,

@@ -7,14 +7,29 @@
  * @module
  */
 import client from "prom-client";
-import type {
-  MetricLabels,
-  PluginCounter,
-  PluginGauge,
-  PluginHistogram,
-  PluginKind,
-  PluginMetrics,
-} from "../plugin.ts";
+import type { PluginKind, PluginMetrics } from "../plugin.ts";
+import {
+  CappedLabels,
+  DEFAULT_MAX_DEVICES,
+  type DeviceLabelOptions,
+  GuardedCounter,
+  labelValue,
+  MAX_LABEL_LENGTH,
+  MAX_UNROUTED_TASK_TYPES,
+  OVERFLOW_LABEL,
+} from "./_labels.ts";
+import { pluginMetrics } from "./_plugin_metrics.ts";
+
+export {
+  CappedLabels,
+  DEFAULT_MAX_DEVICES,
+  type DeviceLabelOptions,
+  labelValue,
+  MAX_LABEL_LENGTH,
+  MAX_UNROUTED_TASK_TYPES,
+  OVERFLOW_LABEL,
+  pluginMetrics,
+};
 
 /** Totals of one pipeline, cheap to read. */
 export interface PipelineTotals {
@@ -88,136 +103,6 @@ function decadeBuckets(min: number, max: number): number[] {
 const LATENCY_BUCKETS = [...decadeBuckets(0.001, 10), 30, 60];
 /** Handler time per task: 100 µs to 10 s. */
 const DURATION_BUCKETS = decadeBuckets(0.0001, 10);
-
-/** Label value that stands for every value past a cap (devices past `metrics.max_devices`). */
-export const OVERFLOW_LABEL = "_other";
-/** Default of `metrics.max_devices`. */
-export const DEFAULT_MAX_DEVICES = 1000;
-/** Most task types no pipeline routes (pushed by a foreign producer) labelled by name. */
-export const MAX_UNROUTED_TASK_TYPES = 100;
-/** Longest label value kept, in code points; longer values are cut and end in "…". */
-export const MAX_LABEL_LENGTH = 128;
-
-/** Values that need no change: no control character, no lone surrogate, not too long. */
-const CLEAN_LABEL = new RegExp(`^[^\\p{Cc}\\uD800-\\uDFFF]{0,${MAX_LABEL_LENGTH}}$`, "u");
-const CONTROL = /\p{Cc}/gu;
-
-/**
- * Turns any string into a label value that is safe to expose: lone
- * surrogates (not valid UTF-8) and control characters (NUL, CR, ESC…)
- * become U+FFFD, and values longer than {@link MAX_LABEL_LENGTH} code
- * points are cut. Prometheus' own escaping covers only `\\`, `"` and `\n`.
- */
-export function labelValue(raw: string): string {
-  if (CLEAN_LABEL.test(raw)) return raw;
-  const clean = raw.toWellFormed().replace(CONTROL, "\uFFFD");
-  const points = [...clean];
-  return points.length <= MAX_LABEL_LENGTH
-    ? clean
-    : points.slice(0, MAX_LABEL_LENGTH - 1).join("") + "…";
-}
-
-/**
- * The values of one label that request data can name (devices, task
- * types): each is sanitized by {@link labelValue}; known values and the
- * first `max` others keep their own label, later ones share
- * {@link OVERFLOW_LABEL}, and the first of those is reported once.
- */
-export class CappedLabels {
-  max: number;
-  onOverflow: ((value: string, max: number) => void) | undefined;
-  #known = new Set<string>();
-  #others = new Set<string>();
-  /** Raw value → label, for values that got their own label (bounded). */
-  #cache = new Map<string, string>();
-  #overflowed = false;
-
-  constructor(max: number) {
-    this.max = max;
-  }
-
-  /** Values that always keep their own label, replacing the previous ones. */
-  setKnown(values: Iterable<string>): void {
-    this.#known = new Set([...values].map(labelValue));
-    this.#cache.clear();
-  }
-
-  /** Adds a value that always keeps its own label. */
-  addKnown(value: string): void {
-    this.#known.add(labelValue(value));
-  }
-
-  /** The label value of `raw`. */
-  label(raw: string): string {
-    return this.#cache.get(raw) ?? this.#admit(raw);
-  }
-
-  #admit(raw: string): string {
-    const label = labelValue(raw);
-    if (label === OVERFLOW_LABEL) return label;
-    if (!this.#known.has(label) && !this.#others.has(label)) {
-      if (this.#others.size >= this.max) {
-        if (!this.#overflowed) {
-          this.#overflowed = true;
-          this.onOverflow?.(label, this.max);
-        }
-        return OVERFLOW_LABEL;
-      }
-      this.#others.add(label);
-    }
-    // Several raw values can share a label (cut or sanitized): keep the cache bounded.
-    if (this.#cache.size < 2 * (this.max + this.#known.size) + 64) this.#cache.set(raw, label);
-    return label;
-  }
-}
-
-/** How {@link RuntimeMetrics} labels devices (see {@link RuntimeMetrics.configure}). */
-export interface DeviceLabelOptions {
-  /** Devices of the configuration: each always gets its own label. */
-  devices: Iterable<string>;
-  /** Most other devices labelled by name; the rest count under {@link OVERFLOW_LABEL}. */
-  maxDevices: number;
-  /** Called once, for the first device past the cap. */
-  onOverflow?: (device: string, maxDevices: number) => void;
-}
-
-/**
- * A counter whose `labels()` passes some label values through a guard, so
- * that callers labelling by request data cannot add series without bound.
- */
-class GuardedCounter<T extends string> extends client.Counter<T> {
-  readonly #guards: Array<[T, number, (value: string) => string]>;
-
-  constructor(
-    config: client.CounterConfiguration<T> & { labelNames: readonly T[] },
-    guards: Partial<Record<T, (value: string) => string>>,
-  ) {
-    super(config);
-    this.#guards = config.labelNames.flatMap((name, i) => {
-      const guard = guards[name];
-      return guard ? [[name, i, guard] as [T, number, (value: string) => string]] : [];
-    });
-  }
-
-  override labels(...values: string[]): client.Counter.Internal;
-  override labels(labels: client.LabelValues<T>): client.Counter.Internal;
-  override labels(...args: [client.LabelValues<T>] | string[]): client.Counter.Internal {
-    const first = args[0];
-    if (typeof first === "object") {
-      const guarded: client.LabelValues<T> = { ...first };
-      for (const [name, , guard] of this.#guards) {
-        const v = guarded[name];
-        if (v !== undefined) guarded[name] = guard(String(v)) as client.LabelValues<T>[T];
-      }
-      return super.labels(guarded);
-    }
-    const values = [...args] as string[];
-    for (const [, i, guard] of this.#guards) {
-      if (values[i] !== undefined) values[i] = guard(values[i]);
-    }
-    return super.labels(...values);
-  }
-}
 
 /** Every metric of a runtime, on one registry. */
 export class RuntimeMetrics {
@@ -473,104 +358,4 @@ export class RuntimeMetrics {
     this.flush();
     return this.registry.metrics();
   }
-}
-
-/** Plugin metric names: after `telemetry_`, lower-case words joined by `_`. */
-const PLUGIN_METRIC_NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
-const LABEL_NAME = /^[a-z_][a-z0-9_]*$/;
-
-type MetricKind = "counter" | "gauge" | "histogram";
-
-/**
- * {@link PluginMetrics} on `registry` for one component: names get the
- * `telemetry_` prefix and series a `<kind>="<component>"` label. A metric
- * asked for twice with the same kind and labels is the same metric. Label
- * values pass through {@link labelValue}; a `device` label's through
- * `deviceLabel` (the runtime's cap).
- */
-export function pluginMetrics(
-  registry: client.Registry,
-  kind: PluginKind,
-  component: string,
-  deviceLabel: (device: string) => string = labelValue,
-): PluginMetrics {
-  function metric(
-    type: MetricKind,
-    name: string,
-    help: string,
-    labels: readonly string[],
-    buckets?: readonly number[],
-  ): client.Metric<string> {
-    const where = `Metric "${name}" of ${kind} "${component}"`;
-    if (!PLUGIN_METRIC_NAME.test(name) || name.startsWith("telemetry_")) {
-      throw new Error(
-        `${where}: name it in lower_snake_case without the telemetry_ prefix, e.g. "anomalies_total"`,
-      );
-    }
-    if (type === "counter" && !name.endsWith("_total")) {
-      throw new Error(`${where}: a counter's name ends in "_total"`);
-    }
-    for (const label of labels) {
-      if (!LABEL_NAME.test(label) || label === kind || label.startsWith("__")) {
-        throw new Error(`${where}: "${label}" cannot be a label name`);
-      }
-    }
-    const full = `telemetry_${name}`;
-    const labelNames = [kind, ...labels];
-    const existing = registry.getSingleMetric(full) as
-      | (client.Metric<string> & { labelNames?: string[]; type?: string })
-      | undefined;
-    if (existing) {
-      const same = existing.type === type &&
-        JSON.stringify(existing.labelNames ?? []) === JSON.stringify(labelNames);
-      if (!same) {
-        throw new Error(
-          `${where}: "${full}" is already registered as a ${existing.type} with labels ` +
-            `${JSON.stringify(existing.labelNames ?? [])}`,
-        );
-      }
-      return existing;
-    }
-    const options = { name: full, help, labelNames, registers: [registry] };
-    if (type === "counter") return new client.Counter(options);
-    if (type === "gauge") return new client.Gauge(options);
-    return new client.Histogram({ ...options, ...(buckets ? { buckets: [...buckets] } : {}) });
-  }
-  const values = (labels: MetricLabels<string> | undefined) => {
-    const out: Record<string, string | number> = { [kind]: component };
-    for (const [k, v] of Object.entries(labels ?? {})) {
-      if (typeof v === "number") out[k] = v;
-      else if (v !== undefined) {
-        out[k] = k === "device" ? deviceLabel(String(v)) : labelValue(String(v));
-      }
-    }
-    return out;
-  };
-  return {
-    counter<L extends string>(name: string, help: string, labels: readonly L[] = []) {
-      const c = metric("counter", name, help, labels) as client.Counter<string>;
-      return {
-        inc: (l?: MetricLabels<L>, value = 1) => c.inc(values(l), value),
-      } satisfies PluginCounter<L>;
-    },
-    gauge<L extends string>(name: string, help: string, labels: readonly L[] = []) {
-      const g = metric("gauge", name, help, labels) as client.Gauge<string>;
-      return {
-        set: (l: MetricLabels<L>, value: number) => g.set(values(l), value),
-        inc: (l?: MetricLabels<L>, value = 1) => g.inc(values(l), value),
-        dec: (l?: MetricLabels<L>, value = 1) => g.dec(values(l), value),
-      } satisfies PluginGauge<L>;
-    },
-    histogram<L extends string>(
-      name: string,
-      help: string,
-      labels: readonly L[] = [],
-      buckets?: readonly number[],
-    ) {
-      const h = metric("histogram", name, help, labels, buckets) as client.Histogram<string>;
-      return {
-        observe: (l: MetricLabels<L>, value: number) => h.observe(values(l), value),
-      } satisfies PluginHistogram<L>;
-    },
-  };
 }

@@ -5,29 +5,30 @@
  *
  * @module
  */
-import type { RetryPolicy } from "../backoff.ts";
 import { type Clock, settledOrAborted, systemClock } from "../clock.ts";
-import type { PipelineConfig, ResolvedConfig, Role } from "../config/schema.ts";
+import type { ResolvedConfig, Role } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import { createEventBus, type EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type {
-  BrokerInstance,
-  HandlerInstance,
-  InstanceOf,
-  PluginContext,
-  PluginKind,
-} from "../plugin.ts";
-import { type Random, seededRandom, seedFrom } from "../random.ts";
+import type { BrokerInstance, HandlerInstance } from "../plugin.ts";
+import { type Random, seededRandom } from "../random.ts";
 import type { PluginRegistry } from "../registry.ts";
 import { type Sample, SampleStamper } from "../sample.ts";
-import type { Priority } from "../schema.ts";
-import { DeviceRunner, type DeviceStatus } from "./devices.ts";
-import { Gateway } from "./gateway.ts";
-import { type Ack, HubQueue } from "./hub_queue.ts";
+import type { DeviceStatus } from "./devices.ts";
 import { OVERFLOW_LABEL, type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
 import { Tap } from "./tap.ts";
-import { BrokerRouter, type ChainLink, WorkerPool } from "./workers.ts";
+import { Assembly, type PipelineRuntime, startPipeline, StartupError } from "./_assembly.ts";
+import { ingestSamples } from "./_ingest.ts";
+import { type PipelineRates, probe, RateWindow, type ReadinessCheck } from "./_readiness.ts";
+import { planReload, type ReloadReport } from "./_reload.ts";
+
+export {
+  type PipelineRates,
+  type PipelineRuntime,
+  type ReadinessCheck,
+  type ReloadReport,
+  StartupError,
+};
 
 /** What the runtime needs of a loaded configuration. */
 export interface RuntimeConfig {
@@ -47,82 +48,11 @@ export interface RuntimeOptions {
   baseDir?: string;
 }
 
-/** A component that failed to start, named for the user. */
-export class StartupError extends Error {
-  override name = "StartupError";
-}
-
 /** The one-line outcome printed on stop. */
 export interface RunSummary extends PipelineTotals {
   uptime_ms: number;
   /** Tasks left in an in-process broker after the grace period (lost with the process). */
   tasks_abandoned: number;
-}
-
-/** One pipeline's running parts in this process. */
-export interface PipelineRuntime {
-  name: string;
-  brokerName: string;
-  broker: BrokerInstance;
-  queue?: HubQueue;
-  gateway?: Gateway;
-  pool?: WorkerPool;
-  devices: DeviceRunner[];
-  handlers: string[];
-  removeDepthProbe?: () => void;
-}
-
-/** Every handler a pipeline's chains use. */
-function handlerNames(p: PipelineConfig): string[] {
-  return [...new Set([...p.handlers, ...Object.values(p.routes).flat()])];
-}
-
-/** What must stay the same for a pipeline to keep running across a reload. */
-function fingerprint(config: ResolvedConfig, name: string): string {
-  const p = config.pipelines[name]!;
-  return JSON.stringify({
-    pipeline: p,
-    devices: p.from.map((d) => config.devices[d]),
-    broker: config.brokers[p.via],
-    handlers: handlerNames(p).map((h) => config.handlers[h]),
-  });
-}
-
-/** What a reload changed. */
-export interface ReloadReport {
-  /** Pipelines stopped and started again (or started, when new). */
-  restarted: string[];
-  unchanged: string[];
-  removed: string[];
-}
-
-/** One line of a readiness report. */
-export interface ReadinessCheck {
-  name: string;
-  ready: boolean;
-  reason?: string;
-}
-
-const RATE_WINDOW_MS = 10_000;
-const round2 = (n: number) => Math.round(n * 100) / 100;
-
-/**
- * Pushes a batch whose producer wants to know when it is safe: with a
- * durable broker once the broker holds it (the gateway acknowledges), else
- * once it is queued.
- */
-function pushAcked(
-  queue: HubQueue,
-  samples: Sample[],
-  ack: Ack | undefined,
-  durable: boolean,
-): void | Promise<void> {
-  if (!ack || durable) return queue.push(samples, ack);
-  const pushed = queue.push(samples);
-  if (pushed) pushed.then(ack.resolve, ack.reject);
-  else if (queue.closed) ack.reject(new Error("The hub queue is closed: the pipeline is stopping"));
-  else ack.resolve();
-  return pushed;
 }
 
 /** Formats a {@link RunSummary} as one line. */
@@ -160,15 +90,9 @@ export class Runtime {
   #random: Random;
   #baseDir: string;
   #abort = new AbortController();
-  #deviceOwner = new Map<string, PipelineRuntime>();
-  #runners: DeviceRunner[] = [];
-  #componentAbort = new Map<string, AbortController>();
-  #routers = new Map<string, BrokerRouter>();
+  #assembly: Assembly;
   #rateTimer: ReturnType<typeof setInterval> | undefined;
-  #rateHistory = new Map<
-    string,
-    Array<{ at: number; read: number; processed: number; tasks: number }>
-  >();
+  #rateWindow = new RateWindow();
   #state: "created" | "running" | "stopping" | "stopped" = "created";
   #stopped: Promise<RunSummary> | undefined;
 
@@ -184,6 +108,23 @@ export class Runtime {
     this.events = createEventBus(this.#logger);
     this.tap = new Tap(() => this.#clock.now());
     this.#configureMetrics();
+    this.#assembly = new Assembly({
+      role: this.role,
+      config: () => this.#config,
+      registry: () => this.#registry,
+      logger: this.#logger,
+      clock: this.#clock,
+      random: this.#random,
+      baseDir: this.#baseDir,
+      signal: this.#abort.signal,
+      events: this.events,
+      metrics: this.metrics,
+      tap: this.tap,
+      stamper: this.stamper,
+      brokers: this.brokers,
+      handlers: this.handlers,
+      pipelines: this.pipelines,
+    });
   }
 
   /** Configured devices keep their own series; request-derived ones are capped. */
@@ -208,7 +149,7 @@ export class Runtime {
   static async create(loaded: RuntimeConfig, options: RuntimeOptions): Promise<Runtime> {
     const runtime = new Runtime(loaded, options);
     try {
-      await runtime.#build();
+      await runtime.#assembly.build();
     } catch (error) {
       await runtime.#closeAll();
       throw error;
@@ -241,218 +182,12 @@ export class Runtime {
     return this.role !== "hub";
   }
 
-  #context(kind: PluginKind, name: string): PluginContext {
-    const abort = new AbortController();
-    this.#componentAbort.get(`${kind}:${name}`)?.abort();
-    this.#componentAbort.set(`${kind}:${name}`, abort);
-    return {
-      name,
-      logger: this.#logger.child({ [kind]: name }),
-      clock: this.#clock,
-      random: seededRandom(seedFrom(`${kind}:${name}`)),
-      signal: AbortSignal.any([abort.signal, this.#abort.signal]),
-      baseDir: this.#baseDir,
-      events: this.events,
-      metrics: this.metrics.pluginMetrics(kind, name),
-    };
-  }
-
-  async #instantiate<K extends PluginKind>(
-    kind: K,
-    name: string,
-    block: { type: string; config: Record<string, unknown> },
-  ): Promise<InstanceOf[K]> {
-    const entry = this.#registry.entry(kind, block.type);
-    if (!entry) {
-      throw new StartupError(
-        `Cannot start ${kind} "${name}": unknown ${kind} type "${block.type}"`,
-      );
-    }
-    const from = entry.source === "builtin" ? "" : ` from "${entry.source}"`;
-    try {
-      const instance = await entry.definition.create(block.config, this.#context(kind, name));
-      if (typeof instance !== "object" || instance === null) {
-        throw new Error("create() returned no instance");
-      }
-      return instance as InstanceOf[K];
-    } catch (error) {
-      throw new StartupError(
-        `Cannot start ${kind} "${name}" (plugin "${block.type}"${from}): ${errorMessage(error)}`,
-        { cause: error },
-      );
-    }
-  }
-
-  async #build(): Promise<void> {
-    const names = Object.keys(this.config.pipelines);
-    if (names.length === 0) {
-      throw new StartupError("Nothing to run: the configuration defines no pipelines");
-    }
-    for (const name of names) await this.#buildPipeline(name);
-  }
-
-  async #ensureBroker(name: string): Promise<BrokerInstance> {
-    const existing = this.brokers.get(name);
-    if (existing) return existing;
-    const block = this.config.brokers[name]!;
-    const broker = await this.#instantiate("broker", name, block);
-    this.brokers.set(name, broker);
-    const declared = this.#registry.get("broker", block.type)?.shared;
-    if (declared !== undefined && declared !== broker.shared) {
-      throw new StartupError(
-        `Cannot start broker "${name}" (plugin "${block.type}"): its definition says ` +
-          `shared: ${declared} but the instance it created says shared: ${broker.shared}`,
-      );
-    }
-    // The configuration loader refuses this already when the plugin declares `shared`.
-    if (this.role !== "all" && !broker.shared) {
-      throw new StartupError(
-        `Role "${this.role}" cannot use broker "${name}" (type "${block.type}"): it lives ` +
-          `inside one process, so a separate hub and processor would never see each other's ` +
-          `tasks. Split roles need a shared broker such as Redis; use role "all" with the ` +
-          `in-process broker`,
-      );
-    }
-    return broker;
-  }
-
-  async #ensureHandler(name: string): Promise<HandlerInstance> {
-    const existing = this.handlers.get(name);
-    if (existing) return existing;
-    const handler = await this.#instantiate("handler", name, this.config.handlers[name]!);
-    this.handlers.set(name, handler);
-    return handler;
-  }
-
-  async #buildPipeline(name: string): Promise<PipelineRuntime> {
-    const p = this.config.pipelines[name]!;
-    const broker = await this.#ensureBroker(p.via);
-    if (this.runsProcessor) {
-      for (const h of handlerNames(p)) await this.#ensureHandler(h);
-    }
-    const pr: PipelineRuntime = {
-      name,
-      brokerName: p.via,
-      broker,
-      devices: [],
-      handlers: p.handlers,
-    };
-    if (this.runsHub) await this.#buildHub(pr);
-    if (this.runsProcessor) this.#buildProcessor(pr);
-    this.pipelines.set(name, pr);
-    pr.removeDepthProbe = this.#addDepthProbe(pr);
-    return pr;
-  }
-
-  async #buildHub(pr: PipelineRuntime): Promise<void> {
-    const p = this.config.pipelines[pr.name]!;
-    const totals = this.metrics.totals(pr.name);
-    const dropped = this.metrics.samplesDropped;
-    const queue = new HubQueue({
-      capacity: p.hub_queue.capacity,
-      overflow: p.hub_queue.overflow,
-      onDrop: (count, reason) => {
-        if (count <= 0) return;
-        totals.samples_dropped += count;
-        dropped.labels(pr.name, reason).inc(count);
-      },
-    });
-    this.metrics.zeroHub(pr.name, p.task_type);
-    const devicePriority = new Map<string, Priority>();
-    for (const deviceName of p.from) {
-      const block = this.config.devices[deviceName]!;
-      if (block.priority && block.priority !== p.priority) {
-        devicePriority.set(deviceName, block.priority);
-      }
-      const instance = await this.#instantiate("device", deviceName, block);
-      const runner = new DeviceRunner({
-        name: deviceName,
-        type: block.type,
-        pipeline: pr.name,
-        instance,
-        sink: (samples, ack) => {
-          this.tap.offer(pr.name, samples);
-          return pushAcked(queue, samples, ack, pr.broker.durable === true);
-        },
-        ...(block.tags ? { tags: block.tags } : {}),
-        logger: this.#logger,
-        clock: this.#clock,
-        random: this.#random,
-        metrics: this.metrics,
-        stamper: this.stamper,
-      });
-      pr.devices.push(runner);
-      this.#runners.push(runner);
-      this.#deviceOwner.set(deviceName, pr);
-    }
-    pr.queue = queue;
-    pr.gateway = new Gateway({
-      pipeline: pr.name,
-      taskType: p.task_type,
-      priority: p.priority,
-      devicePriority,
-      maxSamples: p.batch.max_samples,
-      maxWait: p.batch.max_wait,
-      queue,
-      broker: pr.broker,
-      clock: this.#clock,
-      logger: this.#logger,
-      metrics: this.metrics,
-    });
-  }
-
-  #buildProcessor(pr: PipelineRuntime): void {
-    const p = this.config.pipelines[pr.name]!;
-    const link = (name: string): ChainLink => ({ name, instance: this.handlers.get(name)! });
-    const chains = new Map<string, ChainLink[]>();
-    for (const [type, chain] of Object.entries(p.routes)) chains.set(type, chain.map(link));
-    chains.set(p.task_type, p.handlers.map(link));
-    this.metrics.zeroProcessor(pr.name, chains.keys());
-    const retry: RetryPolicy = p.retry;
-    let router = this.#routers.get(pr.brokerName);
-    if (!router) this.#routers.set(pr.brokerName, router = new BrokerRouter());
-    router.set(pr.name, chains, retry);
-    pr.pool = new WorkerPool({
-      pipeline: pr.name,
-      router,
-      broker: pr.broker,
-      workers: p.workers,
-      prefetch: p.prefetch,
-      fallbackRetry: retry,
-      clock: this.#clock,
-      random: this.#random,
-      logger: this.#logger,
-      metrics: this.metrics,
-      consumerPrefix: `${pr.name}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
-    });
-  }
-
-  #addDepthProbe(pr: PipelineRuntime): () => void {
-    const gauge = this.metrics.queueDepth;
-    return this.metrics.addDepthProbe(async () => {
-      if (pr.queue) gauge.labels(pr.name, "hub").set(pr.queue.size);
-      try {
-        const d = await pr.broker.depth();
-        gauge.labels(pr.name, "broker").set(d.queued);
-        gauge.labels(pr.name, "inflight").set(d.inflight);
-        gauge.labels(pr.name, "delayed").set(d.delayed);
-        gauge.labels(pr.name, "dead_letter").set(d.dead);
-      } catch {
-        // An unreachable broker shows in readiness, not as a scrape failure.
-      }
-    });
-  }
-
   /** Starts devices, gateways and workers. */
   start(): void {
     if (this.#state !== "created") return;
     this.#state = "running";
     this.#rateTimer = setInterval(() => this.rates(), 1000);
-    for (const pr of this.pipelines.values()) {
-      pr.pool?.start();
-      pr.gateway?.start();
-      for (const d of pr.devices) d.start();
-    }
+    for (const pr of this.pipelines.values()) startPipeline(pr);
     this.#logger.info("Started", {
       role: this.role,
       pipelines: [...this.pipelines.keys()],
@@ -467,7 +202,7 @@ export class Runtime {
 
   /** The pipeline that owns a device (hub roles only). */
   pipelineOf(device: string): PipelineRuntime | undefined {
-    return this.#deviceOwner.get(device);
+    return this.#assembly.deviceOwner.get(device);
   }
 
   /**
@@ -483,51 +218,23 @@ export class Runtime {
   ingest(pipeline: string, samples: Sample[]): Promise<void> | "full" {
     const pr = this.pipelines.get(pipeline);
     if (!pr?.queue) throw new Error(`Pipeline "${pipeline}" does not run a hub in this process`);
-    if (pr.queue.wouldBlock(samples.length)) return "full";
-    const totals = this.metrics.totals(pipeline);
-    totals.samples_read += samples.length;
-    // Device names come from request data: deviceLabel() sanitizes and caps them.
-    const m = this.metrics;
-    if (samples.length === 1) {
-      m.fastCounter(m.samplesIngested, pipeline, m.deviceLabel(samples[0]!.device)).inc();
-    } else {
-      const perDevice = new Map<string, number>();
-      for (const s of samples) perDevice.set(s.device, (perDevice.get(s.device) ?? 0) + 1);
-      for (const [device, n] of perDevice) {
-        m.fastCounter(m.samplesIngested, pipeline, m.deviceLabel(device)).inc(n);
-      }
-    }
-    this.tap.offer(pipeline, samples);
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    void pushAcked(pr.queue, samples, { resolve, reject }, pr.broker.durable === true);
-    return promise;
+    return ingestSamples({
+      pipeline,
+      queue: pr.queue,
+      durable: pr.broker.durable === true,
+      metrics: this.metrics,
+      tap: this.tap,
+    }, samples);
   }
 
   /** Readiness of every broker, handler and pipeline, each with a reason when not ready. */
   async readiness(timeoutMs = 2000): Promise<ReadinessCheck[]> {
-    const probe = async (name: string, fn: () => Promise<void>): Promise<ReadinessCheck> => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        await Promise.race([
-          fn(),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`No answer within ${timeoutMs}ms`)),
-              timeoutMs,
-            );
-          }),
-        ]);
-        return { name, ready: true };
-      } catch (error) {
-        return { name, ready: false, reason: errorMessage(error) };
-      } finally {
-        clearTimeout(timer);
-      }
-    };
     const checks: Promise<ReadinessCheck>[] = [];
-    for (const [name, b] of this.brokers) checks.push(probe(`broker:${name}`, () => b.health()));
+    for (const [name, b] of this.brokers) {
+      checks.push(probe(`broker:${name}`, () => b.health(), timeoutMs));
+    }
     for (const [name, h] of this.handlers) {
-      if (h.health) checks.push(probe(`handler:${name}`, () => h.health!()));
+      if (h.health) checks.push(probe(`handler:${name}`, () => h.health!(), timeoutMs));
     }
     const state = this.#state;
     for (const name of this.pipelines.keys()) {
@@ -541,29 +248,11 @@ export class Runtime {
   }
 
   /** Samples and tasks per second per pipeline over the last few seconds. */
-  rates(): Record<string, { samples_read: number; samples_processed: number; tasks: number }> {
+  rates(): Record<string, PipelineRates> {
     const now = this.#clock.now();
-    const out: Record<string, { samples_read: number; samples_processed: number; tasks: number }> =
-      {};
+    const out: Record<string, PipelineRates> = {};
     for (const name of this.pipelines.keys()) {
-      const t = this.metrics.totals(name);
-      const current = {
-        at: now,
-        read: t.samples_read,
-        processed: t.samples_processed,
-        tasks: t.tasks_completed,
-      };
-      let history = this.#rateHistory.get(name);
-      if (!history) this.#rateHistory.set(name, history = []);
-      if (history.length === 0 || now - history.at(-1)!.at >= 1000) history.push(current);
-      while (history.length > 2 && now - history[1]!.at >= RATE_WINDOW_MS) history.shift();
-      const base = history[0]!;
-      const seconds = (now - base.at) / 1000;
-      out[name] = seconds <= 0 ? { samples_read: 0, samples_processed: 0, tasks: 0 } : {
-        samples_read: round2((current.read - base.read) / seconds),
-        samples_processed: round2((current.processed - base.processed) / seconds),
-        tasks: round2((current.tasks - base.tasks) / seconds),
-      };
+      out[name] = this.#rateWindow.rates(name, this.metrics.totals(name), now);
     }
     return out;
   }
@@ -669,29 +358,15 @@ export class Runtime {
       throw new Error(`Cannot reload a runtime that is ${this.#state}`);
     }
     const old = this.#config;
-    const next = loaded.config;
-    const names = new Set([...Object.keys(old.pipelines), ...Object.keys(next.pipelines)]);
-    const restarted: string[] = [];
-    const unchanged: string[] = [];
-    const removed: string[] = [];
-    for (const name of names) {
-      if (!(name in next.pipelines)) removed.push(name);
-      else if (!(name in old.pipelines) || fingerprint(old, name) !== fingerprint(next, name)) {
-        restarted.push(name);
-      } else unchanged.push(name);
-    }
-    const same = (kind: "brokers" | "handlers", name: string) =>
-      JSON.stringify(old[kind][name]) === JSON.stringify(next[kind][name]);
-    const keptPipelines = unchanged.map((n) => next.pipelines[n]!);
-    const brokerKept = (name: string) =>
-      same("brokers", name) &&
-      (keptPipelines.some((p) => p.via === name) ||
-        restarted.some((n) => next.pipelines[n]!.via === name));
+    const { restarted, unchanged, removed, brokerKept, handlerKept } = planReload(
+      old,
+      loaded.config,
+    );
     const stopping = [...removed, ...restarted]
       .map((n) => this.pipelines.get(n))
       .filter((p): p is PipelineRuntime => p !== undefined);
     for (const p of stopping) {
-      const router = this.#routers.get(p.brokerName);
+      const router = this.#assembly.routers.get(p.brokerName);
       if (restarted.includes(p.name)) router?.pause(p.name);
       else router?.delete(p.name);
     }
@@ -710,21 +385,18 @@ export class Runtime {
     for (const p of stopping) {
       p.removeDepthProbe?.();
       this.pipelines.delete(p.name);
-      for (const d of p.devices) this.#deviceOwner.delete(d.status.name);
-      this.#runners = this.#runners.filter((r) => !p.devices.includes(r));
+      for (const d of p.devices) this.#assembly.deviceOwner.delete(d.status.name);
+      this.#assembly.runners = this.#assembly.runners.filter((r) => !p.devices.includes(r));
     }
-    const usedHandlers = new Set(
-      [...unchanged, ...restarted].flatMap((n) => handlerNames(next.pipelines[n]!)),
-    );
     for (const [name, h] of [...this.handlers]) {
-      if (usedHandlers.has(name) && same("handlers", name)) continue;
+      if (handlerKept(name)) continue;
       try {
         await h.flush?.();
         await h.close?.();
       } catch (error) {
         this.#logger.warn("Closing handler failed", { handler: name, error: errorMessage(error) });
       }
-      this.#componentAbort.get(`handler:${name}`)?.abort();
+      this.#assembly.componentAbort.get(`handler:${name}`)?.abort();
       this.handlers.delete(name);
     }
     for (const [name, b] of [...this.brokers]) {
@@ -732,18 +404,15 @@ export class Runtime {
       await b.close().catch((error) =>
         this.#logger.warn("Closing broker failed", { broker: name, error: errorMessage(error) })
       );
-      this.#componentAbort.get(`broker:${name}`)?.abort();
+      this.#assembly.componentAbort.get(`broker:${name}`)?.abort();
       this.brokers.delete(name);
-      this.#routers.delete(name);
+      this.#assembly.routers.delete(name);
     }
-    this.#config = next;
+    this.#config = loaded.config;
     this.#registry = loaded.registry;
     this.#configureMetrics();
     for (const name of restarted) {
-      const pr = await this.#buildPipeline(name);
-      pr.pool?.start();
-      pr.gateway?.start();
-      for (const d of pr.devices) d.start();
+      startPipeline(await this.#assembly.buildPipeline(name));
     }
     this.#logger.info("Reloaded", { restarted, unchanged, removed });
     return { restarted, unchanged, removed };
@@ -759,7 +428,7 @@ export class Runtime {
     };
     if (this.#state === "created") {
       // Startup failed: devices never ran, so close their instances here.
-      for (const d of this.#runners) await close("device", d.status.name, () => d.close());
+      for (const d of this.#assembly.runners) await close("device", d.status.name, () => d.close());
     }
     for (const [name, h] of this.handlers) await close("handler", name, h.close?.bind(h));
     for (const [name, b] of this.brokers) await close("broker", name, b.close.bind(b));

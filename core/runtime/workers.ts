@@ -9,85 +9,16 @@ import { backoffDelay, decideFailure, type RetryPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import { errorMessage, isPermanent, isUnavailable, PermanentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type {
-  BrokerInstance,
-  Delivery,
-  HandlerContext,
-  HandlerInstance,
-  HandlerResult,
-  Settlement,
-} from "../plugin.ts";
+import type { BrokerInstance, Delivery, HandlerContext, HandlerResult } from "../plugin.ts";
 import type { Random } from "../random.ts";
 import { decodeTaskSamples, type Sample } from "../sample.ts";
 import type { Task, TaskError } from "../task.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
+import { BrokerRouter, type ChainLink, type Route } from "./_router.ts";
+import { countOutcomes, type Outcome } from "./_outcome.ts";
+import { encodable, isolate, type Quarantined, quarantineOutcome } from "./_quarantine.ts";
 
-/** A handler in a chain, with its component name (for metrics and logs). */
-export interface ChainLink {
-  name: string;
-  instance: HandlerInstance;
-}
-
-/** Where a task goes: its pipeline's chain for its type, and that pipeline's retry policy. */
-export interface Route {
-  pipeline: string;
-  chain: readonly ChainLink[];
-  retry: RetryPolicy;
-}
-
-/**
- * Routes tasks of every pipeline sharing one broker. A task goes to the
- * pipeline it names (the gateway stamps it) when that pipeline handles its
- * type; a task naming no known pipeline (a foreign producer's) goes to the
- * first pipeline that handles its type.
- */
-export class BrokerRouter {
-  #byPipeline = new Map<string, Map<string, Route>>();
-  #paused = new Set<string>();
-
-  /** Adds or replaces a pipeline's routes (type → chain), resuming it if paused. */
-  set(
-    pipeline: string,
-    chains: ReadonlyMap<string, readonly ChainLink[]>,
-    retry: RetryPolicy,
-  ): void {
-    const routes = new Map<string, Route>();
-    for (const [type, chain] of chains) routes.set(type, { pipeline, chain, retry });
-    this.#byPipeline.set(pipeline, routes);
-    this.#paused.delete(pipeline);
-  }
-
-  /**
-   * Holds a pipeline's tasks while it restarts: they are released back to
-   * the broker untouched rather than run by another pipeline's chain.
-   */
-  pause(pipeline: string): void {
-    this.#byPipeline.delete(pipeline);
-    this.#paused.add(pipeline);
-  }
-
-  delete(pipeline: string): void {
-    this.#byPipeline.delete(pipeline);
-    this.#paused.delete(pipeline);
-  }
-
-  /** The route of `task`, `"paused"` while its pipeline restarts, or why there is none. */
-  resolve(task: Task): Route | "paused" | { unroutable: string } {
-    if (task.pipeline !== undefined && this.#paused.has(task.pipeline)) return "paused";
-    const own = task.pipeline === undefined ? undefined : this.#byPipeline.get(task.pipeline);
-    const direct = own?.get(task.type);
-    if (direct) return direct;
-    for (const routes of this.#byPipeline.values()) {
-      const route = routes.get(task.type);
-      if (route) return route;
-    }
-    const known = [...new Set([...this.#byPipeline.values()].flatMap((r) => [...r.keys()]))]
-      .map((t) => `"${t}"`).join(", ");
-    return {
-      unroutable: `Unknown task type "${task.type}"; the pipelines on this broker handle ${known}`,
-    };
-  }
-}
+export { BrokerRouter, type ChainLink, type Route };
 
 /**
  * The `publish`/`published` pair of one attempt's handler chain: items
@@ -314,7 +245,7 @@ export class WorkerPool {
         await clock.sleep(Math.min(5000, 100 * 2 ** failures));
       }
     }
-    this.#count(outcomes);
+    countOutcomes(this.#o.metrics, outcomes);
   }
 
   async #runOne(delivery: Delivery): Promise<Outcome> {
@@ -353,7 +284,7 @@ export class WorkerPool {
       }
       const total = count + decoded.refused.length;
       const completed = total - quarantine.length;
-      return this.#quarantine(delivery, quarantine, pipeline, completed, total);
+      return quarantineOutcome(delivery, quarantine, pipeline, completed, total);
     } catch (error) {
       if (this.#hard.signal.aborted && !isPermanent(error)) {
         // Cut short by shutdown, not failed: back to the queue, no attempt spent.
@@ -500,34 +431,6 @@ export class WorkerPool {
     return quarantine;
   }
 
-  /** Settles a task whose listed samples failed for good: they alone are dead-lettered. */
-  #quarantine(
-    delivery: Delivery,
-    quarantine: Quarantined[],
-    pipeline: string,
-    completed: number,
-    total: number,
-  ): Outcome {
-    const task = delivery.task;
-    const narrowed: Task = { ...task, payload: { samples: quarantine.map((q) => q.item) } };
-    // Replay checks them again: a quarantined sample is not trusted.
-    delete narrowed.checked;
-    const error: TaskError = {
-      message: `${quarantine.length} of ${total} samples quarantined; the first: ${
-        quarantine[0]!.reason
-      }`,
-      name: "QuarantineError",
-      permanent: true,
-      samples: quarantine.map((q, index) => ({ index, reason: q.reason })),
-    };
-    return {
-      settlement: { delivery, outcome: "dead_letter", error, task: narrowed },
-      pipeline,
-      samples: completed,
-      quarantined: quarantine.length,
-    };
-  }
-
   #observeLatency(pipeline: string, samples: readonly Sample[]): void {
     if (samples.length === 0) return;
     const now = this.#o.clock.now();
@@ -536,103 +439,5 @@ export class WorkerPool {
     for (let i = 0; i < samples.length; i += step) {
       hist.observe(Math.max(0, now - samples[i]!.ts) / 1000);
     }
-  }
-
-  #count(outcomes: Outcome[]): void {
-    const { metrics } = this.#o;
-    for (const { settlement: s, pipeline, samples, quarantined } of outcomes) {
-      const totals = metrics.totals(pipeline);
-      const type = s.delivery.task.type;
-      switch (s.outcome) {
-        case "completed":
-          totals.tasks_completed++;
-          totals.samples_processed += samples;
-          metrics.samplesProcessed.labels(pipeline).inc(samples);
-          metrics.tasks.labels(pipeline, type, "completed").inc();
-          break;
-        case "retry":
-          totals.tasks_retried++;
-          metrics.tasks.labels(pipeline, type, "retried").inc();
-          break;
-        case "dead_letter":
-          totals.tasks_dead_lettered++;
-          metrics.tasks.labels(pipeline, type, "dead_lettered").inc();
-          if (quarantined !== undefined) {
-            // The task's other samples completed every handler.
-            totals.samples_processed += samples;
-            metrics.samplesProcessed.labels(pipeline).inc(samples);
-            totals.samples_quarantined += quarantined;
-            metrics.samplesQuarantined.labels(pipeline).inc(quarantined);
-          }
-          break;
-        case "released":
-          totals.tasks_released++;
-          metrics.tasks.labels(pipeline, type, "released").inc();
-          break;
-      }
-    }
-  }
-}
-
-/** A settlement with what it counts for. */
-interface Outcome {
-  settlement: Settlement;
-  pipeline: string;
-  /** Samples that completed the chain. */
-  samples: number;
-  /** Samples dead-lettered alone (the task's other samples completed). */
-  quarantined?: number;
-}
-
-/** A sample (or foreign payload item) to dead-letter alone, and why. */
-interface Quarantined {
-  item: unknown;
-  reason: string;
-}
-
-/**
- * Finds which of `samples` make `link` fail permanently by running it on
- * halves, recursively. Each part runs under its own task id
- * (`<id>/<from>-<to>`), so handlers that remember tasks (aggregate's ledger)
- * take every part once, also when the task is redelivered: the split is the
- * same each time. Transient errors propagate (the task is retried whole).
- */
-async function isolate(
-  link: ChainLink,
-  samples: readonly Sample[],
-  ctx: HandlerContext,
-): Promise<{ passed: Sample[]; failed: { index: number; reason: string }[] }> {
-  const passed: Sample[] = [];
-  const failed: { index: number; reason: string }[] = [];
-  const run = async (from: number, to: number): Promise<void> => {
-    const part = samples.slice(from, to);
-    const task = { ...ctx.task, id: `${ctx.task.id}/${from}-${to}` };
-    try {
-      const result = await link.instance.handle(part, { ...ctx, task });
-      passed.push(...(result ?? part));
-    } catch (error) {
-      if (!isPermanent(error) || ctx.signal.aborted) throw error;
-      if (to - from === 1) {
-        failed.push({ index: from, reason: errorMessage(error) });
-        return;
-      }
-      const mid = (from + to) >>> 1;
-      await run(from, mid);
-      await run(mid, to);
-    }
-  };
-  const mid = samples.length >>> 1;
-  await run(0, mid);
-  await run(mid, samples.length);
-  return { passed, failed };
-}
-
-/** `item` when JSON can hold it, else a description (a broker must be able to store it). */
-function encodable(item: unknown): unknown {
-  try {
-    JSON.stringify(item);
-    return item;
-  } catch (error) {
-    return `Unencodable item (${errorMessage(error)})`;
   }
 }

@@ -68,20 +68,21 @@ const databaseOptionsSchema = z.object(databaseConfig());
 /** Where and how to connect; the fields of {@link databaseConfig}. */
 export type DatabaseOptions = z.output<typeof databaseOptionsSchema>;
 
+/** The methods of the database a handle shares; the handle calls them on the shared one. */
+const SHARED_METHODS = [
+  "insertSamples",
+  "expireSamples",
+  "expireAggregates",
+  "mergeAggregates",
+  "pruneAggregateLedger",
+  "insertAnomalies",
+  "resolveAnomaly",
+  "health",
+] as const satisfies readonly (keyof DatabaseCore)[];
+type SharedMethod = (typeof SHARED_METHODS)[number];
+
 /** A shared database handle; {@link release} it when done. */
-export interface Database extends
-  Pick<
-    DatabaseCore,
-    | "schema"
-    | "insertSamples"
-    | "expireSamples"
-    | "expireAggregates"
-    | "mergeAggregates"
-    | "pruneAggregateLedger"
-    | "insertAnomalies"
-    | "resolveAnomaly"
-    | "health"
-  > {
+export interface Database extends Pick<DatabaseCore, "schema" | SharedMethod> {
   /** `postgres` or `pglite`. */
   readonly kind: Driver["kind"];
   /** Runs one statement (for tests and ad-hoc reads). */
@@ -191,18 +192,13 @@ export async function openDatabase(
     }
   });
   let released = false;
+  const shared = Object.fromEntries(
+    SHARED_METHODS.map((name) => [name, (core[name] as (...args: never[]) => unknown).bind(core)]),
+  ) as Pick<DatabaseCore, SharedMethod>;
   return {
+    ...shared,
     kind: core.driver.kind,
     schema: core.schema,
-    insertSamples: (samples) => core.insertSamples(samples),
-    expireSamples: (before, options) => core.expireSamples(before, options),
-    expireAggregates: (windowMs, before, options) =>
-      core.expireAggregates(windowMs, before, options),
-    mergeAggregates: (taskId, partials, now) => core.mergeAggregates(taskId, partials, now),
-    pruneAggregateLedger: (before) => core.pruneAggregateLedger(before),
-    insertAnomalies: (rows) => core.insertAnomalies(rows),
-    resolveAnomaly: (id, at) => core.resolveAnomaly(id, at),
-    health: () => core.health(),
     query: (text, params) => core.driver.query(text, params),
     async release() {
       if (released) return;

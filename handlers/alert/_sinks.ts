@@ -13,10 +13,7 @@ import {
   redactText,
   sleepUnlessAborted,
 } from "../../core/mod.ts";
-import type { AnomalyEvent as CoreAnomalyEvent } from "../../core/mod.ts";
-
-/** An anomaly as received on the bus (published by the `anomaly` handler). */
-export type AnomalyEvent = CoreAnomalyEvent;
+import type { AnomalyEvent } from "../../core/mod.ts";
 
 /** What sinks deliver: a condition started (firing) or cleared (resolved). */
 export type Notice =

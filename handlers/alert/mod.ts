@@ -6,16 +6,17 @@
  * @module
  */
 import {
+  type AnomalyEvent,
   defineHandler,
   duration,
   type HandlerContext,
   type Sample,
+  SEVERITIES,
   sleepUnlessAborted,
   z,
 } from "../../core/mod.ts";
 import {
   alertmanagerAlerts,
-  type AnomalyEvent,
   type DeliveryReport,
   logSink,
   type Notice,
@@ -26,9 +27,8 @@ import {
 } from "./_sinks.ts";
 import { connectMqttSink, mqttSinkName } from "./_mqtt_sink.ts";
 
-export type { AnomalyEvent, Notice } from "./_sinks.ts";
+export type { Notice } from "./_sinks.ts";
 
-const SEVERITIES = ["info", "warning", "critical"] as const;
 const RANK = { info: 0, warning: 1, critical: 2 } as const;
 
 const logSinkSchema = z.strictObject({

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
-import { createEventBus, type HandlerContext, silentLogger } from "../../core/mod.ts";
+import {
+  type AnomalyEvent,
+  createEventBus,
+  type HandlerContext,
+  silentLogger,
+} from "../../core/mod.ts";
 import { FakeClock, recordingLogger, recordingMetrics, testContext } from "../../core/testing.ts";
-import alert, { type AnomalyEvent } from "./mod.ts";
+import alert from "./mod.ts";
 
 interface Received {
   headers: Headers;

@@ -7,7 +7,7 @@
  */
 import {
   ANOMALY_RESOLVED_TOPIC,
-  ANOMALY_TOPIC as CORE_ANOMALY_TOPIC,
+  ANOMALY_TOPIC,
   type AnomalyEvent,
   type AnomalyResolvedEvent,
   errorMessage,
@@ -23,20 +23,9 @@ import {
 import { createDetector, type Detector, type Finding } from "./_detectors.ts";
 import { type Rule, ruleName, type RuleOf } from "./_rules.ts";
 
-/**
- * One anomaly: what is stored (a row of `anomalies`), published and alerted on. `id` is
- * deterministic (a hash of rule, device, metric and ts); for a silent device `metric` is the
- * rule's metric pattern and `ts` the moment the silence reached `after`; an open side of the
- * expected band is `null`.
- */
-export type Anomaly = AnomalyEvent;
-
-/** A condition that cleared: published on the bus as `anomaly.resolved`. */
-export type AnomalyResolved = AnomalyResolvedEvent;
-
 /** Where anomalies are stored. Inserting must be idempotent by `id`. */
 export interface AnomalySink {
-  insertAnomalies(rows: Anomaly[]): Promise<unknown>;
+  insertAnomalies(rows: AnomalyEvent[]): Promise<unknown>;
   /** Records when the condition an anomaly opened cleared (best effort). */
   resolveAnomaly?(id: string, resolvedAt: number): Promise<unknown>;
   release(): Promise<void> | void;
@@ -50,11 +39,6 @@ export interface AnomalyEngineOptions {
   /** Where anomalies are stored; none: not stored. */
   sink?: AnomalySink | undefined;
 }
-
-/** Bus topic of anomalies. */
-export const ANOMALY_TOPIC = CORE_ANOMALY_TOPIC;
-/** Bus topic of cleared conditions. */
-export const RESOLVED_TOPIC = ANOMALY_RESOLVED_TOPIC;
 
 /** Anomalies remembered per series, to publish and store again when a task is redelivered. */
 const RECENT_PER_SERIES = 16;
@@ -82,7 +66,7 @@ interface SeriesState {
   lastValue: number;
   /** `seq` of the last sample judged, when it had one. */
   lastSeq: number | undefined;
-  recent: Anomaly[];
+  recent: AnomalyEvent[];
 }
 
 interface SilentState {
@@ -184,12 +168,12 @@ export function createAnomalyEngine(
   stateEvicted.inc({ state: "silence" }, 0);
 
   /** Publishes and counts a new anomaly. */
-  function found(anomaly: Anomaly): void {
+  function found(anomaly: AnomalyEvent): void {
     detected.inc({ device: anomaly.device, rule: anomaly.rule, severity: anomaly.severity });
     events.publish(ANOMALY_TOPIC, anomaly);
   }
-  let pending: Anomaly[] = [];
-  const resolutions: AnomalyResolved[] = [];
+  let pending: AnomalyEvent[] = [];
+  const resolutions: AnomalyResolvedEvent[] = [];
 
   function newSeries(device: string, metric: string): SeriesState {
     const state: SeriesState = {
@@ -229,9 +213,9 @@ export function createAnomalyEngine(
     }
   }
 
-  function resolved(item: AnomalyResolved): void {
+  function resolved(item: AnomalyResolvedEvent): void {
     cleared.inc({ device: item.device, rule: item.rule });
-    events.publish(RESOLVED_TOPIC, item);
+    events.publish(ANOMALY_RESOLVED_TOPIC, item);
     if (sink?.resolveAnomaly) resolutions.push(item);
   }
 
@@ -255,7 +239,7 @@ export function createAnomalyEngine(
     ts: number,
     value: number,
     f: Finding,
-  ): Anomaly {
+  ): AnomalyEvent {
     return {
       id: anomalyId(c.name, device, metric, ts),
       device,
@@ -271,14 +255,14 @@ export function createAnomalyEngine(
     };
   }
 
-  async function store(rows: Anomaly[]): Promise<void> {
+  async function store(rows: AnomalyEvent[]): Promise<void> {
     if (!sink || rows.length === 0) return;
     await sink.insertAnomalies(rows);
   }
 
   async function checkSilence(): Promise<void> {
     const now = clock.now();
-    const silent: Anomaly[] = [];
+    const silent: AnomalyEvent[] = [];
     for (const state of silences.values()) {
       const { after } = state.compiled.rule;
       const silentFor = now - state.lastSeen;
@@ -327,7 +311,7 @@ export function createAnomalyEngine(
 
   return {
     async handle(samples: readonly Sample[], hctx: HandlerContext): Promise<void> {
-      const seen: Anomaly[] = [];
+      const seen: AnomalyEvent[] = [];
       const now = clock.now();
       let state: SeriesState | undefined;
       let prev: Sample | undefined;

@@ -3,12 +3,7 @@
  *
  * @module
  */
-import { duration, z } from "../../core/mod.ts";
-
-/** Severity of an anomaly. */
-export const SEVERITIES = ["info", "warning", "critical"] as const;
-/** Severity of an anomaly. */
-export type Severity = (typeof SEVERITIES)[number];
+import { duration, SEVERITIES, z } from "../../core/mod.ts";
 
 const common = {
   name: z.string().regex(/^[A-Za-z0-9_.:@*?-]+$/, {

@@ -12,15 +12,8 @@ import { databaseConfig, openDatabase } from "../_db/mod.ts";
 import { createAnomalyEngine } from "./_handler.ts";
 import { DEFAULT_RULES, ruleName, ruleSchema } from "./_rules.ts";
 
-export {
-  type Anomaly,
-  ANOMALY_TOPIC,
-  anomalyId,
-  type AnomalyResolved,
-  type AnomalySink,
-  RESOLVED_TOPIC,
-} from "./_handler.ts";
-export { type Rule, SEVERITIES, type Severity } from "./_rules.ts";
+export { anomalyId, type AnomalySink } from "./_handler.ts";
+export type { Rule } from "./_rules.ts";
 
 const configSchema = z.strictObject({
   rules: z.array(ruleSchema).prefault([...DEFAULT_RULES]).describe(

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import {
+  type AnomalyEvent,
+  type AnomalyResolvedEvent,
   createEventBus,
   gaussian,
   type HandlerContext,
@@ -9,12 +11,7 @@ import {
   silentLogger,
 } from "../../core/mod.ts";
 import { FakeClock, recordingMetrics, testContext } from "../../core/testing.ts";
-import {
-  type Anomaly,
-  type AnomalyResolved,
-  type AnomalySink,
-  createAnomalyEngine,
-} from "./_handler.ts";
+import { type AnomalySink, createAnomalyEngine } from "./_handler.ts";
 import anomaly from "./mod.ts";
 
 const START = 1_700_000_000_000;
@@ -28,10 +25,10 @@ interface Setup {
 function setup(options: Setup = {}) {
   const clock = new FakeClock(START);
   const events = createEventBus(silentLogger);
-  const bus: Anomaly[] = [];
-  const resolved: AnomalyResolved[] = [];
-  events.subscribe("anomaly", (a) => bus.push(a as Anomaly));
-  events.subscribe("anomaly.resolved", (r) => resolved.push(r as AnomalyResolved));
+  const bus: AnomalyEvent[] = [];
+  const resolved: AnomalyResolvedEvent[] = [];
+  events.subscribe("anomaly", (a) => bus.push(a as AnomalyEvent));
+  events.subscribe("anomaly.resolved", (r) => resolved.push(r as AnomalyResolvedEvent));
   const controller = new AbortController();
   const recorded = recordingMetrics("handler", "anomaly");
   const config = anomaly.config.parse({
@@ -43,7 +40,7 @@ function setup(options: Setup = {}) {
     { ...config, sink: options.sink },
     testContext({ clock, events, signal: controller.signal, metrics: recorded.metrics }),
   );
-  const published: Anomaly[] = [];
+  const published: AnomalyEvent[] = [];
   const handle = async (samples: readonly Sample[]) => {
     const ctx: HandlerContext = {
       task: { id: "t", type: "telemetry.analyze", payload: {}, attempts: 0, created_at: 0 },
@@ -52,7 +49,7 @@ function setup(options: Setup = {}) {
       signal: controller.signal,
       clock,
       publish: (topic, item) => {
-        if (topic === "anomaly") published.push(item as Anomaly);
+        if (topic === "anomaly") published.push(item as AnomalyEvent);
       },
       published: () => [],
     };
@@ -240,7 +237,7 @@ Deno.test("anomaly stuck rule flags a value unchanged for a duration", async () 
 });
 
 Deno.test("anomaly ids are deterministic and a redelivered task publishes and stores them again", async () => {
-  const stored: Anomaly[] = [];
+  const stored: AnomalyEvent[] = [];
   const sink: AnomalySink = {
     insertAnomalies: (rows) => (stored.push(...rows), Promise.resolve()),
     release: () => {},
@@ -261,7 +258,7 @@ Deno.test("anomaly ids are deterministic and a redelivered task publishes and st
 
 Deno.test("anomaly turns a storage failure into a retryable error and retries silent ones", async () => {
   let failing = true;
-  const stored: Anomaly[] = [];
+  const stored: AnomalyEvent[] = [];
   const resolvedIds: string[] = [];
   const sink: AnomalySink = {
     insertAnomalies: (rows) =>

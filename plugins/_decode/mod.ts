@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type SampleInput, z } from "../../core/mod.ts";
+import { isRecord, type SampleInput, z } from "../../core/mod.ts";
 
 /** Per-metric conversion: `value × scale + offset`, with a unit. */
 export interface Conversions {
@@ -87,10 +87,6 @@ export function regexDecoder(
     }
     return samples;
   };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -23,7 +23,7 @@ import {
   REG_CTRL_MEAS,
   REG_DATA,
 } from "./_bme280.ts";
-import type { Reading } from "../_driver_host/client.ts";
+import type { Reading } from "../_driver_host/mod.ts";
 import { decodeRegister, hex, type RegisterSpec } from "./_decode.ts";
 
 /** What readers need of an I2C device. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { defineDevice, duration, sleepUnlessAborted, z } from "../../core/mod.ts";
-import { pollingHostDevice, requireHostPackages } from "../_driver_host/client.ts";
+import { pollingHostDevice, requireHostPackages } from "../_driver_host/mod.ts";
 import { I2C_PRESETS, type I2cBus, type I2cReader, registerMapReader } from "./_presets.ts";
 
 export { decodeRegister, readInteger, type RegisterSpec } from "./_decode.ts";

@@ -7,17 +7,22 @@
  * @module
  */
 import {
+  brokerClosedError,
   type BrokerDepth,
   type BrokerInstance,
+  checkReserveSize,
+  checkSettlements,
+  checkStarts,
   type Clock,
+  closeOnAbort,
   type DeadLetterPage,
   type DeadLetterSelector,
   type Delivery,
   type Logger,
   ownReceipt,
   type PluginContext,
-  type Priority,
   type Settlement,
+  SETTLEMENT_EVENT,
   type Task,
   type TaskError,
   type TaskEvent,
@@ -25,58 +30,24 @@ import {
   transition,
 } from "../../core/mod.ts";
 import { Deque, DueHeap } from "./_collections.ts";
+import {
+  type Entry,
+  PRIORITY_SCHEDULE,
+  PriorityQueues,
+  type Producer,
+  Waiters,
+} from "./_queues.ts";
 import { DeadLetterStore } from "./_dead_letters.ts";
+import { Inflight } from "./_inflight.ts";
 import type { MemoryBrokerOptions } from "./_config.ts";
 
-/**
- * Weighted round-robin over the priority queues: out of every 7 tasks taken
- * while all three queues hold tasks, 4 are `high`, 2 `normal` and 1 `low`,
- * interleaved so no priority waits a whole round. A slot whose queue is
- * empty passes to the next slot, so a lone priority gets every task.
- */
-export const PRIORITY_SCHEDULE: readonly Priority[] = [
-  "high",
-  "normal",
-  "high",
-  "low",
-  "high",
-  "normal",
-  "high",
-];
-
-/** After the first dropped dead letter, log one line per this many drops. */
-const DROP_LOG_EVERY = 1000;
-
-/** One task the broker knows about, from enqueue until completed or purged. */
-interface Entry {
-  /** The broker's copy of the task; `attempts` kept in step with the record. */
-  task: Task;
-  record: TaskRecord;
-  /** When a delayed entry becomes due (valid while in the delayed heap). */
-  due: number;
-  /** Tie-breaker for equal due times. */
-  order: number;
-}
-
-interface Producer {
-  entries: Entry[];
-  next: number;
-  resolve(): void;
-  reject(error: Error): void;
-}
+export { PRIORITY_SCHEDULE };
 
 /** The broker's handle in a {@link Delivery}; settled once. */
 class Receipt {
   settled = false;
   constructor(readonly owner: MemoryBroker, readonly entry: Entry, readonly consumer: string) {}
 }
-
-const OUTCOME_EVENT: Record<Settlement["outcome"], TaskEvent> = {
-  completed: "complete",
-  retry: "fail",
-  dead_letter: "dead_letter",
-  released: "release",
-};
 
 /**
  * An in-process {@link BrokerInstance}. Created by the `memory` plugin;
@@ -89,15 +60,8 @@ export class MemoryBroker implements BrokerInstance {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #options: MemoryBrokerOptions;
-  readonly #signal: AbortSignal;
 
-  readonly #queues: Record<Priority, Deque<Entry>> = {
-    high: new Deque(),
-    normal: new Deque(),
-    low: new Deque(),
-  };
-  #queued = 0;
-  #slot = 0;
+  readonly #queues = new PriorityQueues<Entry>();
   readonly #delayed = new DueHeap<Entry>();
   #order = 0;
 
@@ -107,17 +71,16 @@ export class MemoryBroker implements BrokerInstance {
   readonly #done = new Map<string, TaskRecord>();
   readonly #doneOrder = new Deque<TaskRecord>();
   readonly #dead: DeadLetterStore<Entry>;
-  #deadDropped = 0;
 
-  readonly #inflight = new Map<string, Set<Receipt>>();
-  #inflightCount = 0;
+  readonly #inflight = new Inflight<Receipt>();
 
   /** Wake-up functions of reserves waiting for work, oldest first. */
-  readonly #consumers = new Set<() => void>();
+  readonly #consumers = new Waiters();
   /** Enqueues waiting for room (only with `capacity`), oldest first. */
   readonly #producers = new Deque<Producer>();
   #timer: { due: number; abort: AbortController } | undefined;
   #closed = false;
+  readonly #stopListening: () => void;
 
   constructor(
     options: MemoryBrokerOptions,
@@ -127,15 +90,17 @@ export class MemoryBroker implements BrokerInstance {
     this.#name = ctx.name;
     this.#clock = ctx.clock;
     this.#logger = ctx.logger;
-    this.#signal = ctx.signal;
-    this.#dead = new DeadLetterStore(options.max_dead_letters);
-    this.#signal.addEventListener("abort", this.#onAbort, { once: true });
+    this.#dead = new DeadLetterStore(options.max_dead_letters, {
+      broker: ctx.name,
+      logger: ctx.logger,
+    });
+    this.#stopListening = closeOnAbort(ctx.signal, this);
   }
 
   // ------------------------------------------------------------ enqueue
 
   enqueue(tasks: readonly Task[]): Promise<void> {
-    if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.#closed) return Promise.reject(brokerClosedError(this.#name));
     if (tasks.length === 0) return Promise.resolve();
     const now = this.#clock.now();
     const seen = tasks.length > 1 ? new Set<string>() : undefined;
@@ -145,7 +110,7 @@ export class MemoryBroker implements BrokerInstance {
       }
       seen?.add(task.id);
       const priority = task.priority ?? "normal";
-      if (!Object.hasOwn(this.#queues, priority)) {
+      if (!this.#queues.has(priority)) {
         return Promise.reject(
           new Error(`Task "${task.id}" has an unknown priority "${String(priority)}"`),
         );
@@ -186,10 +151,10 @@ export class MemoryBroker implements BrokerInstance {
     const capacity = this.#options.capacity;
     if (capacity === undefined) return;
     let admitted = false;
-    while (this.#queued < capacity) {
+    while (this.#queues.length < capacity) {
       const producer = this.#producers.peek();
       if (!producer) break;
-      while (producer.next < producer.entries.length && this.#queued < capacity) {
+      while (producer.next < producer.entries.length && this.#queues.length < capacity) {
         this.#place(producer.entries[producer.next++]!, "enqueue", now, false);
         admitted = true;
       }
@@ -205,84 +170,49 @@ export class MemoryBroker implements BrokerInstance {
     const record = entry.record;
     record.state = transition(record.state, event);
     record.updated_at = now;
-    const queue = this.#queues[record.priority];
-    if (front) queue.unshift(entry);
-    else queue.push(entry);
-    this.#queued++;
+    this.#queues.push(entry, front);
   }
 
   // ------------------------------------------------------------ reserve
 
   async reserve(consumer: string, max: number, signal: AbortSignal): Promise<Delivery[]> {
-    if (!Number.isInteger(max) || max < 1) {
-      throw new RangeError(`Reserve size must be a positive integer, got "${max}"`);
-    }
+    checkReserveSize(max);
     for (;;) {
       if (this.#closed || signal.aborted) return [];
       this.#promoteDue(this.#clock.now());
-      if (this.#queued > 0) return this.#take(consumer, max);
+      if (this.#queues.length > 0) return this.#take(consumer, max);
       await this.#waitForWork(signal);
     }
   }
 
   #take(consumer: string, max: number): Delivery[] {
     const now = this.#clock.now();
-    let held = this.#inflight.get(consumer);
-    if (!held) this.#inflight.set(consumer, held = new Set());
     const out: Delivery[] = [];
     while (out.length < max) {
-      const entry = this.#next();
+      const entry = this.#queues.next();
       if (!entry) break;
       const record = entry.record;
       record.state = transition(record.state, "assign");
       record.worker = consumer;
       record.updated_at = now;
       const receipt = new Receipt(this, entry, consumer);
-      held.add(receipt);
+      this.#inflight.add(receipt);
       // A copy per delivery, as a serializing broker would hand out.
       out.push({ task: { ...entry.task }, receipt });
     }
-    this.#inflightCount += out.length;
     this.#admitProducers(now);
     return out;
   }
 
-  /** The next entry by weighted round-robin (see {@link PRIORITY_SCHEDULE}). */
-  #next(): Entry | undefined {
-    if (this.#queued === 0) return undefined;
-    for (let i = 0; i < PRIORITY_SCHEDULE.length; i++) {
-      const priority = PRIORITY_SCHEDULE[this.#slot]!;
-      this.#slot = (this.#slot + 1) % PRIORITY_SCHEDULE.length;
-      const entry = this.#queues[priority].shift();
-      if (entry) {
-        // An empty broker starts the next burst with `high`.
-        if (--this.#queued === 0) this.#slot = 0;
-        return entry;
-      }
-    }
-    return undefined;
-  }
-
   #waitForWork(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.#consumers.delete(wake);
-        signal.removeEventListener("abort", wake);
-        resolve();
-      };
-      this.#consumers.add(wake);
-      signal.addEventListener("abort", wake, { once: true });
-      this.#armTimer();
-    });
+    const woken = this.#consumers.wait(signal);
+    this.#armTimer();
+    return woken;
   }
 
   /** Wakes as many waiting reserves as there are queued tasks (each takes at least one). */
   #wakeConsumers(): void {
-    let budget = this.#queued;
-    for (const wake of this.#consumers) {
-      if (budget-- <= 0) break;
-      wake();
-    }
+    this.#consumers.wake(this.#queues.length);
   }
 
   /** Moves delayed tasks that are due into their queues. */
@@ -325,8 +255,11 @@ export class MemoryBroker implements BrokerInstance {
 
   started(deliveries: readonly Delivery[]): Promise<void> {
     try {
-      const receipts = deliveries.map((d) => this.#receipt(d));
-      for (const r of receipts) transition(r.entry.record.state, "start"); // check all first
+      const receipts = checkStarts(
+        deliveries,
+        (d) => this.#receipt(d),
+        (r) => r.entry.record.state,
+      );
       const now = this.#clock.now();
       for (const r of receipts) {
         r.entry.record.state = transition(r.entry.record.state, "start");
@@ -349,25 +282,11 @@ export class MemoryBroker implements BrokerInstance {
 
   #settle(settlements: readonly Settlement[]): void {
     // Check the whole batch before changing anything: all or nothing.
-    const receipts: Receipt[] = [];
-    const batch = new Set<Receipt>();
-    for (const s of settlements) {
-      const receipt = this.#receipt(s.delivery);
-      if (batch.has(receipt)) {
-        throw new Error(
-          `Delivery of task "${receipt.entry.task.id}" is settled twice in one batch`,
-        );
-      }
-      batch.add(receipt);
-      transition(receipt.entry.record.state, OUTCOME_EVENT[s.outcome]);
-      if (s.outcome === "retry" && !(Number.isFinite(s.delay) && s.delay >= 0)) {
-        throw new RangeError(
-          `Retry delay of task "${receipt.entry.task.id}" must be a non-negative number of ` +
-            `milliseconds, got "${s.delay}"`,
-        );
-      }
-      receipts.push(receipt);
-    }
+    const receipts = checkSettlements(
+      settlements,
+      (d) => this.#receipt(d),
+      (r) => r.entry.record.state,
+    );
 
     const now = this.#clock.now();
     const released: Entry[] = [];
@@ -381,7 +300,7 @@ export class MemoryBroker implements BrokerInstance {
       // A run happened when the delivery was started; releasing never counts.
       const ran = record.state === "running" && s.outcome !== "released";
       if (ran) entry.task.attempts = ++record.attempts;
-      record.state = transition(record.state, OUTCOME_EVENT[s.outcome]);
+      record.state = transition(record.state, SETTLEMENT_EVENT[s.outcome]);
       record.updated_at = now;
       switch (s.outcome) {
         case "completed":
@@ -410,12 +329,7 @@ export class MemoryBroker implements BrokerInstance {
       }
     }
     // Released tasks go back to the front, keeping their relative order.
-    for (let i = released.length - 1; i >= 0; i--) {
-      const entry = released[i]!;
-      const queue = this.#queues[entry.record.priority];
-      queue.unshift(entry);
-      this.#queued++;
-    }
+    for (let i = released.length - 1; i >= 0; i--) this.#queues.push(released[i]!, true);
     if (delayed) {
       this.#promoteDue(now); // zero delays are due at once
       this.#armTimer();
@@ -434,11 +348,7 @@ export class MemoryBroker implements BrokerInstance {
 
   #release(receipt: Receipt): void {
     receipt.settled = true;
-    const held = this.#inflight.get(receipt.consumer);
-    if (held?.delete(receipt)) {
-      this.#inflightCount--;
-      if (held.size === 0) this.#inflight.delete(receipt.consumer);
-    }
+    this.#inflight.delete(receipt);
   }
 
   /** Forgets completed records past `retention` or beyond `max_retained`. */
@@ -458,18 +368,7 @@ export class MemoryBroker implements BrokerInstance {
 
   #addDead(entry: Entry, error: TaskError, now: number): void {
     const dropped = this.#dead.add(entry, error, now);
-    if (!dropped) return;
-    this.#live.delete(dropped.task.id);
-    this.#deadDropped++;
-    if (this.#deadDropped === 1 || this.#deadDropped % DROP_LOG_EVERY === 0) {
-      this.#logger.warn("Dead-letter queue is full: dropped the oldest dead letter", {
-        broker: this.#name,
-        task_id: dropped.task.id,
-        task_type: dropped.task.type,
-        max_dead_letters: this.#dead.max,
-        dropped_total: this.#deadDropped,
-      });
-    }
+    if (dropped) this.#live.delete(dropped.task.id);
   }
 
   listDeadLetters(
@@ -513,8 +412,8 @@ export class MemoryBroker implements BrokerInstance {
     this.#promoteDue(now);
     this.#prune(now);
     return Promise.resolve({
-      queued: this.#queued,
-      inflight: this.#inflightCount,
+      queued: this.#queues.length,
+      inflight: this.#inflight.count(),
       delayed: this.#delayed.length,
       dead: this.#dead.size,
     });
@@ -522,8 +421,7 @@ export class MemoryBroker implements BrokerInstance {
 
   /** Deliveries held by `consumer` (or by everyone) and not yet settled. */
   inflight(consumer?: string): number {
-    if (consumer === undefined) return this.#inflightCount;
-    return this.#inflight.get(consumer)?.size ?? 0;
+    return this.#inflight.count(consumer);
   }
 
   health(): Promise<void> {
@@ -537,22 +435,14 @@ export class MemoryBroker implements BrokerInstance {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    this.#signal.removeEventListener("abort", this.#onAbort);
+    this.#stopListening();
     this.#timer?.abort.abort();
     this.#timer = undefined;
-    for (const wake of [...this.#consumers]) wake();
+    this.#consumers.wake(Infinity);
     for (let p = this.#producers.shift(); p; p = this.#producers.shift()) {
       for (let i = p.next; i < p.entries.length; i++) this.#live.delete(p.entries[i]!.task.id);
-      p.reject(this.#closedError());
+      p.reject(brokerClosedError(this.#name));
     }
     return Promise.resolve();
-  }
-
-  #onAbort = (): void => {
-    void this.close();
-  };
-
-  #closedError(): Error {
-    return new Error(`Broker "${this.#name}" is closed`);
   }
 }

@@ -8,12 +8,15 @@ import type {
   DeadLetter,
   DeadLetterPage,
   DeadLetterSelector,
+  Logger,
   Task,
   TaskError,
   TaskRecord,
 } from "../../core/mod.ts";
 
 const DEFAULT_PAGE = 100;
+/** After the first dropped dead letter, log one line per this many drops. */
+const DROP_LOG_EVERY = 1000;
 const CURSOR_PREFIX = "memory-dlq:";
 
 /** What the store keeps per task: the broker's own entry. */
@@ -35,8 +38,10 @@ export class DeadLetterStore<E extends DeadEntry> {
   // A Map iterates in insertion order and deletes in O(1).
   readonly #slots = new Map<string, Slot<E>>();
   #seq = 0;
+  #dropped = 0;
 
-  constructor(readonly max: number) {}
+  /** With `owner`, drops for room are logged: the first, then one line per 1000. */
+  constructor(readonly max: number, readonly owner?: { broker: string; logger: Logger }) {}
 
   get size(): number {
     return this.#slots.size;
@@ -50,10 +55,23 @@ export class DeadLetterStore<E extends DeadEntry> {
       if (oldest) {
         this.#slots.delete(oldest.entry.task.id);
         dropped = oldest.entry;
+        this.#logDrop(dropped);
       }
     }
     this.#slots.set(entry.task.id, { seq: this.#seq++, entry, error: { ...error }, at });
     return dropped;
+  }
+
+  #logDrop(dropped: E): void {
+    this.#dropped++;
+    if (!this.owner || (this.#dropped !== 1 && this.#dropped % DROP_LOG_EVERY !== 0)) return;
+    this.owner.logger.warn("Dead-letter queue is full: dropped the oldest dead letter", {
+      broker: this.owner.broker,
+      task_id: dropped.task.id,
+      task_type: dropped.task.type,
+      max_dead_letters: this.max,
+      dropped_total: this.#dropped,
+    });
   }
 
   /** Removes and returns the selected entries, oldest first. */

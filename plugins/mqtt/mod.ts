@@ -19,6 +19,7 @@ import {
   duration,
   errorMessage,
   redactText,
+  untilAborted,
   z,
 } from "../../core/mod.ts";
 import {
@@ -227,10 +228,7 @@ export default defineDevice({
         });
         c.on("offline", () => io.down(new Error(`MQTT broker at "${where}" is unreachable`)));
         c.on("error", (error) => io.down(new Error(`MQTT at "${where}": ${error.message}`)));
-        await new Promise<void>((resolve) => {
-          if (io.signal.aborted) return resolve();
-          io.signal.addEventListener("abort", () => resolve(), { once: true });
-        });
+        await untilAborted(io.signal);
         // A clean disconnect when connected; without a broker there is nothing to wait for.
         await c.endAsync(!c.connected);
       },

@@ -9,6 +9,7 @@ import {
   type DeadLetter,
   type DeadLetterSelector,
   encodeSeries,
+  isRecord,
   PRIORITIES,
   type Priority,
   type Sample,
@@ -68,10 +69,6 @@ export function redisKeys(prefix: string, taskKey: string): RedisKeys {
     processing: (consumer) => `${prefix}:processing:${consumer}`,
     lease: (consumer) => `${prefix}:lease:${consumer}`,
   };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

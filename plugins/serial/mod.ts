@@ -13,7 +13,7 @@ import {
   requireHostPackages,
   sequencer,
   untilClosedOrAborted,
-} from "../_driver_host/client.ts";
+} from "../_driver_host/mod.ts";
 import {
   type Conversions,
   conversions,

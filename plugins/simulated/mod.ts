@@ -12,6 +12,7 @@ import {
   seedFrom,
   settledOrAborted,
   sleepUnlessAborted,
+  untilAborted,
 } from "../../core/mod.ts";
 import {
   autoTick,
@@ -35,13 +36,6 @@ export {
   type SimulatedConfig,
 } from "./_config.ts";
 export type { SignalParams } from "./_series.ts";
-
-function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
 
 export default defineDevice({
   name: "simulated",

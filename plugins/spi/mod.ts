@@ -5,7 +5,7 @@
  * @module
  */
 import { defineDevice, duration, z } from "../../core/mod.ts";
-import { pollingHostDevice, type Reading, requireHostPackages } from "../_driver_host/client.ts";
+import { pollingHostDevice, type Reading, requireHostPackages } from "../_driver_host/mod.ts";
 import { type BitField, decodeField } from "./_decode.ts";
 import { mcp3008Code, mcp3008Frame, mcp3008Volts } from "./_mcp3008.ts";
 

@@ -9,7 +9,7 @@
 import { requireService } from "./services.ts";
 import type { Sample } from "../../core/mod.ts";
 import type { Runtime } from "../../core/runtime/runtime.ts";
-import { hostPackagesInstalled } from "../../plugins/_driver_host/client.ts";
+import { hostPackagesInstalled } from "../../plugins/_driver_host/mod.ts";
 import { recordings } from "./plugins.ts";
 import { createRuntime, waitFor } from "./runtime.ts";
 

@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
 import type { Sample } from "../../core/mod.ts";
-import {
-  compilePattern,
-  type Conversions,
-  groupNames,
-  jsonDecoder,
-  regexDecoder,
-} from "../_decode/mod.ts";
+import { compilePattern, type Conversions, groupNames, jsonDecoder, regexDecoder } from "./mod.ts";
 
 interface LineCase {
   name: string;
