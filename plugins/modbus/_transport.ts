@@ -6,7 +6,7 @@
  * @module
  */
 import modbusSerial from "modbus-serial";
-import { driverHost, type HostDevice } from "../_driver_host/client.ts";
+import { driverHost, type HostDevice } from "../_driver_host/mod.ts";
 import { FUNCTION_CODE, type Table } from "./_decode.ts";
 
 /** What a read brought back: registers (or bits as 0/1), or the device's exception code. */

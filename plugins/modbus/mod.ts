@@ -12,7 +12,7 @@ import {
   type SampleInput,
   sleepUnlessAborted,
 } from "../../core/mod.ts";
-import { driverHost, requireHostPackages, sequencer } from "../_driver_host/client.ts";
+import { driverHost, requireHostPackages, sequencer } from "../_driver_host/mod.ts";
 import { configSchema, type ModbusConfig } from "./_config.ts";
 import {
   decodeValue,
