@@ -29,8 +29,17 @@ export interface PluginContext {
   random: Random;
   /** Aborts when the runtime stops this component. */
   signal: AbortSignal;
-  /** Directory of the configuration file, for resolving relative paths. */
+  /**
+   * Directory of the configuration file: relative paths of files the plugin
+   * reads (certificates, patterns, modules) resolve against it.
+   */
   baseDir: string;
+  /**
+   * Where relative paths of data the plugin writes (a database, a queue
+   * file) resolve: the directory the process was started in, whose `./data`
+   * `deno task run` may write, wherever the configuration file is.
+   */
+  dataDir: string;
   /**
    * Process-wide events between plugins (e.g. `anomaly` from the anomaly
    * handler to the alert handler), including ones no task carries.

@@ -183,6 +183,8 @@ export function testContext(overrides: Partial<PluginContext> = {}): PluginConte
     random: seededRandom(1),
     signal: new AbortController().signal,
     baseDir: Deno.cwd(),
+    // A test that moves baseDir (to a temporary directory) moves the data with it.
+    dataDir: overrides.baseDir ?? Deno.cwd(),
     events: createEventBus(silentLogger),
     ...overrides,
   };

@@ -84,7 +84,7 @@ export async function runStore(o: StoreBenchOptions): Promise<BenchResult> {
   });
   // Hold the database open past the runtime's stop, to count and drop.
   const db = await openDatabase(store.config.parse({ ...o.target, schema }), {
-    baseDir: Deno.cwd(),
+    dataDir: Deno.cwd(),
     logger: createLogger({ level: "warn" }),
   });
   try {

@@ -119,6 +119,7 @@ async function runOne(
         random: seededRandom(seedFrom(`handler:${name}`)),
         signal: abort.signal,
         baseDir: options.baseDir,
+        dataDir: Deno.cwd(),
         events,
         metrics: pluginMetrics(registry, "handler", name),
       };

@@ -58,6 +58,7 @@ export interface AssemblyDeps {
   clock: Clock;
   random: Random;
   baseDir: string;
+  dataDir: string;
   /** Aborts when the runtime stops. */
   signal: AbortSignal;
   events: EventBus;
@@ -104,6 +105,7 @@ export class Assembly {
       random: seededRandom(seedFrom(`${kind}:${name}`)),
       signal: AbortSignal.any([abort.signal, this.#deps.signal]),
       baseDir: this.#deps.baseDir,
+      dataDir: this.#deps.dataDir,
       events: this.#deps.events,
       metrics: this.#deps.metrics.pluginMetrics(kind, name),
     };
@@ -162,7 +164,8 @@ export class Assembly {
       throw new StartupError(
         `Role "${this.#deps.role}" cannot use broker "${name}" (type "${block.type}"): it lives ` +
           `inside one process, so a separate hub and processor would never see each other's ` +
-          `tasks. Split roles need a shared broker such as Redis; use role "all" with the ` +
+          `tasks. Split roles need a shared broker: sqlite (processes on one machine) or ` +
+          `Redis; use role "all" with the ` +
           `in-process broker`,
       );
     }

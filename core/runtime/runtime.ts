@@ -46,6 +46,8 @@ export interface RuntimeOptions {
   seed?: number;
   /** Directory plugins resolve relative paths against. */
   baseDir?: string;
+  /** Directory relative data paths resolve against (default: the working directory). */
+  dataDir?: string;
 }
 
 /** The one-line outcome printed on stop. */
@@ -116,6 +118,7 @@ export class Runtime {
       clock: this.#clock,
       random: this.#random,
       baseDir: this.#baseDir,
+      dataDir: options.dataDir ?? Deno.cwd(),
       signal: this.#abort.signal,
       events: this.events,
       metrics: this.metrics,

@@ -49,7 +49,9 @@ export function databaseConfig() {
         '"${DATABASE_URL:-}"; empty means embedded PGlite in data_dir',
     ),
     data_dir: z.string().min(1).default("./data/pg").describe(
-      "PGlite data directory when url is empty, relative to the configuration file",
+      "PGlite data directory when url is empty; a relative path is relative to the directory " +
+        "the process started in (where `deno task run` may write ./data), wherever the " +
+        "configuration file is",
     ),
     schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, {
       error: 'Expected a lower-case PostgreSQL schema name such as "public" or "telemetry"',
@@ -136,7 +138,7 @@ export function openDatabaseCount(): number {
   return databases.size;
 }
 
-function location(options: DatabaseOptions, baseDir: string) {
+function location(options: DatabaseOptions, dataDir: string) {
   if (options.url !== "") {
     return {
       key: `postgres ${options.url}`,
@@ -149,7 +151,7 @@ function location(options: DatabaseOptions, baseDir: string) {
         }),
     };
   }
-  const dir = isAbsolute(options.data_dir) ? options.data_dir : join(baseDir, options.data_dir);
+  const dir = isAbsolute(options.data_dir) ? options.data_dir : join(dataDir, options.data_dir);
   return { key: `pglite ${dir}`, label: `pglite:${dir}`, open: () => openPglite(dir) };
 }
 
@@ -160,9 +162,9 @@ function location(options: DatabaseOptions, baseDir: string) {
  */
 export async function openDatabase(
   options: DatabaseOptions,
-  ctx: Pick<PluginContext, "baseDir" | "logger">,
+  ctx: Pick<PluginContext, "dataDir" | "logger">,
 ): Promise<Database> {
-  const where = location(options, ctx.baseDir);
+  const where = location(options, ctx.dataDir);
   const key = `${where.key}\u0000${options.schema}`;
   const core = await databases.acquire(key, async () => {
     let driver: Driver | undefined;

@@ -133,7 +133,7 @@ Deno.test({
       assert.equal(openDatabaseCount(), before + 1);
       assert.ok(
         (await Deno.stat(`${baseDir}/pg/PG_VERSION`)).isFile,
-        "data_dir is relative to baseDir",
+        "data_dir is relative to dataDir (the test context puts it in baseDir)",
       );
       await again.release();
 

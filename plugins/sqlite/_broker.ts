@@ -111,7 +111,7 @@ const WAIT = Symbol("wait");
 /** The dependencies a {@link SqliteBroker} takes from its plugin context. */
 export type SqliteBrokerContext = Pick<
   PluginContext,
-  "name" | "clock" | "logger" | "signal" | "baseDir"
+  "name" | "clock" | "logger" | "signal" | "dataDir"
 >;
 
 function resolvePath(path: string, baseDir: string): string {
@@ -200,7 +200,7 @@ export class SqliteBroker implements BrokerInstance {
     this.#clock = ctx.clock;
     this.#log = ctx.logger;
     this.#signal = ctx.signal;
-    this.file = resolvePath(options.path, ctx.baseDir);
+    this.file = resolvePath(options.path, ctx.dataDir);
     this.#db = openBrokerDatabase(this.file, options.busy_timeout);
     this.#locks = new OwnerLocks(this.file);
     try {

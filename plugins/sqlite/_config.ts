@@ -9,7 +9,9 @@ import { duration, z } from "../../core/mod.ts";
 /** The `config:` block of a `type: sqlite` broker. */
 export const sqliteBrokerConfig = z.strictObject({
   path: z.string().min(1).default("./data/broker.db").describe(
-    "Database file, relative to the configuration file's directory; its folder is created " +
+    "Database file; a relative path is relative to the directory the process started in " +
+      "(where `deno task run` may write ./data), wherever the configuration file is; its " +
+      "folder is created " +
       "when missing. Every process that shares the queue names the same file on the same " +
       "machine (a local disk: network file systems such as NFS or SMB do not work)",
   ),

@@ -20,7 +20,7 @@ const broker = new SqliteBroker(sqliteBrokerConfig.parse({ path: file }), {
   clock: systemClock,
   logger,
   signal: new AbortController().signal,
-  baseDir: Deno.cwd(),
+  dataDir: Deno.cwd(),
 });
 
 if (mode === "produce") {
