@@ -55,18 +55,21 @@ Deno.test("run refuses an invalid file with the same output as validate", async 
 });
 
 Deno.test("validate and run refuse split roles with the in-process broker at its type, and say why", async () => {
-  const validate = await runTask("validate", ["--role", "hub"]);
+  const file = "tests/_fixtures/memory_broker/telemetry.yaml";
+  const validate = await runTask("validate", ["--role", "hub", file]);
   assert.equal(validate.code, 2, validate.stderr);
   assert.match(
     validate.stderr,
-    /^telemetry\.yaml:\d+:\d+ brokers\.local\.type: Role "hub" cannot use broker "local" \(type "memory"\)/m,
+    /^tests\/_fixtures\/memory_broker\/telemetry\.yaml:\d+:\d+ brokers\.local\.type: Role "hub" cannot use broker "local" \(type "memory"\)/m,
   );
-  assert.match(validate.stderr, /Split roles need a shared broker/);
-  const run = await runTask("run", ["--role", "hub"]);
+  assert.match(validate.stderr, /Split roles need a shared broker: sqlite/);
+  const run = await runTask("run", ["--role", "hub", file]);
   assert.equal(run.code, 2);
   assert.equal(run.stderr, validate.stderr, "one check for both");
+  // The default file's sqlite broker can be shared.
+  assert.equal((await runTask("validate", ["--role", "hub"])).code, 0);
   for (const task of ["validate", "run"]) {
-    const env = await runTask(task, [], { env: { TELEMETRY_ROLE: "processor" } });
+    const env = await runTask(task, [file], { env: { TELEMETRY_ROLE: "processor" } });
     assert.equal(env.code, 2, task);
     assert.match(env.stderr, /Role "processor" cannot use broker "local"/, task);
     const bad = await runTask(task, ["--role", "both"]);

@@ -161,8 +161,8 @@ export function checkRunnable(
       typePath,
       `Role ${JSON.stringify(role)} cannot use broker ${JSON.stringify(p.via)} (type ` +
         `${JSON.stringify(block.type)}): it lives inside one process, so a separate hub and ` +
-        "processor would never see each other's tasks. Split roles need a shared broker such " +
-        'as Redis; use role "all" with this one',
+        "processor would never see each other's tasks. Split roles need a shared broker: " +
+        'sqlite (processes on one machine) or Redis; use role "all" with this one',
     );
   }
 }

@@ -293,8 +293,8 @@ Deno.test("loadConfigText() checks the brokers against the role that overrides t
       assert.deepEqual(error.problems.map(formatProblem), [
         't.yaml:7:11 brokers.queue.type: Role "processor" cannot use broker "queue" (type ' +
         '"memory"): it lives inside one process, so a separate hub and processor would never ' +
-        "see each other's tasks. Split roles need a shared broker such as Redis; use role " +
-        '"all" with this one',
+        "see each other's tasks. Split roles need a shared broker: sqlite (processes on one " +
+        'machine) or Redis; use role "all" with this one',
       ]);
       return true;
     },
