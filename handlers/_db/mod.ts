@@ -80,6 +80,8 @@ export interface Database extends
     | "pruneAggregateLedger"
     | "insertAnomalies"
     | "resolveAnomaly"
+    | "readSamples"
+    | "readAggregates"
     | "health"
   > {
   /** `postgres` or `pglite`. */
@@ -202,6 +204,8 @@ export async function openDatabase(
     pruneAggregateLedger: (before) => core.pruneAggregateLedger(before),
     insertAnomalies: (rows) => core.insertAnomalies(rows),
     resolveAnomaly: (id, at) => core.resolveAnomaly(id, at),
+    readSamples: (query) => core.readSamples(query),
+    readAggregates: (query, window) => core.readAggregates(query, window),
     health: () => core.health(),
     query: (text, params) => core.driver.query(text, params),
     async release() {
