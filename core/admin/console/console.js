@@ -16,8 +16,10 @@ function el(tag, text = "", attrs = {}) {
   return node;
 }
 
-function say(text) {
+/** Shows a status line; `problem` marks it as an error. */
+function say(text, problem = true) {
   $("#message").textContent = text;
+  $("#message").classList.toggle("info", !problem);
 }
 
 // ------------------------------------------------------------------ token and API
@@ -219,6 +221,7 @@ async function refreshOverview() {
 
 let plot;
 let plotKey = "";
+let chartRequest = 0;
 
 async function refreshChart() {
   const first = [...lastValues.values()][0];
@@ -237,7 +240,9 @@ async function refreshChart() {
   const step = $("#chart-step").value;
   const q = new URLSearchParams({ device, metric, from: String(from), to: String(to) });
   if (step) q.set("step", step);
+  const request = ++chartRequest;
   const answer = await api(`/api/v1/series?${q}`);
+  if (request !== chartRequest) return; // a later request (another series) renders instead
   const points = answer.points;
   const xs = points.map((p) => p[0] / 1000);
   const buckets = answer.step_ms > 0;
@@ -300,10 +305,15 @@ async function fillPipelines() {
   if (pipelineNames.includes(chosen)) select.value = chosen;
 }
 
+let dlqRequest = 0;
+
 async function refreshDlq() {
   await fillPipelines();
   const q = new URLSearchParams({ pipeline: dlqPipeline(), limit: "100" });
+  // Only the latest request renders: an older answer (another pipeline's) may arrive later.
+  const request = ++dlqRequest;
   const page = await api(`/api/v1/dlq?${q}`);
+  if (request !== dlqRequest) return;
   dlqItems = page.items;
   const rows = page.items.map((d) => {
     const tr = el("tr", "", { "data-task": d.task.id });
@@ -350,7 +360,7 @@ function replayIds(ids) {
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
     });
-    say(`Replayed ${replayed} dead letter${replayed === 1 ? "" : "s"}`);
+    say(`Replayed ${replayed} dead letter${replayed === 1 ? "" : "s"}`, false);
   };
 }
 
@@ -358,7 +368,7 @@ function purgeQuery(selector) {
   return async () => {
     const q = new URLSearchParams({ pipeline: dlqPipeline(), ...selector });
     const { purged } = await api(`/api/v1/dlq?${q}`, { method: "DELETE" });
-    say(`Purged ${purged} dead letter${purged === 1 ? "" : "s"}`);
+    say(`Purged ${purged} dead letter${purged === 1 ? "" : "s"}`, false);
   };
 }
 
