@@ -87,6 +87,9 @@ export {
   type PluginHistogram,
   type PluginKind,
   type PluginMetrics,
+  type SeriesAnswer,
+  type SeriesPoint,
+  type SeriesQuery,
   type Settlement,
 } from "./plugin.ts";
 export { gaussian, type Random, seededRandom, seedFrom } from "./random.ts";

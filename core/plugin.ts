@@ -334,6 +334,48 @@ export interface HandlerInstance {
   /** Throws when a dependency (database, webhook) is unreachable. */
   health?(): Promise<void>;
   close?(): Promise<void>;
+  /**
+   * Optional, read-only: the stored points of one series, for the admin
+   * API's `GET /api/v1/series` and the console. Answer `undefined` when this
+   * handler cannot serve the query (an aggregate with no window fitting the
+   * step, say); the admin API then asks the other handlers. Never changes
+   * state, and never returns more than `query.limit` points.
+   */
+  series?(query: SeriesQuery): Promise<SeriesAnswer | undefined>;
+}
+
+/** What {@link HandlerInstance.series} is asked for. */
+export interface SeriesQuery {
+  device: string;
+  metric: string;
+  /** First timestamp included (ms since epoch). */
+  from: number;
+  /** Last timestamp included (ms since epoch). */
+  to: number;
+  /** Bucket length in ms; 0 asks for the samples as stored. */
+  step: number;
+  /** Most points to return: the latest ones when there are more. */
+  limit: number;
+}
+
+/**
+ * One point: `[ts, value]` for a stored sample, or `[ts, mean, min, max,
+ * count]` for a bucket (`ts` its start).
+ */
+export type SeriesPoint =
+  | readonly [ts: number, value: number]
+  | readonly [ts: number, mean: number, min: number, max: number, count: number];
+
+/** What {@link HandlerInstance.series} answers. */
+export interface SeriesAnswer {
+  /** Where the points come from: `samples` (raw, or bucketed from them) or `aggregates`. */
+  source: "samples" | "aggregates";
+  /** The bucket length served (0: samples as stored). */
+  step_ms: number;
+  /** Oldest first. */
+  points: SeriesPoint[];
+  /** Whether more points matched than `limit` (the oldest were left out). */
+  truncated: boolean;
 }
 
 // ---------------------------------------------------------------- definitions

@@ -21,6 +21,8 @@ import { problem } from "./_problem.ts";
 import { bodyLimit, readCapped, tooLarge } from "./_body.ts";
 import { configRoutes, type ReloadOutcome } from "./_config_routes.ts";
 import { deadLetterRoutes } from "./_dead_letters.ts";
+import { consoleRoutes, isConsolePath } from "./_console.ts";
+import { seriesRoutes, type SeriesSource } from "./_series.ts";
 import { openApiDocument } from "./openapi.ts";
 
 /** Options of {@link createAdminApp}. */
@@ -56,7 +58,8 @@ const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
 /** The scope each route needs (see README, "Admin API"); unknown routes count as read. */
 function accessOf(c: Context): RouteAccess {
   const { path, method } = c.req;
-  if (PUBLIC_PATHS.has(path)) return "public";
+  // The console's files hold no data; the API calls they make carry the token.
+  if (PUBLIC_PATHS.has(path) || (method === "GET" && isConsolePath(path))) return "public";
   if (path === "/metrics") return "metrics";
   if (path === "/api/v1/samples" && method === "POST") return "ingest";
   if (method === "POST" && (path === "/api/v1/reload" || path === "/api/v1/dlq/replay")) {
@@ -275,6 +278,20 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
       brokerOf: (pipeline) => runtime.pipelines.get(pipeline)?.broker,
     }, { maxBody: admin.max_body }),
   );
+
+  app.route(
+    "/api/v1",
+    seriesRoutes({
+      // Looked up per request: a reload may replace handlers.
+      sources: () =>
+        [...runtime.handlers].flatMap(([name, h]): SeriesSource[] =>
+          h.series ? [{ name, series: h.series.bind(h) }] : []
+        ),
+      now: () => runtime.clock.now(),
+    }),
+  );
+
+  app.route("/", consoleRoutes());
 
   app.route(
     "/api/v1",

@@ -72,6 +72,24 @@ export function openApiDocument(version: string): Record<string, unknown> {
             tags: { type: "object", additionalProperties: { type: "string" } },
           },
         },
+        Series: {
+          type: "object",
+          required: ["device", "metric", "step_ms", "source", "truncated", "points"],
+          properties: {
+            device: { type: "string" },
+            metric: { type: "string" },
+            from: { type: "number" },
+            to: { type: "number" },
+            step_ms: { type: "integer", description: "Bucket length served; 0: samples" },
+            source: { type: "string", enum: ["samples", "aggregates"] },
+            truncated: { type: "boolean", description: "More points matched; the oldest left out" },
+            points: {
+              type: "array",
+              description: "[ts, value] for samples; [ts, mean, min, max, count] for buckets",
+              items: { type: "array", items: { type: "number" }, minItems: 2, maxItems: 5 },
+            },
+          },
+        },
         Selector: {
           type: "object",
           properties: {
@@ -260,6 +278,49 @@ export function openApiDocument(version: string): Record<string, unknown> {
           ],
           responses: {
             200: { description: "event: samples", content: { "text/event-stream": {} } },
+          },
+        },
+      },
+      "/api/v1/series": {
+        get: {
+          summary: "One series' stored points over a time range: the samples, or buckets of " +
+            "`step` (from the aggregate handler's windows when one divides the step, else " +
+            "computed from the samples). At most 10000 points: the latest of the range",
+          security: secured,
+          "x-scope": "read",
+          parameters: [
+            { ...query("device", "Device"), required: true },
+            { ...query("metric", "Metric"), required: true },
+            query("from", "Start: ms since epoch or ISO 8601; default an hour before `to`"),
+            query("to", "End: ms since epoch or ISO 8601; default now"),
+            query("step", 'Bucket length ("10s", "1m", or ms); absent or 0: the samples'),
+            query("limit", "Most points, 1 to 10000", { type: "integer", default: 10000 }),
+          ],
+          responses: {
+            200: json("The points, oldest first", { $ref: "#/components/schemas/Series" }),
+            400: problem,
+            401: problem,
+            404: problem,
+            503: problem,
+          },
+        },
+      },
+      "/": {
+        get: {
+          summary: "The web console (public page; its API calls carry the token)",
+          responses: { 200: { description: "HTML", content: { "text/html": {} } } },
+        },
+      },
+      "/console/{file}": {
+        get: {
+          summary: "The console's scripts and styles (public)",
+          parameters: [{ name: "file", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            200: {
+              description: "JavaScript or CSS",
+              content: { "text/javascript": {}, "text/css": {} },
+            },
+            404: problem,
           },
         },
       },

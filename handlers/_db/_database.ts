@@ -4,7 +4,13 @@
  *
  * @module
  */
-import type { AnomalyEvent, Sample } from "../../core/mod.ts";
+import type {
+  AnomalyEvent,
+  Sample,
+  SeriesAnswer,
+  SeriesPoint,
+  SeriesQuery,
+} from "../../core/mod.ts";
 import { classifyError, type Driver, errorCode } from "./_drivers.ts";
 import {
   migrationScript,
@@ -305,6 +311,41 @@ export class DatabaseCore {
     }
   }
 
+  /**
+   * The latest `query.limit` stored samples of a series in its time range
+   * (`query.step` 0), or buckets of `query.step` ms computed from them.
+   */
+  async readSamples(query: SeriesQuery): Promise<SeriesAnswer> {
+    const { device, metric, to, step, limit } = query;
+    const from = step > 0 ? Math.floor(query.from / step) * step : query.from;
+    const rows = step > 0
+      ? await this.#read(this.#sql.readSampleBuckets, [device, metric, from, to, step, limit + 1])
+      : await this.#read(this.#sql.readSamples, [device, metric, from, to, limit + 1]);
+    return { source: "samples", step_ms: step, ...points(rows, limit, step > 0) };
+  }
+
+  /**
+   * Buckets of `step` ms of a series merged from its `window` ms aggregates
+   * (`step` a multiple of `window`), the latest `limit` of the range.
+   */
+  async readAggregates(query: SeriesQuery, window: number): Promise<SeriesAnswer> {
+    const { device, metric, to, step, limit } = query;
+    const from = Math.floor(query.from / step) * step;
+    const rows = await this.#read(
+      this.#sql.readAggregates,
+      [device, metric, from, to, window, step, limit + 1],
+    );
+    return { source: "aggregates", step_ms: step, ...points(rows, limit, true) };
+  }
+
+  async #read(text: string, params: (string | number)[]): Promise<Record<string, unknown>[]> {
+    try {
+      return (await this.driver.query(text, params)).rows;
+    } catch (error) {
+      throw classifyError(error, `Cannot read series "${params[0]}" "${params[1]}"`);
+    }
+  }
+
   /** Throws a {@link RetryableError} when the database does not answer. */
   async health(): Promise<void> {
     try {
@@ -313,4 +354,21 @@ export class DatabaseCore {
       throw classifyError(error, `Database of schema "${this.schema}" does not answer`);
     }
   }
+}
+
+/** Rows read newest first (one more than `limit`) as points oldest first. */
+function points(
+  rows: Record<string, unknown>[],
+  limit: number,
+  buckets: boolean,
+): { points: SeriesPoint[]; truncated: boolean } {
+  const kept = rows.slice(0, limit).reverse();
+  return {
+    truncated: rows.length > limit,
+    points: kept.map((r): SeriesPoint =>
+      buckets
+        ? [Number(r.ts), Number(r.mean), Number(r.min), Number(r.max), Number(r.count)]
+        : [Number(r.ts), Number(r.value)]
+    ),
+  };
 }

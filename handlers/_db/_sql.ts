@@ -95,6 +95,29 @@ export function statements(s: string) {
       ON CONFLICT (id) DO NOTHING`,
     resolve: `UPDATE ${s}.anomalies SET resolved_at = to_timestamp($2::float8 / 1000)
       WHERE id = $1 AND resolved_at IS NULL`,
+    // Reads for GET /api/v1/series: the latest $5 (or $6) rows of the range, newest first
+    // (the caller reverses them). $1 device, $2 metric, $3..$4 the range in ms.
+    readSamples: `SELECT (extract(epoch FROM ts) * 1000)::float8 AS ts, value
+      FROM ${s}.telemetry_data
+      WHERE device = $1 AND metric = $2
+        AND ts >= to_timestamp($3::float8 / 1000) AND ts <= to_timestamp($4::float8 / 1000)
+      ORDER BY ts DESC LIMIT $5`,
+    // $5 the bucket length in ms.
+    readSampleBuckets: `SELECT floor(extract(epoch FROM ts) * 1000 / $5::float8) * $5::float8
+        AS ts, avg(value) AS mean, min(value) AS min, max(value) AS max, count(*)::float8 AS count
+      FROM ${s}.telemetry_data
+      WHERE device = $1 AND metric = $2
+        AND ts >= to_timestamp($3::float8 / 1000) AND ts <= to_timestamp($4::float8 / 1000)
+      GROUP BY 1 ORDER BY 1 DESC LIMIT $6`,
+    // $5 the window read, $6 the bucket length (a multiple of it: windows merge exactly).
+    readAggregates: `SELECT floor(extract(epoch FROM window_start) * 1000 / $6::float8)
+        * $6::float8 AS ts, sum(sum) / sum(count) AS mean, min(min) AS min, max(max) AS max,
+        sum(count)::float8 AS count
+      FROM ${s}.aggregates
+      WHERE device = $1 AND metric = $2 AND window_ms = $5
+        AND window_start >= to_timestamp($3::float8 / 1000)
+        AND window_start <= to_timestamp($4::float8 / 1000)
+      GROUP BY 1 ORDER BY 1 DESC LIMIT $7`,
   } as const;
 }
 

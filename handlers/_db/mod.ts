@@ -79,6 +79,8 @@ const SHARED_METHODS = [
   "pruneAggregateLedger",
   "insertAnomalies",
   "resolveAnomaly",
+  "readSamples",
+  "readAggregates",
   "health",
 ] as const satisfies readonly (keyof DatabaseCore)[];
 type SharedMethod = (typeof SHARED_METHODS)[number];

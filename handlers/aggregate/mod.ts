@@ -69,6 +69,18 @@ export function partialsOf(
   return [...byKey.values()];
 }
 
+/**
+ * The longest of `windows` that divides `step` (so its windows merge into
+ * buckets of `step` exactly); `undefined` when none does, or `step` is 0.
+ */
+export function windowFor(windows: readonly number[], step: number): number | undefined {
+  let best: number | undefined;
+  for (const w of windows) {
+    if (step > 0 && step % w === 0 && (best === undefined || w > best)) best = w;
+  }
+  return best;
+}
+
 const windowSchema = duration().pipe(
   z.int({ error: "Expected a whole number of milliseconds" }).min(1, {
     error: "Window must be at least 1ms",
@@ -178,6 +190,10 @@ export default defineHandler({
       // Nothing is buffered: every handled task is already merged.
       flush: () => Promise.resolve(),
       health: () => db.health(),
+      series(query) {
+        const window = windowFor(windows, query.step);
+        return window === undefined ? Promise.resolve(undefined) : db.readAggregates(query, window);
+      },
       async close() {
         await expiry?.stop();
         await db.release();

@@ -59,6 +59,8 @@ export default defineHandler({
         }
       },
       health: () => db.health(),
+      // Every query can be served: buckets are computed from the samples.
+      series: (query) => db.readSamples(query),
       async close() {
         await retention?.stop();
         await db.release();

@@ -1,0 +1,64 @@
+/**
+ * The web console at `/`: plain HTML, CSS and an ES module from
+ * `console/`, with uPlot 1.6.32 vendored in `console/vendor/`. The files
+ * are embedded in the module graph (text imports), so serving them needs no
+ * read permission and no build step, and works offline.
+ *
+ * The pages hold no data: they are public, and every API call they make
+ * carries the token the user gives (see `console/console.js`).
+ *
+ * @module
+ */
+import { Hono } from "@hono/hono";
+import { problem } from "./_problem.ts";
+import html from "./console/index.html" with { type: "text" };
+import script from "./console/console.js" with { type: "text" };
+import style from "./console/console.css" with { type: "text" };
+import uplotScript from "./console/vendor/uPlot.iife.min.js" with { type: "text" };
+import uplotStyle from "./console/vendor/uPlot.min.css" with { type: "text" };
+
+/** The uPlot version vendored in `console/vendor/`. */
+export const UPLOT_VERSION = "1.6.32";
+
+const JS = "text/javascript; charset=utf-8";
+const CSS = "text/css; charset=utf-8";
+
+/** File name → [content type, body] of the files under `/console/`. */
+const FILES: ReadonlyMap<string, readonly [string, string]> = new Map([
+  ["console.js", [JS, script]],
+  ["console.css", [CSS, style]],
+  ["uPlot.iife.min.js", [JS, uplotScript]],
+  ["uPlot.min.css", [CSS, uplotStyle]],
+]);
+
+/** Whether `path` is the console's: its page or one of its (public) files. */
+export function isConsolePath(path: string): boolean {
+  return path === "/" || path.startsWith("/console/");
+}
+
+/**
+ * Only this origin's scripts and styles run (uPlot sets element styles from
+ * script, hence `'unsafe-inline'` for styles); no framing.
+ */
+const SECURITY_HEADERS = {
+  "content-security-policy": "default-src 'self'; script-src 'self'; " +
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  // The files change with the version: revalidate rather than keep stale copies.
+  "cache-control": "no-cache",
+};
+
+/** The routes, mounted at the root. */
+export function consoleRoutes(): Hono {
+  const routes = new Hono();
+  const page = "text/html; charset=utf-8";
+  routes.get("/", (c) => c.body(html, 200, { "content-type": page, ...SECURITY_HEADERS }));
+  routes.get("/console/:file", (c) => {
+    const file = FILES.get(c.req.param("file"));
+    if (!file) return problem(c, 404, "Not found", `No console file "${c.req.param("file")}"`);
+    return c.body(file[1], 200, { "content-type": file[0], ...SECURITY_HEADERS });
+  });
+  return routes;
+}

@@ -1,0 +1,129 @@
+/**
+ * The query API (`GET /api/v1/series`), mounted under `/api/v1`: one
+ * series' stored points over a time range, served by the handlers that
+ * offer the optional `series()` capability (`store`, `aggregate`).
+ *
+ * @module
+ */
+import { type Context, Hono } from "@hono/hono";
+import { parseDuration } from "../duration.ts";
+import { errorMessage } from "../errors.ts";
+import type { SeriesAnswer, SeriesQuery } from "../plugin.ts";
+import { problem } from "./_problem.ts";
+
+/** Most points one answer holds (the latest of the range when more match). */
+export const MAX_SERIES_POINTS = 10_000;
+
+/** Range read when `from` is not given: the hour before `to`. */
+const DEFAULT_RANGE_MS = 3_600_000;
+
+/** A handler that can read series, by its component name. */
+export interface SeriesSource {
+  name: string;
+  series(query: SeriesQuery): Promise<SeriesAnswer | undefined>;
+}
+
+/** What the route needs from the runtime. */
+export interface SeriesDesk {
+  /** The handlers of the process that offer `series()`. */
+  sources(): SeriesSource[];
+  /** Now, in ms since epoch (the runtime's clock). */
+  now(): number;
+}
+
+/**
+ * A time: milliseconds since epoch or an ISO 8601 date; `undefined` when
+ * `text` is neither.
+ */
+export function parseTime(text: string): number | undefined {
+  const t = text.trim();
+  if (/^-?\d+$/.test(t)) return Number(t);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(t)) return undefined;
+  const ms = Date.parse(t);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** The routes, relative to `/api/v1`. */
+export function seriesRoutes(desk: SeriesDesk): Hono {
+  const routes = new Hono();
+
+  routes.get("/series", async (c) => {
+    const query = parseQuery(c, desk.now());
+    if (query instanceof Response) return query;
+    const sources = desk.sources();
+    if (sources.length === 0) {
+      return problem(
+        c,
+        404,
+        "No stored series",
+        "No handler of this process can read series (add a store or aggregate handler)",
+      );
+    }
+    const settled = await Promise.allSettled(sources.map((s) => s.series(query)));
+    const answers: SeriesAnswer[] = [];
+    const failures: string[] = [];
+    settled.forEach((r, i) => {
+      if (r.status === "fulfilled") {
+        if (r.value) answers.push(r.value);
+      } else failures.push(`${sources[i]!.name}: ${errorMessage(r.reason)}`);
+    });
+    if (answers.length === 0 && failures.length > 0) {
+      return problem(c, 503, "Series unavailable", failures.join("; "), {}, {
+        "retry-after": "5",
+      });
+    }
+    // Most points wins (a handler of another pipeline knows nothing of this series);
+    // aggregates on a tie, being the cheaper read.
+    answers.sort((a, b) =>
+      b.points.length - a.points.length ||
+      Number(b.source === "aggregates") - Number(a.source === "aggregates")
+    );
+    const best = answers[0] ??
+      { source: "samples", step_ms: query.step, points: [], truncated: false };
+    return c.json({
+      device: query.device,
+      metric: query.metric,
+      from: query.from,
+      to: query.to,
+      step_ms: best.step_ms,
+      source: best.source,
+      truncated: best.truncated,
+      points: best.points,
+    });
+  });
+
+  return routes;
+}
+
+function parseQuery(c: Context, now: number): SeriesQuery | Response {
+  const bad = (detail: string) => problem(c, 400, "Invalid series query", detail);
+  const device = c.req.query("device") ?? "";
+  const metric = c.req.query("metric") ?? "";
+  if (device === "" || metric === "") return bad(`"device" and "metric" are required`);
+  const toText = c.req.query("to");
+  const to = toText === undefined || toText === "" ? now : parseTime(toText);
+  if (to === undefined) {
+    return bad(`"to" must be milliseconds since epoch or an ISO 8601 date, not "${toText}"`);
+  }
+  const fromText = c.req.query("from");
+  const from = fromText === undefined || fromText === ""
+    ? to - DEFAULT_RANGE_MS
+    : parseTime(fromText);
+  if (from === undefined) {
+    return bad(`"from" must be milliseconds since epoch or an ISO 8601 date, not "${fromText}"`);
+  }
+  if (from > to) return bad(`"from" must not be after "to"`);
+  const stepText = c.req.query("step");
+  const step = stepText === undefined || stepText === "" ? 0 : parseDuration(stepText);
+  if (step === undefined || !Number.isInteger(step) || step < 0) {
+    return bad(
+      `"step" must be a duration such as "10s" or "1m" (or 0 for samples), not "${stepText}"`,
+    );
+  }
+  const limitText = c.req.query("limit");
+  const limit = limitText === undefined || limitText === "" ? MAX_SERIES_POINTS : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SERIES_POINTS) {
+    return bad(`"limit" must be an integer from 1 to ${MAX_SERIES_POINTS}`);
+  }
+  return { device, metric, from, to, step, limit };
+}
