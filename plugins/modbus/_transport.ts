@@ -5,7 +5,7 @@
  *
  * @module
  */
-import modbusSerial from "modbus-serial";
+import type modbusSerial from "modbus-serial";
 import { driverHost, type HostDevice } from "../_driver_host/mod.ts";
 import { FUNCTION_CODE, type Table } from "./_decode.ts";
 
@@ -42,8 +42,19 @@ export class ModbusTimeout extends Error {
   override name = "ModbusTimeout";
 }
 
-// CommonJS: the default import is the client class itself; the bundled types describe a namespace.
-const ModbusRTU = modbusSerial as unknown as typeof modbusSerial.default;
+type ModbusClientClass = typeof modbusSerial.default;
+let clientClass: Promise<ModbusClientClass> | undefined;
+
+/**
+ * The client class, loaded on first use only: modbus-serial brings serialport's native
+ * bindings, and merely loading them makes Deno ask for FFI access, which every process
+ * without a Modbus device must not do (a terminal would show a permission prompt).
+ */
+function modbusClient(): Promise<ModbusClientClass> {
+  // CommonJS: the default import is the client class itself; the bundled types describe a namespace.
+  clientClass ??= import("modbus-serial").then((m) => m.default as unknown as ModbusClientClass);
+  return clientClass;
+}
 
 const READS = {
   coil: "readCoils",
@@ -54,6 +65,7 @@ const READS = {
 
 /** Connects to a Modbus TCP server, giving up after `timeout` ms. */
 export async function connectTcp(host: string, port: number, timeout: number): Promise<Connection> {
+  const ModbusRTU = await modbusClient();
   const client = new ModbusRTU();
   const where = `${host}:${port}`;
   let timer: ReturnType<typeof setTimeout> | undefined;
