@@ -13,6 +13,7 @@ import serial from "../plugins/serial/mod.ts";
 import i2c from "../plugins/i2c/mod.ts";
 import spi from "../plugins/spi/mod.ts";
 import mqtt from "../plugins/mqtt/mod.ts";
+import opcua from "../plugins/opcua/mod.ts";
 import digest from "../handlers/digest/mod.ts";
 import discard from "../handlers/discard/mod.ts";
 import store from "../handlers/store/mod.ts";
@@ -28,6 +29,7 @@ export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
   i2c,
   spi,
   mqtt,
+  opcua,
   memory,
   redis,
   digest,
