@@ -9,6 +9,7 @@ import { type BenchResult, calibrate, markdownTable, tidy, writeResult } from ".
 import { embedded, embeddedLatency } from "./scenarios/embedded.ts";
 import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
 import { mqttScenario } from "./scenarios/mqtt.ts";
+import { opcuaScenario } from "./scenarios/opcua.ts";
 import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
 import { serial } from "./scenarios/serial.ts";
 import { storePglite, storePostgres } from "./scenarios/store.ts";
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   "redis-latency": redisLatency,
   serial,
   mqtt: mqttScenario,
+  opcua: opcuaScenario,
   store: storePostgres,
   "store-pglite": storePglite,
 };

@@ -10,6 +10,7 @@ import { HAVE_OPCUA, type OpcuaServer, startOpcuaServer } from "./_fixtures/opcu
 import { recordings } from "./_fixtures/plugins.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
 import { needs, run } from "./_fixtures/tools.ts";
+import { runTask } from "./_fixtures/cli.ts";
 
 const test = (name: string, fn: () => Promise<void>, ignore = !HAVE_OPCUA) =>
   Deno.test({ name, ignore, fn, sanitizeOps: false, sanitizeResources: false });
@@ -191,3 +192,55 @@ test("opcua: SignAndEncrypt with Basic256Sha256 and certificate files", async ()
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }, NO_OPENSSL);
+
+test("opcua: `deno task run` with its own permissions reads an OPC UA server", async () => {
+  await withServer(async (server) => {
+    const dir = await Deno.makeTempDir({ prefix: "opcua-run-" });
+    try {
+      const config = `${dir}/telemetry.yaml`;
+      // pki_dir in ./data: the only place `deno task run` may write.
+      await Deno.writeTextFile(
+        config,
+        `admin: { enabled: false }
+devices:
+  plant:
+    type: opcua
+    config:
+      endpoint: "${server.endpoint}"
+      publishing_interval: 50ms
+      sampling_interval: 0
+      nodes: [{ node_id: "ns=1;s=Plant.Temp", metric: temp }]
+brokers: { mem: { type: memory } }
+handlers: { drop: { type: discard } }
+pipelines: { main: { from: [plant], via: mem, handlers: [drop] } }
+`,
+      );
+      const out = await runTask("run", ["--config", config, "--for", "4s"]);
+      assert.equal(out.code, 0, out.stderr);
+      const read = Number(/Stopped after [\d.]+s: (\d+) samples read/.exec(out.stdout)?.[1]);
+      assert.ok(read > 0, `samples read: ${out.stdout}\n${out.stderr}`);
+      assert.doesNotMatch(out.stderr, /NotCapable|Requires .* access/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+test("opcua: `deno task opcua-browse` prints the server's variables as node-table lines", async () => {
+  await withServer(async (server) => {
+    const out = await runTask("opcua-browse", [server.endpoint]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /^nodes:$/m);
+    assert.match(
+      out.stdout,
+      /^ {2}- \{ node_id: "ns=1;s=Plant\.Temp", metric: plant_temp \} {2}# Double, Plant\/Temp$/m,
+    );
+    assert.match(
+      out.stdout,
+      /node_id: "ns=1;s=Plant\.Running", metric: plant_running \} {2}# Boolean/,
+    );
+    const refused = await runTask("opcua-browse", ["http://x"]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /Usage: deno task opcua-browse/);
+  });
+});

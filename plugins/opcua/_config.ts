@@ -4,6 +4,7 @@
  * @module
  */
 import { duration, z } from "../../core/mod.ts";
+import { nodeTable } from "./_map.ts";
 
 const deadband = z.strictObject({
   type: z.enum(["absolute", "percent"]).describe(
@@ -90,7 +91,14 @@ export const configSchema = z.strictObject({
   keepalive: duration({ timer: true }).pipe(z.number().min(100)).prefault("5s").describe(
     "The subscription's keep-alive: a server silent for 3 of them counts as gone (device down)",
   ),
-  nodes: z.array(node).min(1).describe(
+  nodes: z.array(node).min(1).superRefine((nodes, ctx) => {
+    // Same checks as nodeTable(), here so that `validate` names the line.
+    try {
+      nodeTable(nodes, "\u0000this device");
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: (error as Error).message.replace("\u0000", "") });
+    }
+  }).describe(
     "The node table: the nodes to monitor and the device and metric each one feeds",
   ),
 });

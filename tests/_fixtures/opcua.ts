@@ -36,6 +36,8 @@ export interface OpcuaServer {
   kill(signal?: Deno.Signal): Promise<void>;
   /** Starts it again on the same port. */
   restart(): Promise<OpcuaServer>;
+  /** With `bench`: the changes the server made so far (it reports them each second). */
+  changes(): number;
 }
 
 /** Starts the test server and resolves once it prints `ready <endpoint>` (or throws after `ms`). */
@@ -72,14 +74,26 @@ export async function startOpcuaServer(
         throw new Error(`The OPC UA test server exited before listening: ${errors.join("")}`);
       }
       text += value;
-      const ready = /ready (\S+)/.exec(text);
-      if (ready) break;
+      const ready = /ready \S+\n/.exec(text);
+      if (ready) {
+        text = text.slice(ready.index + ready[0].length);
+        break;
+      }
     }
   } finally {
     clearTimeout(timer);
   }
+  let changes = 0;
   (async () => {
-    while (!(await lines.read()).done) { /* drain */ }
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) return;
+      text += value;
+      const end = text.lastIndexOf("\n");
+      if (end < 0) continue;
+      for (const m of text.slice(0, end).matchAll(/^changes (\d+)$/gm)) changes += Number(m[1]);
+      text = text.slice(end + 1);
+    }
   })().catch(() => {});
   let gone = false;
   const server: OpcuaServer = {
@@ -96,6 +110,7 @@ export async function startOpcuaServer(
       await child.status;
     },
     restart: () => startOpcuaServer({ ...options, port }, ms),
+    changes: () => changes,
   };
   return server;
 }
