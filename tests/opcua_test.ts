@@ -130,6 +130,30 @@ test("opcua: a server killed and started again takes the device down, then up, a
   }
 });
 
+test("opcua: a server that hangs (SIGSTOP) takes the device down after 3 silent keep-alives, and back up", async () => {
+  await withServer(async (server, pki) => {
+    const key = `opcua-hang-${crypto.randomUUID()}`;
+    const { runtime } = await createRuntime(yaml(key, server.endpoint, pki));
+    try {
+      runtime.start();
+      await waitFor(() => samplesOf(key, "temp").length >= 2, "values before the hang", 30_000);
+      Deno.kill(server.pid, "SIGSTOP");
+      try {
+        // The connection stays open: only the silence tells.
+        await waitFor(() => runtime.devices()[0]!.state === "down", "the device down", 15_000);
+        assert.match(runtime.devices()[0]!.last_error ?? "", /sent nothing for 1500 ms/);
+      } finally {
+        Deno.kill(server.pid, "SIGCONT");
+      }
+      const before = samplesOf(key, "temp").length;
+      await waitFor(() => samplesOf(key, "temp").length >= before + 2, "values again", 30_000);
+      assert.equal(runtime.devices()[0]!.state, "up");
+    } finally {
+      await runtime.stop();
+    }
+  });
+});
+
 const NO_OPENSSL = !HAVE_OPCUA || await needs("openssl");
 
 test("opcua: SignAndEncrypt with Basic256Sha256 and certificate files", async () => {
@@ -177,7 +201,9 @@ test("opcua: SignAndEncrypt with Basic256Sha256 and certificate files", async ()
     runtime.start();
     await waitFor(() => samplesOf(key, "temp").length >= 2, "values over SignAndEncrypt", 30_000)
       .catch((error) => {
-        throw new Error(`${error.message}: ${JSON.stringify(runtime.devices()[0])}`);
+        throw new Error(
+          `${error.message}: ${JSON.stringify(runtime.devices()[0])}\nserver: ${server.log()}`,
+        );
       });
     assert.equal(runtime.devices()[0]!.state, "up");
     // node-opcua-crypto leaves OPENSSL_CONF="undefined" after reading the key; the device undoes it.
@@ -186,6 +212,29 @@ test("opcua: SignAndEncrypt with Basic256Sha256 and certificate files", async ()
       opensslConf,
       "openssl in later child processes works",
     );
+    await runtime.stop();
+
+    // Trusting another certificate than the server's: refused, never up, no values.
+    const wrongKey = `opcua-wrong-${crypto.randomUUID()}`;
+    const wrong = await createRuntime(yaml(
+      wrongKey,
+      server.endpoint,
+      `${dir}/client-pki-2`,
+      `      security:
+        mode: SignAndEncrypt
+        certificate_file: "${dir}/client_cert.pem"
+        private_key_file: "${dir}/client_key.pem"
+        server_certificate_file: "${dir}/client_cert.pem"`,
+    ));
+    try {
+      wrong.runtime.start();
+      await waitFor(() => wrong.runtime.devices()[0]!.restarts >= 1, "a refused attempt", 30_000);
+      assert.match(wrong.runtime.devices()[0]!.last_error ?? "", /BadCertificateUntrusted/);
+      assert.notEqual(wrong.runtime.devices()[0]!.state, "up");
+      assert.equal(samplesOf(wrongKey, "temp").length, 0);
+    } finally {
+      await wrong.runtime.stop();
+    }
   } finally {
     await runtime.stop();
     await server.kill();

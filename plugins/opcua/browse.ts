@@ -45,6 +45,7 @@ export async function browse(
     clientCertificateManager: new OPCUACertificateManager({
       rootFolder: resolve(pki),
       automaticallyAcceptUnknownCertificate: true,
+      disableFileWatchers: true, // see mod.ts
     }),
     endpointMustExist: false,
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 100 },

@@ -17,6 +17,7 @@ import { Buffer } from "node:buffer";
 import { X509Certificate } from "node:crypto";
 import { isAbsolute, join, resolve } from "node:path";
 import type { ClientMonitoredItemBase, DataValue } from "node-opcua-client";
+import type { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import { defineDevice, type DeviceIO, errorMessage, type SampleInput } from "../../core/mod.ts";
 import { configSchema, type OpcuaConfig, type OpcuaNode } from "./_config.ts";
 import { nodeTable, type NodeTarget, toSample } from "./_map.ts";
@@ -108,22 +109,32 @@ export default defineDevice({
     }
     const pkiDir = resolve(config.pki_dir);
     let stop: (() => Promise<void>) | undefined;
+    let certificates: OPCUACertificateManager | undefined;
+    const makeCertificates = async () => {
+      const { OPCUACertificateManager } = await import("node-opcua-certificate-manager");
+      const manager = new OPCUACertificateManager({
+        rootFolder: pkiDir,
+        automaticallyAcceptUnknownCertificate: serverCertificate === undefined,
+        // No chokidar watchers: under Deno a file that vanishes while one is being watched
+        // (a rejected certificate moved, say) throws an uncaught ENOENT and ends the process.
+        // The folder is read at each connection instead.
+        disableFileWatchers: true,
+      });
+      await manager.initialize();
+      if (serverCertificate) {
+        // A Buffer (node-opcua reads it with readUInt8), of DER bytes.
+        await manager.trustCertificate(Buffer.from(serverCertificate));
+      }
+      return manager;
+    };
 
     return {
       async run(io: DeviceIO): Promise<void> {
         // Loaded here, not at the top: a heavy dependency only configs with OPC UA pay for.
         const opcua = await import("node-opcua-client");
-        const { OPCUACertificateManager } = await import("node-opcua-certificate-manager");
         const opensslConf = Deno.env.get("OPENSSL_CONF");
-        const certificates = new OPCUACertificateManager({
-          rootFolder: pkiDir,
-          automaticallyAcceptUnknownCertificate: serverCertificate === undefined,
-        });
-        await certificates.initialize();
-        if (serverCertificate) {
-          // A Buffer (node-opcua reads it with readUInt8), of DER bytes.
-          await certificates.trustCertificate(Buffer.from(serverCertificate));
-        }
+        // One per device, kept across runs: it owns the PKI folder.
+        certificates ??= await makeCertificates();
         const secure = sec.mode === "SignAndEncrypt";
         const client = opcua.OPCUAClient.create({
           applicationName: "TelemetryHub",
@@ -159,6 +170,7 @@ export default defineDevice({
               ),
             ),
         );
+        let watchdog: ReturnType<typeof setInterval> | undefined;
         let closed = false;
         stop = async () => {
           if (closed) return;
@@ -207,7 +219,22 @@ export default defineDevice({
             "terminated",
             () => fail(new Error(`OPC UA subscription at "${where}" terminated`)),
           );
-          subscription.on("keepalive", () => io.up());
+          // A server that stops answering without closing the connection (a network partition, a
+          // hung PLC) sends neither changes nor keep-alives: 3 keep-alive periods of silence end
+          // the run like a lost connection.
+          let heard = Date.now();
+          subscription.on("keepalive", () => {
+            heard = Date.now();
+            io.up();
+          });
+          subscription.on("received_notifications", () => heard = Date.now());
+          watchdog = setInterval(() => {
+            if (Date.now() - heard > 3 * config.keepalive) {
+              fail(
+                new Error(`OPC UA server "${where}" sent nothing for ${3 * config.keepalive} ms`),
+              );
+            }
+          }, config.keepalive);
           subscription.on(
             "internal_error",
             (error: Error) =>
@@ -288,12 +315,14 @@ export default defineDevice({
           io.up();
           await untilAbortOr(io.signal, failed);
         } finally {
+          clearInterval(watchdog);
           restoreOpensslConf(opensslConf);
           await stop();
         }
       },
       async close() {
         await stop?.();
+        await certificates?.dispose();
       },
     };
   },

@@ -36,6 +36,8 @@ export interface OpcuaServer {
   kill(signal?: Deno.Signal): Promise<void>;
   /** Starts it again on the same port. */
   restart(): Promise<OpcuaServer>;
+  /** The last of what the server wrote on stderr, for failure messages. */
+  log(): string;
   /** With `bench`: the changes the server made so far (it reports them each second). */
   changes(): number;
 }
@@ -61,7 +63,7 @@ export async function startOpcuaServer(
   (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
       errors.push(chunk);
-      if (errors.length > 50) errors.shift();
+      if (errors.length > 200) errors.shift();
     }
   })().catch(() => {});
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -111,6 +113,7 @@ export async function startOpcuaServer(
     },
     restart: () => startOpcuaServer({ ...options, port }, ms),
     changes: () => changes,
+    log: () => errors.join(""),
   };
   return server;
 }

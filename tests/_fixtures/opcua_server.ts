@@ -54,6 +54,8 @@ const secure = args.pki !== undefined;
 const server = new OPCUAServer({
   port,
   hostname: "127.0.0.1",
+  // Listens on loopback only, where freePort() found the port free.
+  host: "127.0.0.1",
   resourcePath: "/UA/TelemetryHubTest",
   buildInfo: { productName: "TelemetryHub test server" },
   maxConnectionsPerEndpoint: 50,
@@ -65,6 +67,8 @@ const server = new OPCUAServer({
       serverCertificateManager: new OPCUACertificateManager({
         rootFolder: args.pki!,
         automaticallyAcceptUnknownCertificate: true,
+        // Watchers throw uncaught ENOENT under Deno when a file vanishes (see the plugin).
+        disableFileWatchers: true,
       }),
       securityModes: [MessageSecurityMode.SignAndEncrypt],
       securityPolicies: [SecurityPolicy.Basic256Sha256],
