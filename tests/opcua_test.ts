@@ -293,3 +293,33 @@ test("opcua: `deno task opcua-browse` prints the server's variables as node-tabl
     assert.match(refused.stderr, /Usage: deno task opcua-browse/);
   });
 });
+
+test("opcua: a full blocking hub queue pauses the server's publishing, and it resumes", async () => {
+  await withServer(async (server, pki) => {
+    const key = `opcua-pressure-${crypto.randomUUID()}`;
+    const nodes = Array.from(
+      { length: 50 },
+      (_, i) => `        - { node_id: "ns=1;s=Bench.V${i}", metric: v${i} }`,
+    ).join("\n");
+    const { runtime, lines } = await createRuntime(
+      yaml(key, server.endpoint, pki)
+        .replace(/      nodes:\n(        - .*\n)+/, `      nodes:\n${nodes}\n`)
+        .replace(`config: { key: ${key} }`, `config: { key: ${key}, delay: 20ms }`)
+        .replace(
+          "batch: { max_samples: 100, max_wait: 5ms }",
+          "batch: { max_samples: 5, max_wait: 5ms }\n    hub_queue: { capacity: 10, overflow: block }",
+        ),
+    );
+    try {
+      runtime.start();
+      const paused = () => lines.filter((l) => l.msg === "Hub queue full: publishing paused");
+      const resumed = () => lines.filter((l) => l.msg === "Publishing resumed");
+      await waitFor(() => paused().length >= 1 && resumed().length >= 1, "a pause and a resume");
+      const seen = recordings.get(key)?.samples.length ?? 0;
+      await waitFor(() => (recordings.get(key)?.samples.length ?? 0) > seen + 20, "more values");
+      assert.equal(runtime.metrics.grandTotals().samples_dropped, 0, "the hub drops nothing");
+    } finally {
+      await runtime.stop();
+    }
+  }, { bench: 50, every: 20 });
+});

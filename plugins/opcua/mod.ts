@@ -108,6 +108,10 @@ export default defineDevice({
       }
     }
     const pkiDir = resolve(config.pki_dir);
+    const pauses = ctx.metrics.counter(
+      "opcua_publishing_paused_total",
+      "Times the server was told to stop publishing because the hub queue was full",
+    );
     let stop: (() => Promise<void>) | undefined;
     let certificates: OPCUACertificateManager | undefined;
     const makeCertificates = async () => {
@@ -256,11 +260,29 @@ export default defineDevice({
           // Samples of one publish go out as one batch, after the notifications are handled.
           let pending: SampleInput[] = [];
           let flushQueued = false;
+          // Backpressure: while the hub queue is full (`overflow: block`), the server is told to
+          // stop publishing; it keeps changes in its per-node queues (`queue_size`, oldest
+          // dropped) and publishes again once the hub has room.
+          let blocked = 0;
+          const setPublishing = (on: boolean) => {
+            if (!on) pauses.inc();
+            ctx.logger.debug(on ? "Publishing resumed" : "Hub queue full: publishing paused");
+            subscription.setPublishingMode(on).catch((error: Error) =>
+              io.readError(new Error(`Cannot set publishing mode at "${where}": ${error.message}`))
+            );
+          };
           const flush = () => {
             flushQueued = false;
             const batch = pending;
             pending = [];
-            if (batch.length > 0) io.emit(batch);
+            if (batch.length === 0) return;
+            const queued = io.emit(batch);
+            if (!queued) return;
+            if (blocked++ === 0) setPublishing(false);
+            const done = () => {
+              if (--blocked === 0 && !io.signal.aborted) setPublishing(true);
+            };
+            queued.then(done, done);
           };
           for (const { settings, at } of groups.values()) {
             const filter = settings.deadband
