@@ -303,7 +303,7 @@ test("opcua: a full blocking hub queue pauses the server's publishing, and it re
     ).join("\n");
     const { runtime, lines } = await createRuntime(
       yaml(key, server.endpoint, pki)
-        .replace(/      nodes:\n(        - .*\n)+/, `      nodes:\n${nodes}\n`)
+        .replace(/ {6}nodes:\n( {8}- .*\n)+/, `      nodes:\n${nodes}\n`)
         .replace(`config: { key: ${key} }`, `config: { key: ${key}, delay: 20ms }`)
         .replace(
           "batch: { max_samples: 100, max_wait: 5ms }",
