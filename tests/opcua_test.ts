@@ -64,10 +64,15 @@ async function withServer(
   }
 }
 
-test("opcua: subscribed values arrive with their source timestamps and the node's device and unit", async () => {
+test("opcua: subscribed values arrive with their source timestamps and the node's device and unit; an unknown node is a read error", async () => {
   await withServer(async (server, pki) => {
     const key = `opcua-values-${crypto.randomUUID()}`;
-    const { runtime } = await createRuntime(yaml(key, server.endpoint, pki));
+    const { runtime } = await createRuntime(
+      yaml(key, server.endpoint, pki).replace(
+        "      nodes:\n",
+        '      nodes:\n        - { node_id: "ns=1;s=Plant.Nope", metric: nope }\n',
+      ),
+    );
     try {
       runtime.start();
       await waitFor(() => samplesOf(key, "temp").length >= 3, "three temp samples", 30_000);
@@ -81,6 +86,12 @@ test("opcua: subscribed values arrive with their source timestamps and the node'
       const running = samplesOf(key, "running");
       assert.ok(running.every((s) => s.device === "line_1" && (s.value === 0 || s.value === 1)));
       assert.equal(runtime.devices()[0]!.state, "up");
+      // A node the server does not know is a read error; the others go on.
+      assert.ok(runtime.devices()[0]!.read_errors >= 1);
+      assert.match(
+        runtime.devices()[0]!.last_error ?? "",
+        /Cannot monitor node "ns=1;s=Plant\.Nope": BadNodeIdUnknown/,
+      );
     } finally {
       await runtime.stop();
     }
