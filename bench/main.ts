@@ -15,6 +15,7 @@ import {
 import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
 import { modbus } from "./scenarios/modbus.ts";
 import { mqttScenario } from "./scenarios/mqtt.ts";
+import { opcuaScenario } from "./scenarios/opcua.ts";
 import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
 import { serial } from "./scenarios/serial.ts";
 import { storePglite, storePostgres } from "./scenarios/store.ts";
@@ -33,6 +34,7 @@ const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   serial,
   mqtt: mqttScenario,
   modbus,
+  opcua: opcuaScenario,
   store: storePostgres,
   "store-pglite": storePglite,
 };

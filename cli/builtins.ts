@@ -15,6 +15,7 @@ import i2c from "../plugins/i2c/mod.ts";
 import spi from "../plugins/spi/mod.ts";
 import mqtt from "../plugins/mqtt/mod.ts";
 import modbus from "../plugins/modbus/mod.ts";
+import opcua from "../plugins/opcua/mod.ts";
 import digest from "../handlers/digest/mod.ts";
 import discard from "../handlers/discard/mod.ts";
 import store from "../handlers/store/mod.ts";
@@ -31,6 +32,7 @@ export const BUILTIN_PLUGINS: readonly AnyPluginDefinition[] = [
   spi,
   mqtt,
   modbus,
+  opcua,
   memory,
   sqlite,
   redis,
