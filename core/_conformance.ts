@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { BrokerInstance, Delivery } from "./plugin.ts";
+import type { BrokerInstance, Delivery } from "./broker.ts";
 import type { Task, TaskError } from "./task.ts";
 import { type FakeClock, flushMicrotasks } from "./_fake_clock.ts";
 

@@ -7,14 +7,8 @@
  *
  * @module
  */
-import {
-  type Task,
-  type TaskError,
-  type TaskEvent,
-  type TaskRecord,
-  type TaskState,
-  transition,
-} from "./task.ts";
+import type { Task, TaskError, TaskEvent, TaskRecord, TaskState } from "./task.ts";
+import { transition } from "./task.ts";
 
 /** A task handed to a consumer, with the broker's receipt for settling it. */
 export interface Delivery {
