@@ -1,12 +1,155 @@
 /**
- * Checks every broker makes the same way, so that brokers answer the
- * contract with the same errors: settlements, reserve sizes, a closed
- * broker, closing when the plugin context aborts.
+ * The broker contract (deliveries, settlements, dead letters, the
+ * {@link BrokerInstance} interface), and the checks every broker makes the
+ * same way, so that brokers answer the contract with the same errors:
+ * receipts, settlements, reserve sizes, a closed broker, closing when the
+ * plugin context aborts.
  *
  * @module
  */
-import type { Delivery, Settlement } from "./plugin.ts";
-import { type TaskEvent, type TaskState, transition } from "./task.ts";
+import type { Task, TaskError, TaskEvent, TaskRecord, TaskState } from "./task.ts";
+import { transition } from "./task.ts";
+
+/** A task handed to a consumer, with the broker's receipt for settling it. */
+export interface Delivery {
+  task: Task;
+  /**
+   * Set when the stored message could not be decoded into a task (bad JSON,
+   * missing fields); the runtime dead-letters it with this reason.
+   */
+  invalid?: string;
+  /** The broker's own handle (list element, stream id…). */
+  receipt: unknown;
+}
+
+/**
+ * The receipt of `delivery`, for a broker's `started` and `settle`: throws
+ * when `isOwn` says another broker handed it out, or when it is already
+ * settled, with the messages the contract names.
+ */
+export function ownReceipt<R extends { settled: boolean }>(
+  delivery: Delivery,
+  isOwn: (receipt: unknown) => receipt is R,
+  broker: string,
+): R {
+  const receipt = delivery.receipt;
+  if (!isOwn(receipt)) {
+    throw new Error(
+      `Delivery of task "${delivery.task?.id}" does not come from broker "${broker}"`,
+    );
+  }
+  if (receipt.settled) {
+    throw new Error(`Delivery of task "${delivery.task.id}" is already settled`);
+  }
+  return receipt;
+}
+
+/**
+ * How a delivery ended. Each delivery is settled exactly once; settling it
+ * again rejects with `Delivery of task "…" is already settled`.
+ *
+ * Attempts: settling a started delivery as `completed`, `retry` or
+ * `dead_letter` adds one attempt; `released` (and dead-lettering a delivery
+ * that never started, such as an undecodable message) adds none.
+ *
+ * A `dead_letter` settlement with `task` quarantines part of a task: the
+ * rest of its samples completed, and the broker keeps `task` (same id, a
+ * payload holding only the failed samples) as the dead letter instead of
+ * the delivered one.
+ */
+export type Settlement =
+  | { delivery: Delivery; outcome: "completed" }
+  | { delivery: Delivery; outcome: "retry"; delay: number; error: TaskError }
+  | { delivery: Delivery; outcome: "dead_letter"; error: TaskError; task?: Task }
+  | { delivery: Delivery; outcome: "released" };
+
+/** Queue sizes, for metrics and status. */
+export interface BrokerDepth {
+  queued: number;
+  inflight: number;
+  delayed: number;
+  dead: number;
+}
+
+/** A dead-lettered task with why and when. */
+export interface DeadLetter {
+  task: Task;
+  error: TaskError;
+  attempts: number;
+  dead_lettered_at: number;
+  /** The raw message when it could not be decoded. */
+  raw?: string;
+  /**
+   * The raw message, base64-encoded, when its bytes are not valid UTF-8
+   * (so `raw` could not hold them exactly); set instead of `raw`.
+   */
+  raw_base64?: string;
+}
+
+/** Selects dead letters: by ids, or by filter; no selector means all. */
+export interface DeadLetterSelector {
+  ids?: readonly string[];
+  type?: string;
+  pipeline?: string;
+}
+
+/** A page of dead letters. */
+export interface DeadLetterPage {
+  items: DeadLetter[];
+  /** Pass back to get the next page; absent on the last page. */
+  cursor?: string;
+}
+
+/**
+ * A task queue with at-least-once delivery, delayed retries, dead letters
+ * and priorities. Brokers store and move tasks; the runtime decides what
+ * happens to them (see `Settlement`).
+ */
+export interface BrokerInstance {
+  /** Whether several processes can share this broker (split hub/processor roles). */
+  readonly shared: boolean;
+  /**
+   * Whether what `enqueue()` resolved for survives a crash of this process
+   * (a Redis server or a database file holds it). The hub then gives its
+   * acknowledgements (HTTP 202, MQTT PUBACK) only once the broker holds the
+   * samples; with a broker that is not durable, when they are queued.
+   */
+  readonly durable?: boolean;
+  /**
+   * Puts tasks in the queue; resolves once the broker holds them. A batch
+   * holding an id the broker still holds (queued, in flight, delayed or dead)
+   * is refused whole.
+   */
+  enqueue(tasks: readonly Task[]): Promise<void>;
+  /**
+   * Waits until at least one task is due, then returns up to `max` of them,
+   * higher priorities first without starving lower ones. Resolves `[]` when
+   * `signal` aborts. Reserved tasks are `assigned` to `consumer` until settled.
+   */
+  reserve(consumer: string, max: number, signal: AbortSignal): Promise<Delivery[]>;
+  /** Marks reserved tasks `running`. */
+  started(deliveries: readonly Delivery[]): Promise<void>;
+  /** Settles deliveries: each exactly once. */
+  settle(settlements: readonly Settlement[]): Promise<void>;
+  /** The record of a task while it is retained, or `undefined`. */
+  getTask(id: string): Promise<TaskRecord | undefined>;
+  depth(): Promise<BrokerDepth>;
+  /**
+   * A page of dead letters, oldest first. Throws `RangeError` for a
+   * malformed `cursor` or `limit` (the admin API answers 400 for it).
+   */
+  listDeadLetters(
+    selector: DeadLetterSelector & { limit?: number; cursor?: string },
+  ): Promise<DeadLetterPage>;
+  /** Moves selected dead letters back to the queue with attempts reset; returns how many. */
+  replayDeadLetters(selector: DeadLetterSelector): Promise<number>;
+  /** Deletes selected dead letters; returns how many. */
+  purgeDeadLetters(selector: DeadLetterSelector): Promise<number>;
+  /** Throws when the broker is unreachable. */
+  health(): Promise<void>;
+  /** Stops waiting reserves and releases connections. Safe to call twice. */
+  close(): Promise<void>;
+}
 
 /**
  * The task event each settlement outcome applies to the task's state.

@@ -6,10 +6,18 @@
  */
 export {
   brokerClosedError,
+  type BrokerDepth,
+  type BrokerInstance,
   checkReserveSize,
   checkSettlements,
   checkStarts,
   closeOnAbort,
+  type DeadLetter,
+  type DeadLetterPage,
+  type DeadLetterSelector,
+  type Delivery,
+  ownReceipt,
+  type Settlement,
   SETTLEMENT_EVENT,
 } from "./broker.ts";
 export {
@@ -62,16 +70,10 @@ export {
 } from "./log.ts";
 export {
   type AnyPluginDefinition,
-  type BrokerDepth,
-  type BrokerInstance,
-  type DeadLetter,
-  type DeadLetterPage,
-  type DeadLetterSelector,
   defineBroker,
   defineDevice,
   defineHandler,
   definePlugin,
-  type Delivery,
   type DeviceInstance,
   type DeviceIO,
   type EmitOptions,
@@ -79,7 +81,6 @@ export {
   type HandlerInstance,
   type HandlerResult,
   type MetricLabels,
-  ownReceipt,
   type PluginContext,
   type PluginCounter,
   type PluginDefinition,
@@ -90,7 +91,6 @@ export {
   type SeriesAnswer,
   type SeriesPoint,
   type SeriesQuery,
-  type Settlement,
 } from "./plugin.ts";
 export { gaussian, type Random, seededRandom, seedFrom } from "./random.ts";
 export {

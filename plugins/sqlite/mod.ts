@@ -22,7 +22,8 @@ import { defineBroker } from "../../core/mod.ts";
 import { SqliteBroker } from "./_broker.ts";
 import { sqliteBrokerConfig } from "./_config.ts";
 
-export { PRIORITY_SCHEDULE, SqliteBroker } from "./_broker.ts";
+export { SqliteBroker } from "./_broker.ts";
+export { PRIORITY_SCHEDULE } from "./_reserve.ts";
 export { sqliteBrokerConfig, type SqliteBrokerOptions } from "./_config.ts";
 export { APPLICATION_ID, SCHEMA_VERSION } from "./_db.ts";
 
