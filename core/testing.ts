@@ -11,7 +11,7 @@ import client from "prom-client";
 import type { HandlerContext, PluginContext, PluginKind, PluginMetrics } from "./plugin.ts";
 import { seededRandom } from "./random.ts";
 import { pluginMetrics } from "./runtime/metrics.ts";
-import { chainTopics } from "./runtime/workers.ts";
+import { chainTopics } from "./chain.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
 export { brokerConformance, type BrokerFixture } from "./_conformance.ts";

@@ -17,10 +17,9 @@ import type { Clock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import { createEventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type { HandlerContext, HandlerInstance, PluginContext } from "../plugin.ts";
-import { seededRandom, seedFrom } from "../random.ts";
+import { type ChainLink, chainTopics, pluginContext, runChain } from "../chain.ts";
+import type { HandlerContext, HandlerInstance } from "../plugin.ts";
 import { pluginMetrics } from "../runtime/metrics.ts";
-import { chainTopics } from "../runtime/workers.ts";
 import type { Sample } from "../sample.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { ConfigTest } from "./schema.ts";
@@ -105,24 +104,22 @@ async function runOne(
   const abort = new AbortController();
   const events = createEventBus(options.logger);
   const registry = new client.Registry();
-  const instances: { name: string; instance: HandlerInstance }[] = [];
+  const instances: ChainLink[] = [];
   try {
     const names = test.handlers ?? loaded.config.pipelines[test.pipeline!]!.handlers;
     for (const name of names) {
       const block = loaded.config.handlers[name]!;
       const definition = loaded.registry.get("handler", block.type);
       if (!definition) throw new Error(`Handler "${name}" has an unknown type "${block.type}"`);
-      const ctx: PluginContext = {
-        name,
-        logger: options.logger.child({ handler: name }),
+      const ctx = pluginContext("handler", name, {
+        logger: options.logger,
         clock,
-        random: seededRandom(seedFrom(`handler:${name}`)),
         signal: abort.signal,
         baseDir: options.baseDir,
         dataDir: Deno.cwd(),
         events,
         metrics: pluginMetrics(registry, "handler", name),
-      };
+      });
       try {
         const instance = await definition.create(block.config, ctx) as HandlerInstance;
         instances.push({ name, instance });
@@ -151,10 +148,7 @@ async function runOne(
     };
     let failure: unknown;
     try {
-      for (const { instance } of instances) {
-        const result = await instance.handle(samples, hctx);
-        if (result) samples = result;
-      }
+      samples = await runChain(instances, samples, hctx);
     } catch (error) {
       failure = error;
     }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { pluginContext } from "../chain.ts";
 import type { RetryPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import type { ResolvedConfig, Role } from "../config/schema.ts";
@@ -17,7 +18,7 @@ import type {
   PluginContext,
   PluginKind,
 } from "../plugin.ts";
-import { type Random, seededRandom, seedFrom } from "../random.ts";
+import type { Random } from "../random.ts";
 import type { PluginRegistry } from "../registry.ts";
 import type { SampleStamper } from "../sample.ts";
 import type { Priority } from "../schema.ts";
@@ -98,17 +99,15 @@ export class Assembly {
     const abort = new AbortController();
     this.componentAbort.get(`${kind}:${name}`)?.abort();
     this.componentAbort.set(`${kind}:${name}`, abort);
-    return {
-      name,
-      logger: this.#deps.logger.child({ [kind]: name }),
+    return pluginContext(kind, name, {
+      logger: this.#deps.logger,
       clock: this.#deps.clock,
-      random: seededRandom(seedFrom(`${kind}:${name}`)),
       signal: AbortSignal.any([abort.signal, this.#deps.signal]),
       baseDir: this.#deps.baseDir,
       dataDir: this.#deps.dataDir,
       events: this.#deps.events,
       metrics: this.#deps.metrics.pluginMetrics(kind, name),
-    };
+    });
   }
 
   async #instantiate<K extends PluginKind>(

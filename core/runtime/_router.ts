@@ -4,14 +4,10 @@
  * @module
  */
 import type { RetryPolicy } from "../backoff.ts";
-import type { HandlerInstance } from "../plugin.ts";
+import type { ChainLink } from "../chain.ts";
 import type { Task } from "../task.ts";
 
-/** A handler in a chain, with its component name (for metrics and logs). */
-export interface ChainLink {
-  name: string;
-  instance: HandlerInstance;
-}
+export type { ChainLink };
 
 /** Where a task goes: its pipeline's chain for its type, and that pipeline's retry policy. */
 export interface Route {

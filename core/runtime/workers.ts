@@ -9,32 +9,17 @@ import { backoffDelay, decideFailure, type RetryPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import { errorMessage, isPermanent, isUnavailable, PermanentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { BrokerInstance, Delivery, HandlerContext, HandlerResult } from "../plugin.ts";
+import type { BrokerInstance, Delivery, HandlerContext } from "../plugin.ts";
 import type { Random } from "../random.ts";
+import { type ChainLink, chainTopics, runChain } from "../chain.ts";
 import { decodeTaskSamples, type Sample } from "../sample.ts";
 import type { Task, TaskError } from "../task.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
-import { BrokerRouter, type ChainLink, type Route } from "./_router.ts";
+import { BrokerRouter, type Route } from "./_router.ts";
 import { countOutcomes, type Outcome } from "./_outcome.ts";
 import { encodable, isolate, type Quarantined, quarantineOutcome } from "./_quarantine.ts";
 
-export { BrokerRouter, type ChainLink, type Route };
-
-/**
- * The `publish`/`published` pair of one attempt's handler chain: items
- * handed from earlier handlers to later ones, by topic.
- */
-export function chainTopics(): Pick<HandlerContext, "publish" | "published"> {
-  const topics = new Map<string, unknown[]>();
-  return {
-    publish(topic, item) {
-      let list = topics.get(topic);
-      if (!list) topics.set(topic, list = []);
-      list.push(item);
-    },
-    published: (topic) => topics.get(topic) ?? [],
-  };
-}
+export { BrokerRouter, type ChainLink, chainTopics, type Route };
 
 /** Options of {@link WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -389,22 +374,21 @@ export class WorkerPool {
   ): Promise<Quarantined[]> {
     const ctx = this.#context(task, attempt, pipeline);
     const quarantine: Quarantined[] = [];
-    let samples = decoded;
-    // Whether samples[i] is still decoded[i] (no link has dropped or added samples).
+    // Whether the samples a link gets are still decoded[i] (none dropped or added so far).
     let aligned = true;
-    for (const link of chain) {
-      if (samples.length === 0) break;
-      const started = performance.now();
-      let result: HandlerResult;
-      try {
-        result = await link.instance.handle(samples, ctx);
-      } catch (error) {
-        if (!isPermanent(error) || samples.length < 2 || this.#hard.signal.aborted) throw error;
-        const isolated = await isolate(link, samples, ctx);
+    const out = await runChain(chain, decoded, ctx, {
+      stopWhenEmpty: true,
+      ran: (link, ms, input, output) => {
+        this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(ms / 1000);
+        if (output.length !== input.length) aligned = false;
+      },
+      failed: async (link, input, error) => {
+        if (!isPermanent(error) || input.length < 2 || this.#hard.signal.aborted) throw error;
+        const isolated = await isolate(link, input, ctx);
         if (isolated.passed.length === 0) throw error;
         for (const f of isolated.failed) {
           quarantine.push({
-            item: aligned ? decoded[f.index]! : samples[f.index]!,
+            item: aligned ? decoded[f.index]! : input[f.index]!,
             reason: f.reason,
           });
         }
@@ -413,21 +397,14 @@ export class WorkerPool {
           task: task.id,
           handler: link.name,
           samples: isolated.failed.length,
-          of: samples.length,
+          of: input.length,
           error: isolated.failed[0]!.reason,
         });
-        result = isolated.passed;
         aligned = false;
-      }
-      this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(
-        (performance.now() - started) / 1000,
-      );
-      if (result) {
-        if (result.length !== samples.length) aligned = false;
-        samples = result;
-      }
-    }
-    this.#observeLatency(pipeline, samples);
+        return isolated.passed;
+      },
+    });
+    this.#observeLatency(pipeline, out);
     return quarantine;
   }
 
