@@ -188,6 +188,7 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
   const serverAbort = new AbortController();
   if (loaded.config.admin.enabled) {
     runtime.metrics.enableDefaultMetrics();
+    runtime.metrics.buildInfo.labels(denoJson.version, Deno.version.deno).set(1);
     const app = createAdminApp(runtime, {
       registry: loaded.registry,
       redactedConfig: () => redacted,

@@ -158,6 +158,7 @@ Deno.test("run on the default config stops on SIGTERM with exit 0 and a summary"
       30_000,
     );
     assert.match(metrics, /^process_cpu_seconds_total /m);
+    assert.match(metrics, /^telemetry_build_info\{version="\d+\.\d+\.\d+",deno="[\d.]+"\} 1$/m);
   } finally {
     child.kill("SIGTERM");
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
 import { StartupError } from "../core/runtime/runtime.ts";
+import { FakeClock } from "../core/testing.ts";
 import { outages, recording, recordings } from "./_fixtures/plugins.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
 
@@ -288,4 +289,14 @@ Deno.test("an unavailable dependency holds tasks without spending attempts, logg
     outages.delete("down");
     if (runtime.state !== "stopped") await runtime.stop();
   }
+});
+
+Deno.test("the stop summary counts from the start of processing, not from start-up", async () => {
+  const clock = new FakeClock(1_000_000);
+  const { runtime } = await createRuntime(pipelineYaml({ key: "uptime", count: 0 }), { clock });
+  await clock.advance(7_000); // start-up work: opening databases, connecting
+  runtime.start();
+  await clock.advance(2_000);
+  const summary = await runtime.stop();
+  assert.equal(summary.uptime_ms, 2_000);
 });

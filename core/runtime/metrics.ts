@@ -120,6 +120,8 @@ export class RuntimeMetrics {
   readonly deviceUp: client.Gauge<"device">;
   readonly deviceReadErrors: client.Counter<"device">;
   readonly deviceRestarts: client.Counter<"device">;
+  /** 1, labelled with the running version (set by the program, see {@link buildInfo}). */
+  readonly buildInfo: client.Gauge<"version" | "deno">;
   readonly httpRequests: client.Counter<"route" | "status">;
   #totals = new Map<string, PipelineTotals>();
   #counterIds = new Map<object, number>();
@@ -220,6 +222,12 @@ export class RuntimeMetrics {
       name: "telemetry_device_restarts_total",
       help: "Times a device plugin was started again after failing",
       labelNames: ["device"],
+      registers,
+    });
+    this.buildInfo = new client.Gauge({
+      name: "telemetry_build_info",
+      help: "Always 1: the version of TelemetryHub and of Deno this process runs",
+      labelNames: ["version", "deno"],
       registers,
     });
     this.httpRequests = new client.Counter({

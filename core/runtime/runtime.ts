@@ -79,7 +79,9 @@ export class Runtime {
   readonly pipelines = new Map<string, PipelineRuntime>();
   readonly brokers = new Map<string, BrokerInstance>();
   readonly handlers = new Map<string, HandlerInstance>();
-  readonly startedAt: number;
+  /** When the runtime was created. */
+  readonly createdAt: number;
+  #startedAt: number | undefined;
   /** The event bus shared by this runtime's plugins. */
   readonly events: EventBus;
   /** Live sample taps (admin API). */
@@ -106,7 +108,7 @@ export class Runtime {
     this.#clock = options.clock ?? systemClock;
     this.#random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.#baseDir = options.baseDir ?? Deno.cwd();
-    this.startedAt = this.#clock.now();
+    this.createdAt = this.#clock.now();
     this.events = createEventBus(this.#logger);
     this.tap = new Tap(() => this.#clock.now());
     this.#configureMetrics();
@@ -186,9 +188,18 @@ export class Runtime {
   }
 
   /** Starts devices, gateways and workers. */
+  /**
+   * When processing started ({@link start}), or creation while it has not:
+   * uptime and the stop summary count from here, not from start-up work.
+   */
+  get startedAt(): number {
+    return this.#startedAt ?? this.createdAt;
+  }
+
   start(): void {
     if (this.#state !== "created") return;
     this.#state = "running";
+    this.#startedAt = this.#clock.now();
     this.#rateTimer = setInterval(() => this.rates(), 1000);
     for (const pr of this.pipelines.values()) startPipeline(pr);
     this.#logger.info("Started", {
