@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Priority } from "./schema.ts";
 import type { Task, TaskError, TaskEvent, TaskRecord, TaskState } from "./task.ts";
 import { transition } from "./task.ts";
 
@@ -285,4 +286,43 @@ export function closeOnAbort(
   };
   signal.addEventListener("abort", onAbort, { once: true });
   return () => signal.removeEventListener("abort", onAbort);
+}
+
+/**
+ * Weighted round-robin over the priority queues, for brokers that keep one
+ * queue per priority (the built-in ones all follow it): out of every 7 tasks
+ * taken while all three queues hold tasks, 4 are `high`, 2 `normal` and 1
+ * `low`, interleaved so no priority waits a whole round. A slot whose queue
+ * is empty passes to the next, so a lone priority gets every task.
+ */
+export const PRIORITY_SCHEDULE: readonly Priority[] = [
+  "high",
+  "normal",
+  "high",
+  "low",
+  "high",
+  "normal",
+  "high",
+];
+
+/**
+ * The opaque dead-letter page cursor after dead letter number `seq`;
+ * `prefix` names the broker kind, so one broker's cursor is not taken for
+ * another's (see {@link decodeDeadLetterCursor}).
+ */
+export function encodeDeadLetterCursor(prefix: string, seq: number): string {
+  return btoa(`${prefix}${seq}`);
+}
+
+/** The dead-letter number of a cursor, or `undefined` when it is not one `prefix` made. */
+export function decodeDeadLetterCursor(prefix: string, cursor: string): number | undefined {
+  let text: string;
+  try {
+    text = atob(cursor);
+  } catch {
+    return undefined;
+  }
+  if (!text.startsWith(prefix)) return undefined;
+  const seq = Number(text.slice(prefix.length));
+  return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
 }

@@ -15,8 +15,11 @@ export {
   type DeadLetter,
   type DeadLetterPage,
   type DeadLetterSelector,
+  decodeDeadLetterCursor,
   type Delivery,
+  encodeDeadLetterCursor,
   ownReceipt,
+  PRIORITY_SCHEDULE,
   type Settlement,
   SETTLEMENT_EVENT,
 } from "./broker.ts";
@@ -95,6 +98,7 @@ export {
 export { gaussian, type Random, seededRandom, seedFrom } from "./random.ts";
 export {
   admitSample,
+  compactPayload,
   type DecodedPayload,
   decodeSamples,
   decodeTaskSamples,

@@ -370,6 +370,24 @@ function decodeSeries(
 }
 
 /**
+ * A task payload as a broker stores it: `{samples: [...]}` becomes the
+ * columnar `{series: [...]}` (smaller, and parses several times faster);
+ * anything else is kept as it is. A payload of the hub's gateway
+ * (`checked`) holds only samples that passed the edge, so it is not scanned.
+ */
+export function compactPayload(payload: unknown, checked = false): unknown {
+  if (!isRecord(payload) || !Array.isArray(payload.samples)) return payload;
+  if (Object.keys(payload).length !== 1) return payload;
+  const samples = payload.samples as unknown[];
+  if (!checked) {
+    for (const s of samples) {
+      if (!isRecord(s) || typeof s.ts !== "number") return payload; // let the worker report it
+    }
+  }
+  return encodeSeries(samples as Sample[]);
+}
+
+/**
  * Encodes samples as columnar series (grouped by device, metric and unit),
  * the compact wire form for brokers that serialize.
  */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PermanentError } from "./errors.ts";
 import {
+  compactPayload,
   decodeSamples,
   decodeTaskSamples,
   encodeSeries,
@@ -292,4 +293,19 @@ Deno.test("sampleProblem() checks each field's own limit although it remembers a
     sampleProblem({ device: "d", metric: "m", value: 1, unit: name }) ?? "",
     /"unit" must be at most 64 bytes/,
   );
+});
+
+Deno.test("compactPayload() turns {samples} into columnar series that decode to the same samples", () => {
+  const samples = [
+    { device: "a", metric: "t", value: 1, ts: 10, seq: 1 },
+    { device: "a", metric: "t", value: 2, ts: 11, seq: 2 },
+    { device: "b", metric: "t", value: 3, ts: 12, unit: "C" },
+  ];
+  const compact = compactPayload({ samples });
+  assert.ok(compact && typeof compact === "object" && "series" in compact);
+  assert.deepEqual(decodeSamples(compact), samples);
+  const single = { device: "a", metric: "t", value: 1, ts: 1 };
+  assert.equal(compactPayload(single), single, "a single sample is kept as is");
+  const odd = { samples: [{ device: "a" }] };
+  assert.equal(compactPayload(odd), odd, "a batch the worker must reject is kept as is");
 });

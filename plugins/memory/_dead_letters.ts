@@ -4,14 +4,16 @@
  *
  * @module
  */
-import type {
-  DeadLetter,
-  DeadLetterPage,
-  DeadLetterSelector,
-  Logger,
-  Task,
-  TaskError,
-  TaskRecord,
+import {
+  type DeadLetter,
+  type DeadLetterPage,
+  type DeadLetterSelector,
+  decodeDeadLetterCursor,
+  encodeDeadLetterCursor,
+  type Logger,
+  type Task,
+  type TaskError,
+  type TaskRecord,
 } from "../../core/mod.ts";
 
 const DEFAULT_PAGE = 100;
@@ -121,18 +123,5 @@ function matching(selector: DeadLetterSelector): (task: Task) => boolean {
     (pipeline === undefined || task.pipeline === pipeline);
 }
 
-function encodeCursor(seq: number): string {
-  return btoa(`${CURSOR_PREFIX}${seq}`);
-}
-
-function decodeCursor(cursor: string): number | undefined {
-  let text: string;
-  try {
-    text = atob(cursor);
-  } catch {
-    return undefined;
-  }
-  if (!text.startsWith(CURSOR_PREFIX)) return undefined;
-  const seq = Number(text.slice(CURSOR_PREFIX.length));
-  return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
-}
+const encodeCursor = (seq: number) => encodeDeadLetterCursor(CURSOR_PREFIX, seq);
+const decodeCursor = (cursor: string) => decodeDeadLetterCursor(CURSOR_PREFIX, cursor);

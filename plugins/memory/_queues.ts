@@ -3,24 +3,10 @@
  *
  * @module
  */
-import type { Priority, Task, TaskRecord } from "../../core/mod.ts";
+import { type Priority, PRIORITY_SCHEDULE, type Task, type TaskRecord } from "../../core/mod.ts";
 import { Deque } from "./_collections.ts";
 
-/**
- * Weighted round-robin over the priority queues: out of every 7 tasks taken
- * while all three queues hold tasks, 4 are `high`, 2 `normal` and 1 `low`,
- * interleaved so no priority waits a whole round. A slot whose queue is
- * empty passes to the next slot, so a lone priority gets every task.
- */
-export const PRIORITY_SCHEDULE: readonly Priority[] = [
-  "high",
-  "normal",
-  "high",
-  "low",
-  "high",
-  "normal",
-  "high",
-];
+export { PRIORITY_SCHEDULE };
 
 /** One queue per priority, taken from by {@link PRIORITY_SCHEDULE}. */
 export class PriorityQueues<E extends { record: { priority: Priority } }> {

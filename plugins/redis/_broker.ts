@@ -19,6 +19,7 @@ import {
   checkSettlements,
   checkStarts,
   closeOnAbort,
+  compactPayload,
   type DeadLetterPage,
   type DeadLetterSelector,
   type Delivery,
@@ -32,7 +33,6 @@ import {
   type TaskRecord,
 } from "../../core/mod.ts";
 import {
-  compactPayload,
   decodeElement,
   encodeTask,
   QUEUE_INDEX,
@@ -136,7 +136,7 @@ export class RedisBroker implements BrokerInstance {
       if (index !== 2) wake = true;
       let body: string;
       try {
-        body = encodeTask(task, compactPayload(task.payload));
+        body = encodeTask(task, compactPayload(task.payload, task.checked === true));
       } catch (error) {
         // Content, not an outage: retrying would fail the same way forever.
         throw new PermanentError(`Cannot encode task "${task.id}": ${errorMessage(error)}`, {

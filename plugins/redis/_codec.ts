@@ -8,11 +8,9 @@ import { type Buffer, isUtf8 } from "node:buffer";
 import {
   type DeadLetter,
   type DeadLetterSelector,
-  encodeSeries,
   isRecord,
   PRIORITIES,
   type Priority,
-  type Sample,
   type Task,
   TASK_STATES,
   type TaskError,
@@ -69,20 +67,6 @@ export function redisKeys(prefix: string, taskKey: string): RedisKeys {
     processing: (consumer) => `${prefix}:processing:${consumer}`,
     lease: (consumer) => `${prefix}:lease:${consumer}`,
   };
-}
-
-/**
- * A payload as stored: `{samples: [...]}` becomes the columnar
- * `{series: [...]}` (parses several times faster); anything else is kept.
- */
-export function compactPayload(payload: unknown): unknown {
-  if (!isRecord(payload) || !Array.isArray(payload.samples)) return payload;
-  if (Object.keys(payload).length !== 1) return payload;
-  const samples = payload.samples as unknown[];
-  for (const s of samples) {
-    if (!isRecord(s) || typeof s.ts !== "number") return payload; // let the worker report it
-  }
-  return encodeSeries(samples as Sample[]);
 }
 
 /**

@@ -5,9 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { decodeSamples } from "../../core/mod.ts";
 import {
-  compactPayload,
   decodeDeadLetter,
   decodeElement,
   decodeTask,
@@ -67,21 +65,6 @@ Deno.test("encodeTask() writes id then type first, for the scripts' fast path", 
     pipeline: "p",
     payload: { x: 1 },
   });
-});
-
-Deno.test("compactPayload() turns {samples} into columnar series that decode to the same samples", () => {
-  const samples = [
-    { device: "a", metric: "t", value: 1, ts: 10, seq: 1 },
-    { device: "a", metric: "t", value: 2, ts: 11, seq: 2 },
-    { device: "b", metric: "t", value: 3, ts: 12, unit: "C" },
-  ];
-  const compact = compactPayload({ samples });
-  assert.ok(compact && typeof compact === "object" && "series" in compact);
-  assert.deepEqual(decodeSamples(compact), samples);
-  const single = { device: "a", metric: "t", value: 1, ts: 1 };
-  assert.equal(compactPayload(single), single, "a single sample is kept as is");
-  const odd = { samples: [{ device: "a" }] };
-  assert.equal(compactPayload(odd), odd, "a batch the worker must reject is kept as is");
 });
 
 Deno.test("decodeTask() reads a foreign seed-format task with defaults", () => {

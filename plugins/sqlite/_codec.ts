@@ -5,11 +5,12 @@
  * @module
  */
 import {
+  compactPayload,
   type DeadLetter,
-  encodeSeries,
+  decodeDeadLetterCursor,
+  encodeDeadLetterCursor,
   PermanentError,
   type Priority,
-  type Sample,
   type Task,
   type TaskError,
   type TaskRecord,
@@ -19,28 +20,6 @@ import {
 /** Stored priority numbers: 0 high, 1 normal, 2 low (so `ORDER BY priority` is by importance). */
 export const PRIORITY_NUMBER: Readonly<Record<Priority, number>> = { high: 0, normal: 1, low: 2 };
 const PRIORITY_NAME: readonly Priority[] = ["high", "normal", "low"];
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/**
- * A payload as stored: `{samples: [...]}` becomes the columnar
- * `{series: [...]}` (smaller, and parses several times faster); anything
- * else is kept as it is.
- */
-export function compactPayload(payload: unknown, checked = false): unknown {
-  if (!isRecord(payload) || !Array.isArray(payload.samples)) return payload;
-  if (Object.keys(payload).length !== 1) return payload;
-  const samples = payload.samples as unknown[];
-  // The gateway's tasks (`checked`) hold only samples that passed the edge.
-  if (!checked) {
-    for (const s of samples) {
-      if (!isRecord(s) || typeof s.ts !== "number") return payload; // let the worker report it
-    }
-  }
-  return encodeSeries(samples as Sample[]);
-}
 
 /** The payload's stored JSON text; throws {@link PermanentError} when it has none. */
 export function encodePayload(task: Task): string {
@@ -186,19 +165,8 @@ export function deadLetterFromRow(row: Row): DeadLetter {
 const CURSOR_PREFIX = "sqlite-dlq:";
 
 /** The opaque cursor after dead letter number `seq`. */
-export function encodeCursor(seq: number): string {
-  return btoa(`${CURSOR_PREFIX}${seq}`);
-}
+export const encodeCursor = (seq: number): string => encodeDeadLetterCursor(CURSOR_PREFIX, seq);
 
 /** The dead-letter number of a cursor, or `undefined` when it is not one of ours. */
-export function decodeCursor(cursor: string): number | undefined {
-  let text: string;
-  try {
-    text = atob(cursor);
-  } catch {
-    return undefined;
-  }
-  if (!text.startsWith(CURSOR_PREFIX)) return undefined;
-  const seq = Number(text.slice(CURSOR_PREFIX.length));
-  return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
-}
+export const decodeCursor = (cursor: string): number | undefined =>
+  decodeDeadLetterCursor(CURSOR_PREFIX, cursor);

@@ -5,25 +5,12 @@
  *
  * @module
  */
-import type { Delivery, Priority } from "../../core/mod.ts";
+import { type Delivery, type Priority, PRIORITY_SCHEDULE } from "../../core/mod.ts";
 import { decodeBody, PRIORITY_NUMBER, type Row, taskFromRow } from "./_codec.ts";
 import { Receipt } from "./_settle.ts";
 import type { BrokerState } from "./_state.ts";
 
-/**
- * Weighted round-robin over the priority queues, the same as the memory
- * and Redis brokers: out of every 7 tasks taken while all three queues hold
- * tasks, 4 are `high`, 2 `normal` and 1 `low`.
- */
-export const PRIORITY_SCHEDULE: readonly Priority[] = [
-  "high",
-  "normal",
-  "high",
-  "low",
-  "high",
-  "normal",
-  "high",
-];
+export { PRIORITY_SCHEDULE };
 
 /** Most due retries moved back to their queues per transaction. */
 const PROMOTE_PER_FLUSH = 500;
