@@ -72,7 +72,7 @@ export class UsageError extends Error {
 }
 
 /** At most one positional argument (the file), for commands that take one. */
-export function onePositional(positionals: string[], command: string): string | undefined {
+function onePositional(positionals: string[], command: string): string | undefined {
   if (positionals.length > 1) {
     throw new UsageError(
       `Too many arguments: ${positionals.map((p) => `"${p}"`).join(", ")}; ` +
@@ -81,6 +81,22 @@ export function onePositional(positionals: string[], command: string): string | 
     );
   }
   return positionals[0];
+}
+
+/**
+ * The configuration file a command names: `--config FILE` or one argument
+ * (not both), else $TELEMETRY_CONFIG or telemetry.yaml.
+ */
+export function configPath(
+  flag: string | undefined,
+  positionals: string[],
+  command: string,
+): string {
+  const file = onePositional(positionals, command);
+  if (flag !== undefined && file !== undefined) {
+    throw new UsageError("Give the file once: as --config or as the argument", command);
+  }
+  return flag ?? file ?? defaultConfigPath();
 }
 
 /** Output streams, replaceable in tests. */

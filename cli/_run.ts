@@ -15,16 +15,7 @@ import { createAdminApp, type ReloadOutcome } from "../core/admin/app.ts";
 import { type AdminListener, serveAdmin } from "../core/admin/serve.ts";
 import { redactText } from "../core/redact.ts";
 import denoJson from "../deno.json" with { type: "json" };
-import {
-  type CliIO,
-  defaultConfigPath,
-  help,
-  load,
-  onePositional,
-  pickRole,
-  printConfigError,
-  UsageError,
-} from "./_common.ts";
+import { type CliIO, configPath, help, load, pickRole, printConfigError } from "./_common.ts";
 
 /**
  * How long after the first stop signal another SIGINT or SIGTERM is the same
@@ -61,11 +52,7 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
     },
   });
   if (values.help) return help("run", io);
-  const file = onePositional(positionals, "run");
-  if (values.config !== undefined && file !== undefined) {
-    throw new UsageError("Give the file once: as --config or as the argument", "run");
-  }
-  const path = values.config ?? file ?? defaultConfigPath();
+  const path = configPath(values.config, positionals, "run");
   const role = pickRole(values.role, io);
   if (role === null) return 2;
   let runFor: number | undefined;

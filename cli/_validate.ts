@@ -9,16 +9,7 @@ import { builtinRegistry } from "./builtins.ts";
 import { runConfigTests } from "../core/config/tests.ts";
 import { ConfigError, formatProblem } from "../core/errors.ts";
 import { createLogger } from "../core/log.ts";
-import {
-  type CliIO,
-  defaultConfigPath,
-  help,
-  load,
-  onePositional,
-  pickRole,
-  printConfigError,
-  UsageError,
-} from "./_common.ts";
+import { type CliIO, configPath, help, load, pickRole, printConfigError } from "./_common.ts";
 
 export async function validateCommand(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -31,11 +22,7 @@ export async function validateCommand(args: string[], io: CliIO): Promise<number
     },
   });
   if (values.help) return help("validate", io);
-  const file = onePositional(positionals, "validate");
-  if (values.config !== undefined && file !== undefined) {
-    throw new UsageError("Give the file once: as --config or as the argument", "validate");
-  }
-  const path = values.config ?? file ?? defaultConfigPath();
+  const path = configPath(values.config, positionals, "validate");
   // The role run would take, so that validate refuses what run refuses.
   const role = pickRole(values.role, io);
   if (role === null) return 2;
