@@ -11,13 +11,7 @@ import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { DeviceInstance, DeviceIO } from "../plugin.ts";
 import type { Random } from "../random.ts";
-import {
-  admitSample,
-  type Sample,
-  type SampleInput,
-  sampleProblem,
-  type SampleStamper,
-} from "../sample.ts";
+import { admitSample, type Sample, type SampleInput, type SampleStamper } from "../sample.ts";
 import type { Ack } from "./hub_queue.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
@@ -136,16 +130,19 @@ export class DeviceRunner {
   #admit(samples: SampleInput[]): Sample[] {
     const { metrics, name, pipeline, clock, stamper, logger } = this.#options;
     const now = clock.now();
-    let refused = 0;
+    // The accepted ones, copied only once a sample is refused (the common batch is all good).
+    let kept: Sample[] | undefined;
     let reason = "";
     for (let i = 0; i < samples.length; i++) {
       const problem = admitSample(samples[i], now, stamper);
-      if (problem !== undefined) {
-        refused++;
-        reason ||= `Sample ${i} refused: ${problem}`;
+      if (problem === undefined) kept?.push(samples[i] as Sample);
+      else if (kept === undefined) {
+        kept = samples.slice(0, i) as Sample[];
+        reason = `Sample ${i} refused: ${problem}`;
       }
     }
-    if (refused === 0) return samples as Sample[];
+    if (kept === undefined) return samples as Sample[];
+    const refused = samples.length - kept.length;
     const status = this.status;
     status.read_errors += refused;
     status.last_error = reason;
@@ -157,7 +154,7 @@ export class DeviceRunner {
       this.#refusalLoggedAt = now;
       logger.warn("Device samples refused", { device: name, samples: refused, error: reason });
     }
-    return samples.filter((s) => sampleProblem(s) === undefined) as Sample[];
+    return kept;
   }
 
   #io(): DeviceIO {
