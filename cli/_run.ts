@@ -101,6 +101,7 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
       ...(role ? { role } : {}),
       logger,
       baseDir: dirname(resolve(path)),
+      threadModule: new URL("./thread.ts", import.meta.url),
     });
   } catch (error) {
     // A plugin's create() may quote its settings (a database URL with its password).

@@ -205,6 +205,14 @@ export interface HandlerInstance {
   health?(): Promise<void>;
   close?(): Promise<void>;
   /**
+   * Why this instance must stay on the process's main isolate, when it holds
+   * something only one isolate may open (an embedded database file, say);
+   * leave it out when copies of the handler may run side by side in thread
+   * isolates (`threads:`), each created with the same config and its own
+   * connections. Pipelines using such a handler run on the main isolate only.
+   */
+  readonly mainIsolateOnly?: string;
+  /**
    * Optional, read-only: the stored points of one series, for the admin
    * API's `GET /api/v1/series` and the console. Answer `undefined` when this
    * handler cannot serve the query (an aggregate with no window fitting the

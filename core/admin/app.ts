@@ -256,7 +256,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
         handlers: p.handlers,
         hub_queue: p.queue ? { size: p.queue.size, capacity: p.queue.capacity } : null,
         workers: p.pool ? runtime.config.pipelines[p.name]!.workers : 0,
-        totals: runtime.metrics.totals(p.name),
+        totals: runtime.metrics.combinedTotals(p.name),
         rates: rates[p.name],
       })),
     });

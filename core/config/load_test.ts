@@ -368,3 +368,29 @@ Deno.test("an admin API beyond loopback without a read or admin token is a probl
     registry: fixtureRegistry(),
   });
 });
+
+Deno.test("loadConfigText() takes threads: auto or 1 to 256 and names a bad value's line and column", async () => {
+  const { config } = await loadConfigText(MINIMAL, {
+    file: "<input>",
+    env: {},
+    registry: fixtureRegistry(),
+  });
+  assert.equal(config.threads, "auto");
+  assert.deepEqual(await problems(`threads: 4\n${MINIMAL}`), []);
+  assert.deepEqual(await problems(`threads: \${THREADS:-2}\n${MINIMAL}`), []);
+  assert.deepEqual(await problems(`threads: 0\n${MINIMAL}`), [
+    "t.yaml:1:10 threads: Must be at least 1, got 0",
+  ]);
+  assert.deepEqual(await problems(`threads: 257\n${MINIMAL}`), [
+    "t.yaml:1:10 threads: Must be at most 256, got 257",
+  ]);
+  for (const bad of ["1.5", "many", "-1"]) {
+    const [problem, ...rest] = await problems(`threads: ${bad}\n${MINIMAL}`);
+    assert.deepEqual(rest, []);
+    assert.match(
+      problem!,
+      /^t\.yaml:1:10 threads: (Expected "auto" or a whole number of threads from 1 to 256|Must be at least 1)/,
+      String(problem),
+    );
+  }
+});

@@ -240,6 +240,14 @@ export const configSchema = z.strictObject({
         'the rest count as device="_other", warned once',
     ),
   }).prefault({}).describe("Prometheus metrics at /metrics"),
+  threads: z.union([z.literal("auto"), z.int().min(1).max(256)], {
+    error: 'Expected "auto" or a whole number of threads from 1 to 256',
+  }).default("auto").describe(
+    "Isolates (threads) that run the handler chains of this process, each with its own " +
+      "broker consumer and connections; auto: one per core. 1 runs everything on the main " +
+      "isolate. Pipelines on an in-process broker (memory) or with a handler that holds a " +
+      "one-isolate resource (an embedded PGlite database) run on the main isolate only",
+  ),
   shutdown: z.strictObject({
     grace: duration({ timer: true }).prefault("10s").describe(
       "How long in-flight tasks may run after a stop signal before they are released",

@@ -19,6 +19,7 @@ import {
   OVERFLOW_LABEL,
 } from "./_labels.ts";
 import { pluginMetrics } from "./_plugin_metrics.ts";
+import type { MetricsJson } from "./_thread_protocol.ts";
 
 export {
   CappedLabels,
@@ -47,6 +48,10 @@ export interface PipelineTotals {
   tasks_released: number;
 }
 
+function addTotals(into: PipelineTotals, from: PipelineTotals): void {
+  for (const k of Object.keys(into) as (keyof PipelineTotals)[]) into[k] += from[k];
+}
+
 /** A zeroed {@link PipelineTotals}. */
 export function emptyTotals(): PipelineTotals {
   return {
@@ -61,6 +66,14 @@ export function emptyTotals(): PipelineTotals {
     tasks_dead_lettered: 0,
     tasks_released: 0,
   };
+}
+
+/** Counts kept by other isolates of this process (thread isolates, see threads.ts). */
+export interface OtherIsolates {
+  /** Totals per pipeline of each other isolate. */
+  totals(): Record<string, PipelineTotals>[];
+  /** The metrics of each other isolate, fresh for a scrape. */
+  metrics(): Promise<MetricsJson[]>;
 }
 
 /** A cheap counter child (see {@link RuntimeMetrics.fastCounter}). */
@@ -123,6 +136,8 @@ export class RuntimeMetrics {
   /** 1, labelled with the running version (set by the program, see {@link buildInfo}). */
   readonly buildInfo: client.Gauge<"version" | "deno">;
   readonly httpRequests: client.Counter<"route" | "status">;
+  readonly threadRestarts: client.Counter<"thread">;
+  #others: OtherIsolates[] = [];
   #totals = new Map<string, PipelineTotals>();
   #counterIds = new Map<object, number>();
   #fast = new Map<
@@ -202,6 +217,8 @@ export class RuntimeMetrics {
       help: "Items waiting: hub (samples), broker, inflight, delayed and dead_letter (tasks)",
       labelNames: ["pipeline", "queue"],
       registers,
+      // Every isolate sees the same broker: this process's scrape shows the main isolate's view.
+      aggregator: "first",
       async collect() {
         await Promise.all(probes.map((p) => p()));
       },
@@ -236,6 +253,21 @@ export class RuntimeMetrics {
       labelNames: ["route", "status"],
       registers,
     });
+    this.threadRestarts = new client.Counter({
+      name: "telemetry_thread_restarts_total",
+      help: "Thread isolates started again after they failed, by thread (see threads:)",
+      labelNames: ["thread"],
+      registers,
+    });
+  }
+
+  /**
+   * Adds the counts of other isolates of this process to
+   * {@link combinedTotals}, {@link grandTotals} and {@link metrics}. Kept
+   * after they stop (their counts stay part of the process's).
+   */
+  addOtherIsolates(others: OtherIsolates): void {
+    this.#others.push(others);
   }
 
   /**
@@ -299,11 +331,22 @@ export class RuntimeMetrics {
     return t;
   }
 
-  /** Sum of every pipeline's totals. */
+  /** A pipeline's totals in this isolate and every other isolate of the process. */
+  combinedTotals(pipeline: string): PipelineTotals {
+    const sum = { ...this.totals(pipeline) };
+    for (const other of this.#others.flatMap((o) => o.totals())) {
+      const t = other[pipeline];
+      if (t) addTotals(sum, t);
+    }
+    return sum;
+  }
+
+  /** Sum of every pipeline's totals, other isolates included. */
   grandTotals(): PipelineTotals {
     const sum = emptyTotals();
-    for (const t of this.#totals.values()) {
-      for (const k of Object.keys(sum) as (keyof PipelineTotals)[]) sum[k] += t[k];
+    for (const t of this.#totals.values()) addTotals(sum, t);
+    for (const other of this.#others.flatMap((o) => o.totals())) {
+      for (const t of Object.values(other)) addTotals(sum, t);
     }
     return sum;
   }
@@ -361,9 +404,17 @@ export class RuntimeMetrics {
     return pluginMetrics(this.registry, kind, component, (device) => this.deviceLabel(device));
   }
 
-  /** Prometheus text exposition. */
-  metrics(): Promise<string> {
+  /**
+   * Prometheus text exposition, other isolates included: their counters and
+   * histograms are added to this isolate's series of the same labels.
+   */
+  async metrics(): Promise<string> {
     this.flush();
-    return this.registry.metrics();
+    if (this.#others.length === 0) return await this.registry.metrics();
+    const [own, ...others] = await Promise.all([
+      this.registry.getMetricsAsJSON(),
+      ...this.#others.map((o) => o.metrics()),
+    ]);
+    return await client.AggregatorRegistry.aggregate([own, ...others.flat()]).metrics();
   }
 }

@@ -20,7 +20,8 @@ import { Tap } from "./tap.ts";
 import { Assembly, type PipelineRuntime, startPipeline, StartupError } from "./_assembly.ts";
 import { ingestSamples } from "./_ingest.ts";
 import { type PipelineRates, probe, RateWindow, type ReadinessCheck } from "./_readiness.ts";
-import { planReload, type ReloadReport } from "./_reload.ts";
+import { handlerNames, planReload, type ReloadReport } from "./_reload.ts";
+import { resolveThreads, ThreadPool } from "./threads.ts";
 
 export {
   type PipelineRates,
@@ -48,6 +49,12 @@ export interface RuntimeOptions {
   baseDir?: string;
   /** Directory relative data paths resolve against (default: the working directory). */
   dataDir?: string;
+  /**
+   * The program's thread module (it calls `serveThread()`): with it, `threads:`
+   * runs handler chains in that many isolates; without it, everything runs on
+   * this one (as `threads: 1`).
+   */
+  threadModule?: URL;
 }
 
 /** The one-line outcome printed on stop. */
@@ -98,6 +105,12 @@ export class Runtime {
   #rateTimer: ReturnType<typeof setInterval> | undefined;
   #rateWindow = new RateWindow();
   #state: "created" | "running" | "stopping" | "stopped" = "created";
+  #seed: number;
+  #dataDir: string;
+  #threadModule: URL | undefined;
+  #threads: ThreadPool | undefined;
+  /** What the running threads were started with, to tell whether a reload changes it. */
+  #threadKey = "";
   #stopped: Promise<RunSummary> | undefined;
 
   private constructor(loaded: RuntimeConfig, options: RuntimeOptions) {
@@ -106,7 +119,10 @@ export class Runtime {
     this.role = options.role ?? loaded.config.role;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
-    this.#random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    this.#seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
+    this.#random = seededRandom(this.#seed);
+    this.#dataDir = options.dataDir ?? Deno.cwd();
+    this.#threadModule = options.threadModule;
     this.#baseDir = options.baseDir ?? Deno.cwd();
     this.createdAt = this.#clock.now();
     this.events = createEventBus(this.#logger);
@@ -120,7 +136,7 @@ export class Runtime {
       clock: this.#clock,
       random: this.#random,
       baseDir: this.#baseDir,
-      dataDir: options.dataDir ?? Deno.cwd(),
+      dataDir: this.#dataDir,
       signal: this.#abort.signal,
       events: this.events,
       metrics: this.metrics,
@@ -202,11 +218,100 @@ export class Runtime {
     this.#startedAt = this.#clock.now();
     this.#rateTimer = setInterval(() => this.rates(), 1000);
     for (const pr of this.pipelines.values()) startPipeline(pr);
+    this.#startThreads();
     this.#logger.info("Started", {
       role: this.role,
       pipelines: [...this.pipelines.keys()],
       devices: [...this.pipelines.values()].reduce((n, p) => n + p.devices.length, 0),
+      ...(this.#threads ? { threads: this.#threads.count + 1 } : {}),
     });
+  }
+
+  /**
+   * Which pipelines thread isolates may run (see `threads:`) and why each
+   * other one stays on this isolate: its broker lives in this isolate, or a
+   * handler holds something only one isolate may open.
+   */
+  #threadPlan(): { count: number; pipelines: string[]; mainOnly: Map<string, string> } {
+    const count = resolveThreads(this.#config.threads);
+    const pipelines: string[] = [];
+    const mainOnly = new Map<string, string>();
+    if (!this.#threadModule || !this.runsProcessor || count < 2) {
+      return { count: 1, pipelines, mainOnly };
+    }
+    for (const pr of this.pipelines.values()) {
+      if (!pr.broker.shared) {
+        mainOnly.set(
+          pr.name,
+          `its broker "${pr.brokerName}" lives in this isolate (sqlite or redis can be shared)`,
+        );
+        continue;
+      }
+      const names = handlerNames(this.#config.pipelines[pr.name]!);
+      const held = names.find((h) => this.handlers.get(h)?.mainIsolateOnly !== undefined);
+      if (held !== undefined) {
+        mainOnly.set(pr.name, `handler "${held}": ${this.handlers.get(held)!.mainIsolateOnly}`);
+        continue;
+      }
+      pipelines.push(pr.name);
+    }
+    return { count, pipelines, mainOnly };
+  }
+
+  /**
+   * What thread isolates would run under the configuration in force: the
+   * start config (its pipelines only those a thread may run) and a key that
+   * changes when any of it does.
+   */
+  #threadSpec() {
+    const plan = this.#threadPlan();
+    const pipelines = Object.fromEntries(
+      plan.pipelines.map((name) => [name, this.#config.pipelines[name]!]),
+    );
+    const config = { ...this.#config, role: "processor" as const, pipelines, tests: [] };
+    const plugins = this.#registry.list()
+      .filter((p) => p.source !== "builtin")
+      .map((p) => p.source);
+    const key = plan.pipelines.length === 0
+      ? ""
+      : JSON.stringify({ count: plan.count, config, plugins });
+    return { plan, config, plugins, key };
+  }
+
+  /** Starts the thread isolates `threads:` asks for, when there is something for them to run. */
+  #startThreads(): void {
+    const { plan, config, plugins, key } = this.#threadSpec();
+    for (const [pipeline, why] of plan.mainOnly) {
+      this.#logger.info("Pipeline runs on the main isolate only", { pipeline, reason: why });
+    }
+    this.#threadKey = "";
+    if (key === "") return;
+    try {
+      structuredClone(config);
+    } catch (error) {
+      this.#logger.error("Cannot give the configuration to thread isolates; running on one", {
+        error: errorMessage(error),
+      });
+      return;
+    }
+    this.#threadKey = key;
+    const pool = new ThreadPool({
+      module: this.#threadModule!,
+      count: plan.count - 1,
+      start: (thread) => ({
+        config,
+        plugins,
+        baseDir: this.#baseDir,
+        dataDir: this.#dataDir,
+        seed: (this.#seed + thread) >>> 0,
+      }),
+      logger: this.#logger,
+      onRestart: (thread) => this.metrics.threadRestarts.labels(String(thread)).inc(),
+    });
+    this.#threads = pool;
+    this.metrics.addOtherIsolates(pool);
+    for (let n = 1; n < plan.count; n++) this.metrics.threadRestarts.labels(String(n)).inc(0);
+    pool.start();
   }
 
   /** Device states of this process. */
@@ -250,6 +355,7 @@ export class Runtime {
     for (const [name, h] of this.handlers) {
       if (h.health) checks.push(probe(`handler:${name}`, () => h.health!(), timeoutMs));
     }
+    const threads = this.#threads?.readiness(timeoutMs);
     const state = this.#state;
     for (const name of this.pipelines.keys()) {
       checks.push(Promise.resolve(
@@ -258,7 +364,7 @@ export class Runtime {
           : { name: `pipeline:${name}`, ready: false, reason: `Runtime is ${state}` },
       ));
     }
-    return await Promise.all(checks);
+    return [...await Promise.all(checks), ...await threads ?? []];
   }
 
   /** Samples and tasks per second per pipeline over the last few seconds. */
@@ -266,7 +372,7 @@ export class Runtime {
     const now = this.#clock.now();
     const out: Record<string, PipelineRates> = {};
     for (const name of this.pipelines.keys()) {
-      out[name] = this.#rateWindow.rates(name, this.metrics.totals(name), now);
+      out[name] = this.#rateWindow.rates(name, this.metrics.combinedTotals(name), now);
     }
     return out;
   }
@@ -296,6 +402,8 @@ export class Runtime {
       () => deadline.abort(new DOMException("Grace period over", "TimeoutError")),
       grace,
     );
+    // Threads run pipelines on shared brokers only: they stop beside this isolate.
+    const threadsStopped = this.#threads?.stop(grace);
     try {
       await this.#stopPipelines(
         [...this.pipelines.values()],
@@ -309,6 +417,7 @@ export class Runtime {
           this.#logger.error("Handler flush failed", { handler: name, error: errorMessage(error) });
         }
       }
+      await threadsStopped;
     } finally {
       clearTimeout(timer);
     }
@@ -428,8 +537,21 @@ export class Runtime {
     for (const name of restarted) {
       startPipeline(await this.#assembly.buildPipeline(name));
     }
+    await this.#reloadThreads();
     this.#logger.info("Reloaded", { restarted, unchanged, removed });
     return { restarted, unchanged, removed };
+  }
+
+  /**
+   * Starts the threads again when what they run changed (their pipelines,
+   * the components those use, their number); otherwise they keep running.
+   */
+  async #reloadThreads(): Promise<void> {
+    if (this.#threadSpec().key === this.#threadKey) return;
+    // The old threads' counts stay in the totals (the pool keeps them once stopped).
+    await this.#threads?.stop(this.#config.shutdown.grace);
+    this.#threads = undefined;
+    this.#startThreads();
   }
 
   async #closeAll(): Promise<void> {

@@ -158,6 +158,16 @@ function location(options: DatabaseOptions, dataDir: string) {
 }
 
 /**
+ * What a handler instance using `db` says about threads: an embedded PGlite
+ * database lives in one isolate, so its handler stays on the main one.
+ */
+export function isolateNeeds(db: Database | undefined): { mainIsolateOnly?: string } {
+  return db?.kind === "pglite"
+    ? { mainIsolateOnly: "it writes to an embedded PGlite database, which one isolate opens" }
+    : {};
+}
+
+/**
  * Opens the database of `options` and applies missing migrations, or joins
  * the one this process already opened for the same url (or data directory)
  * and schema. Connection failures throw a `RetryableError`.

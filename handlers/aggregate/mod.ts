@@ -22,6 +22,7 @@ import {
 import {
   type AggregatePartial,
   databaseConfig,
+  isolateNeeds,
   openDatabase,
   retentionSchema,
   startRetention,
@@ -175,6 +176,7 @@ export default defineHandler({
       : undefined;
 
     return {
+      ...isolateNeeds(db),
       async handle(samples, hctx): Promise<void> {
         if (samples.length === 0) return;
         const now = clock.now();

@@ -8,7 +8,7 @@
  * @module
  */
 import { defineHandler, duration, z } from "../../core/mod.ts";
-import { databaseConfig, openDatabase } from "../_db/mod.ts";
+import { databaseConfig, isolateNeeds, openDatabase } from "../_db/mod.ts";
 import { createAnomalyEngine } from "./_handler.ts";
 import { DEFAULT_RULES, ruleName, ruleSchema } from "./_rules.ts";
 
@@ -61,6 +61,6 @@ export default defineHandler({
   config: configSchema,
   async create(config, ctx) {
     const sink = config.store ? await openDatabase(config, ctx) : undefined;
-    return createAnomalyEngine({ ...config, sink }, ctx);
+    return Object.assign(createAnomalyEngine({ ...config, sink }, ctx), isolateNeeds(sink));
   },
 });

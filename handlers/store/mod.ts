@@ -7,7 +7,13 @@
  * @module
  */
 import { defineHandler, type Sample, z } from "../../core/mod.ts";
-import { databaseConfig, openDatabase, retentionSchema, startRetention } from "../_db/mod.ts";
+import {
+  databaseConfig,
+  isolateNeeds,
+  openDatabase,
+  retentionSchema,
+  startRetention,
+} from "../_db/mod.ts";
 
 export default defineHandler({
   name: "store",
@@ -51,6 +57,7 @@ export default defineHandler({
       : undefined;
 
     return {
+      ...isolateNeeds(db),
       async handle(samples: readonly Sample[]): Promise<void> {
         const inserted = await db.insertSamples(samples);
         written.inc({ result: "inserted" }, inserted);

@@ -1,7 +1,8 @@
 /**
  * A test handler that counts every sample it sees into a Redis hash
  * (`HINCRBY key device/metric/seq 1`) and the tasks per process
- * (`HINCRBY key:pids <pid> 1`), so tests count deliveries across processes.
+ * (`HINCRBY key:pids <pid> 1`) and isolates (`key:isolates`), so tests count
+ * deliveries across processes and threads.
  * `delay` makes each task slow (to be caught holding tasks).
  *
  * @module
@@ -30,6 +31,9 @@ export default defineHandler({
           pipeline.hincrby(config.key, `${s.device}/${s.metric}/${s.seq}`, 1);
         }
         pipeline.hincrby(`${config.key}:pids`, String(Deno.pid), 1);
+        // Thread isolates (threads:) are Web Workers named telemetry-thread-<n>.
+        const isolate = (globalThis as { name?: string }).name || "main";
+        pipeline.hincrby(`${config.key}:isolates`, isolate, 1);
         const results = await pipeline.exec();
         const failed = results?.find(([error]) => error);
         if (failed) throw failed[0];
