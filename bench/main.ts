@@ -19,6 +19,7 @@ import { opcuaScenario } from "./scenarios/opcua.ts";
 import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
 import { serial } from "./scenarios/serial.ts";
 import { storePglite, storePostgres } from "./scenarios/store.ts";
+import { threadsScenario } from "./scenarios/threads.ts";
 
 const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   embedded,
@@ -37,6 +38,7 @@ const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   opcua: opcuaScenario,
   store: storePostgres,
   "store-pglite": storePglite,
+  threads: threadsScenario,
 };
 
 const RESULTS_DIR = new URL("./results", import.meta.url).pathname;

@@ -48,7 +48,7 @@ devices:
 brokers:
   local:
     type: sqlite
-    config: { path: ./${data}/broker.db, lease: 1s, recover_interval: 200ms }
+    config: { path: ./${data}/broker.db, recover_interval: 200ms }
 handlers:
   crash:
     type: thread_crash
@@ -81,6 +81,8 @@ interface Run {
   stderr(): string;
   /** The admin API's base URL, once it listens. */
   admin(): Promise<string>;
+  /** Sends a signal (SIGHUP reloads). */
+  signal(name: Deno.Signal): void;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number>;
 }
@@ -100,6 +102,9 @@ async function run(path: string, extra: string[] = [], env: Record<string, strin
         r,
       );
       return `http://${address![1]}`;
+    },
+    signal(name) {
+      child.kill(name);
     },
     async stop() {
       try {
@@ -251,6 +256,41 @@ test("threads: SIGTERM drains every thread; what was queued is handled once by t
   } finally {
     await first.stop();
     await second?.stop();
+    await cleanup();
+  }
+});
+
+test("threads: a reload that changes threads: restarts the threads only; no sample lost or repeated", async () => {
+  const prefix = randomPrefix("threads-reload");
+  const samples = 2000;
+  const { path, cleanup } = await writeConfig({ prefix, samples });
+  const r = await run(path);
+  try {
+    await r.admin();
+    await waitFor(
+      async () => Number((await hash(`${prefix}:count:isolates`))["telemetry-thread-1"]) > 5,
+      "thread 1 at work",
+      r,
+    );
+    // Only the threads change: the pipeline (and its device, which would emit its samples
+    // again) keeps running on the main isolate.
+    const text = await Deno.readTextFile(path);
+    await Deno.writeTextFile(path, text.replace("threads: 2", "threads: 3"));
+    r.signal("SIGHUP");
+    await waitFor(() => /"msg":"Reloaded"/.test(r.stderr()), "the reload", r);
+    await waitFor(async () => (await counts(prefix)).size >= samples, "every sample", r);
+    const seen = await counts(prefix);
+    assert.equal(seen.size, samples);
+    assert.deepEqual([...seen].filter(([, n]) => n !== 1), [], "every sample handled once");
+    const err = r.stderr();
+    assert.match(err, /"msg":"Thread stopped","thread":1/, "the old thread drained");
+    assert.equal(err.match(/"msg":"Started","thread":1/g)?.length, 2, "thread 1 started again");
+    assert.match(err, /"msg":"Reloaded","restarted":\[\],"unchanged":\["main"\]/);
+    await waitFor(() => /"msg":"Started","thread":2/.test(r.stderr()), "thread 2 started", r);
+    assert.equal(await r.stop(), 0);
+    assert.match(r.stdout(), new RegExp(`Stopped after .*: ${samples} samples read`));
+  } finally {
+    await r.stop();
     await cleanup();
   }
 });

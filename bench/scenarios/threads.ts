@@ -1,0 +1,194 @@
+/**
+ * Scenario `threads`: how a processor's throughput grows with `threads:`.
+ * A sqlite broker file is filled with tasks of 1,000 samples (as the gateway
+ * writes them); then a processor (`deno task run --role processor`, its
+ * permissions exactly) drains it through a handler chain without a
+ * database, once with `threads: 1` and once with `threads: 2`, back to back
+ * on the same backlog. Reports samples/s of each, their ratio,
+ * and the load average before each run (the machine is shared).
+ *
+ * The chain is the default chain's work without its database: `analyze`
+ * (calibration, unit conversion, range checks), `anomaly` with `store: false`
+ * (z-score, stuck and silent sensors per series), then `discard`.
+ * THREADS_CHAIN=discard measures the bare no-op chain (broker and decoding
+ * only); THREADS_TASKS sets the backlog (default 4,000 tasks).
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { Sample } from "../../core/sample.ts";
+import { newTaskId, type Task } from "../../core/task.ts";
+import { testContext } from "../../core/testing.ts";
+import sqlite from "../../plugins/sqlite/mod.ts";
+import { type BenchResult, machine, until } from "../_harness.ts";
+
+const DIR = `${Deno.cwd()}/data/bench`;
+const FILE = `${DIR}/threads.db`;
+const PIPELINE = "bench";
+const TASKS = Number(Deno.env.get("THREADS_TASKS") ?? 4000);
+const PER_TASK = 1000;
+const CHAIN = Deno.env.get("THREADS_CHAIN") === "discard"
+  ? ["drop"]
+  : ["calibrate", "detect", "drop"];
+
+async function removeFile(): Promise<void> {
+  for (const suffix of ["", "-wal", "-shm", "-owners"]) {
+    await Deno.remove(FILE + suffix, { recursive: true }).catch(() => {});
+  }
+}
+
+function tasks(count: number, start: number): Task[] {
+  const now = Date.now();
+  return Array.from({ length: count }, (_, t) => {
+    const samples: Sample[] = Array.from({ length: PER_TASK }, (_, i) => ({
+      device: `dev_${i % 20}`,
+      metric: i % 2 === 0 ? "temperature" : "pressure",
+      value: i % 2 === 0 ? 20 + (i % 50) / 10 : 101 + (i % 30) / 10,
+      unit: i % 2 === 0 ? "C" : "kPa",
+      ts: now - 60_000 + (start + t) * 10 + (i % 10),
+      seq: (start + t) * PER_TASK + i,
+    }));
+    return {
+      id: newTaskId(now),
+      type: "telemetry.analyze",
+      payload: { samples },
+      attempts: 0,
+      created_at: now,
+      priority: "normal",
+      pipeline: PIPELINE,
+      checked: true,
+    };
+  });
+}
+
+/** Fills a fresh broker file with the backlog. */
+async function fill(): Promise<void> {
+  await removeFile();
+  await Deno.mkdir(DIR, { recursive: true });
+  const config = sqlite.config.parse({ path: FILE, capacity: TASKS + 1, synchronous: "normal" });
+  const broker = await sqlite.create(config, testContext({ dataDir: Deno.cwd() }));
+  try {
+    for (let i = 0; i < TASKS; i += 100) await broker.enqueue(tasks(Math.min(100, TASKS - i), i));
+  } finally {
+    await broker.close();
+  }
+}
+
+function yaml(threads: number): string {
+  return `
+log: { level: warn }
+admin: { enabled: false }
+threads: ${threads}
+brokers:
+  queue: { type: sqlite, config: { path: ${JSON.stringify(FILE)}, capacity: ${TASKS + 1} } }
+handlers:
+  calibrate:
+    type: analyze
+    config:
+      calibrations: [{ metric: pressure, to: bar }]
+      ranges: [{ metric: temperature, min: -40, max: 150 }]
+  detect: { type: anomaly, config: { store: false } }
+  drop: { type: discard }
+pipelines:
+  ${PIPELINE}: { via: queue, handlers: [${CHAIN.join(", ")}], workers: 2, prefetch: 4 }
+`;
+}
+
+interface Drain {
+  threads: number;
+  samples_per_second: number;
+  seconds: number;
+  load_before: number;
+}
+
+/** The `deno run …` arguments of `deno task run`, so the processor has exactly its permissions. */
+async function runTaskArgs(): Promise<string[]> {
+  const json = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  return (json.tasks.run.command as string).split(/\s+/).slice(1);
+}
+
+/**
+ * Drains the backlog with a processor process running `threads` isolates,
+ * watched from this process through the broker file: the rate is taken
+ * while the queue goes from 90% to 10% of the backlog, so isolate start-up
+ * and the tail are left out.
+ */
+async function drain(threads: number): Promise<Drain> {
+  await fill();
+  const config = `${DIR}/threads.yaml`;
+  await Deno.writeTextFile(config, yaml(threads));
+  const load = Number((Deno.loadavg()[0] ?? 0).toFixed(2));
+  const db = new DatabaseSync(FILE, { readOnly: true });
+  const queued = () =>
+    Number(
+      (db.prepare("SELECT count(*) AS n FROM tasks WHERE state = 'queued'").get() as {
+        n: number;
+      }).n,
+    );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...await runTaskArgs(), "--role", "processor", "--config", config],
+    cwd: new URL("../..", import.meta.url).pathname,
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    await until(() => queued() <= TASKS * 0.9, "90% of the backlog left", 600_000);
+    const from = { at: performance.now(), n: queued() };
+    await until(() => queued() <= TASKS * 0.1, "10% of the backlog left", 600_000);
+    const to = { at: performance.now(), n: queued() };
+    const seconds = (to.at - from.at) / 1000;
+    return {
+      threads,
+      samples_per_second: Math.round((from.n - to.n) * PER_TASK / seconds),
+      seconds: Number(seconds.toFixed(2)),
+      load_before: load,
+    };
+  } finally {
+    db.close();
+    child.kill("SIGTERM");
+    await child.status;
+    await removeFile();
+  }
+}
+
+/** The mean rate of the runs with `threads` isolates. */
+function mean(runs: readonly Drain[], threads: number): number {
+  const rates = runs.filter((r) => r.threads === threads).map((r) => r.samples_per_second);
+  return Math.round(rates.reduce((a, b) => a + b, 0) / rates.length);
+}
+
+/**
+ * `threads`: a processor draining the same backlog with threads: 1 and 2, in
+ * the order 1, 2, 2, 1 so that a load change on the shared machine during
+ * the scenario weighs on both alike.
+ */
+export async function threadsScenario(): Promise<BenchResult> {
+  const runs: Drain[] = [];
+  for (const threads of [1, 2, 2, 1]) runs.push(await drain(threads));
+  const one = mean(runs, 1);
+  const two = mean(runs, 2);
+  const ratio = Number((two / one).toFixed(2));
+  return {
+    scenario: "threads",
+    description: `sqlite backlog → processor → ${CHAIN.join(" → ")} (no database); ` +
+      `threads: 2 (figure) against threads: 1 on the same backlog: ratio ${ratio}`,
+    samples_per_second: two,
+    latency_ms: { p50: 0, p99: 0, max: 0 },
+    offered_per_second: null,
+    duration_s: runs.reduce((s, r) => s + r.seconds, 0),
+    samples: Math.round(TASKS * PER_TASK * 0.8 * runs.length),
+    ...machine(),
+    extra: {
+      chain: CHAIN,
+      tasks: TASKS,
+      samples_per_task: PER_TASK,
+      threads_1_samples_per_second: one,
+      threads_2_samples_per_second: two,
+      ratio_2_to_1: ratio,
+      runs,
+      note: "Each rate is taken while the queue goes from 90% to 10% of the backlog, read " +
+        "from the broker file every 2 ms by the bench process; load_before is the one-minute " +
+        "load average before each run",
+    },
+  };
+}
