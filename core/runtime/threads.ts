@@ -108,6 +108,8 @@ export class ThreadPool {
   /** Counts of threads that ended (crashed, restarted, stopped): kept so totals never go back. */
   readonly #retiredTotals: Record<string, PipelineTotals> = {};
   #retiredMetrics: MetricsJson | undefined;
+  /** The last retirement's merge (they run one after the other, so none is lost). */
+  #retiring: Promise<void> = Promise.resolve();
   #stopping = false;
 
   constructor(options: ThreadPoolOptions) {
@@ -210,10 +212,10 @@ export class ThreadPool {
     const counts = handle.metrics?.filter((m) => String(m.type) !== "gauge");
     handle.metrics = undefined;
     if (!counts) return;
-    const sets = this.#retiredMetrics ? [this.#retiredMetrics, counts] : [counts];
-    // Synchronous in prom-client for counters and histograms: no collect() callbacks.
-    const merged = client.AggregatorRegistry.aggregate(sets);
-    void Promise.resolve(merged.getMetricsAsJSON()).then((json) => this.#retiredMetrics = json);
+    this.#retiring = this.#retiring.then(async () => {
+      const sets = this.#retiredMetrics ? [this.#retiredMetrics, counts] : [counts];
+      this.#retiredMetrics = await client.AggregatorRegistry.aggregate(sets).getMetricsAsJSON();
+    });
   }
 
   /** Totals per pipeline of every thread, running or ended. */
@@ -236,6 +238,7 @@ export class ThreadPool {
       }),
     );
     const out = answers.filter((m): m is MetricsJson => m !== undefined);
+    await this.#retiring;
     if (this.#retiredMetrics) out.push(this.#retiredMetrics);
     return out;
   }
@@ -303,8 +306,7 @@ export class ThreadPool {
         this.#retire(h);
       }
     }
-    // Let the last retirement's metrics settle before the summary reads them.
-    await Promise.resolve();
+    await this.#retiring;
   }
 }
 
