@@ -123,8 +123,7 @@ export function serveThread(registry: () => PluginRegistry): void {
     scope.close();
   };
 
-  scope.onmessage = async (event) => {
-    const m = event.data;
+  const handle = async (m: ToThread) => {
     switch (m.kind) {
       case "start":
         await start(m);
@@ -145,5 +144,11 @@ export function serveThread(registry: () => PluginRegistry): void {
         await stop();
         break;
     }
+  };
+  // One message at a time: a stop that arrives while the runtime is still being created
+  // waits for it, and then stops it, rather than closing the isolate under it.
+  let handled = Promise.resolve();
+  scope.onmessage = (event) => {
+    handled = handled.then(() => handle(event.data));
   };
 }
