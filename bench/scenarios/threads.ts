@@ -19,14 +19,20 @@ import { DatabaseSync } from "node:sqlite";
 import type { Sample } from "../../core/sample.ts";
 import { newTaskId, type Task } from "../../core/task.ts";
 import { testContext } from "../../core/testing.ts";
+import redis from "../../plugins/redis/mod.ts";
 import sqlite from "../../plugins/sqlite/mod.ts";
+import { Redis } from "ioredis";
 import { type BenchResult, machine, until } from "../_harness.ts";
 
 const DIR = `${Deno.cwd()}/data/bench`;
 const FILE = `${DIR}/threads.db`;
 const PIPELINE = "bench";
 const TASKS = Number(Deno.env.get("THREADS_TASKS") ?? 4000);
-const PER_TASK = 1000;
+const PER_TASK = Number(Deno.env.get("THREADS_PER_TASK") ?? 1000);
+/** `sqlite` (default: the broker of the embedded default) or `redis` (the local server). */
+const BROKER = Deno.env.get("THREADS_BROKER") === "redis" ? "redis" : "sqlite";
+/** A fresh Redis key prefix per run. */
+let redisPrefix = "";
 const CHAIN = Deno.env.get("THREADS_CHAIN") === "discard"
   ? ["drop"]
   : ["calibrate", "detect", "drop"];
@@ -61,17 +67,63 @@ function tasks(count: number, start: number): Task[] {
   });
 }
 
-/** Fills a fresh broker file with the backlog. */
+/** A broker instance in this process, to fill the backlog (and, for Redis, watch it). */
+async function openBroker() {
+  const ctx = testContext({ dataDir: Deno.cwd() });
+  return BROKER === "redis"
+    ? await redis.create(redis.config.parse({ prefix: redisPrefix }), ctx)
+    : await sqlite.create(
+      sqlite.config.parse({ path: FILE, capacity: TASKS + 1, synchronous: "normal" }),
+      ctx,
+    );
+}
+
+/** Fills a fresh broker with the backlog. */
 async function fill(): Promise<void> {
   await removeFile();
   await Deno.mkdir(DIR, { recursive: true });
-  const config = sqlite.config.parse({ path: FILE, capacity: TASKS + 1, synchronous: "normal" });
-  const broker = await sqlite.create(config, testContext({ dataDir: Deno.cwd() }));
+  redisPrefix = `bench-threads-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const broker = await openBroker();
   try {
     for (let i = 0; i < TASKS; i += 100) await broker.enqueue(tasks(Math.min(100, TASKS - i), i));
   } finally {
     await broker.close();
   }
+}
+
+/** Removes what a run left: the sqlite file, or the run's Redis keys. */
+async function cleanUp(): Promise<void> {
+  await removeFile();
+  if (BROKER !== "redis") return;
+  const client = new Redis();
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await client.scan(cursor, "MATCH", `${redisPrefix}*`, "COUNT", 1000);
+      if (keys.length > 0) await client.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Tasks still queued, read without joining the consumers: the sqlite file
+ * read-only (a broker instance would take part in leases and writes), or a
+ * Redis broker instance's depth.
+ */
+async function watchQueue(): Promise<{ queued(): Promise<number>; close(): Promise<void> }> {
+  if (BROKER === "redis") {
+    const broker = await openBroker();
+    return { queued: async () => (await broker.depth()).queued, close: () => broker.close() };
+  }
+  const db = new DatabaseSync(FILE, { readOnly: true });
+  const statement = db.prepare("SELECT count(*) AS n FROM tasks WHERE state = 'queued'");
+  return {
+    queued: () => Promise.resolve(Number((statement.get() as { n: number }).n)),
+    close: () => Promise.resolve(db.close()),
+  };
 }
 
 function yaml(threads: number): string {
@@ -80,7 +132,11 @@ log: { level: warn }
 admin: { enabled: false }
 threads: ${threads}
 brokers:
-  queue: { type: sqlite, config: { path: ${JSON.stringify(FILE)}, capacity: ${TASKS + 1} } }
+  queue: ${
+    BROKER === "redis"
+      ? `{ type: redis, config: { prefix: ${redisPrefix} } }`
+      : `{ type: sqlite, config: { path: ${JSON.stringify(FILE)}, capacity: ${TASKS + 1} } }`
+  }
 handlers:
   calibrate:
     type: analyze
@@ -98,7 +154,21 @@ interface Drain {
   threads: number;
   samples_per_second: number;
   seconds: number;
+  /** CPU the processor process used meanwhile (every isolate), in cores. */
+  cores_used: number;
+  /** Its CPU time per sample: the same at 1 and 2 threads when threads cost nothing. */
+  cpu_us_per_sample: number;
   load_before: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, every thread included. */
+async function cpuSeconds(pid: number): Promise<number> {
+  // Deno asks for --allow-all to read /proc/<pid>; the bench may run programs.
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).output();
+  const stat = new TextDecoder().decode(out.stdout);
+  // Fields after the command name (which may hold spaces): utime and stime are 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
 }
 
 /** The `deno run …` arguments of `deno task run`, so the processor has exactly its permissions. */
@@ -109,7 +179,7 @@ async function runTaskArgs(): Promise<string[]> {
 
 /**
  * Drains the backlog with a processor process running `threads` isolates,
- * watched from this process through the broker file: the rate is taken
+ * watched from this process through the broker: the rate is taken
  * while the queue goes from 90% to 10% of the backlog, so isolate start-up
  * and the tail are left out.
  */
@@ -118,13 +188,7 @@ async function drain(threads: number): Promise<Drain> {
   const config = `${DIR}/threads.yaml`;
   await Deno.writeTextFile(config, yaml(threads));
   const load = Number((Deno.loadavg()[0] ?? 0).toFixed(2));
-  const db = new DatabaseSync(FILE, { readOnly: true });
-  const queued = () =>
-    Number(
-      (db.prepare("SELECT count(*) AS n FROM tasks WHERE state = 'queued'").get() as {
-        n: number;
-      }).n,
-    );
+  const queue = await watchQueue();
   const child = new Deno.Command(Deno.execPath(), {
     args: [...await runTaskArgs(), "--role", "processor", "--config", config],
     cwd: new URL("../..", import.meta.url).pathname,
@@ -132,23 +196,51 @@ async function drain(threads: number): Promise<Drain> {
     stderr: "inherit",
   }).spawn();
   try {
-    await until(() => queued() <= TASKS * 0.9, "90% of the backlog left", 600_000);
-    const from = { at: performance.now(), n: queued() };
-    await until(() => queued() <= TASKS * 0.1, "10% of the backlog left", 600_000);
-    const to = { at: performance.now(), n: queued() };
+    const left = async (share: number) => await queue.queued() <= TASKS * share;
+    await until(() => left(0.9), "90% of the backlog left", 600_000);
+    const from = {
+      at: performance.now(),
+      n: await queue.queued(),
+      cpu: await cpuSeconds(child.pid),
+    };
+    await until(() => left(0.1), "10% of the backlog left", 600_000);
+    const to = { at: performance.now(), n: await queue.queued(), cpu: await cpuSeconds(child.pid) };
     const seconds = (to.at - from.at) / 1000;
+    const samples = (from.n - to.n) * PER_TASK;
     return {
       threads,
-      samples_per_second: Math.round((from.n - to.n) * PER_TASK / seconds),
+      samples_per_second: Math.round(samples / seconds),
       seconds: Number(seconds.toFixed(2)),
+      cores_used: Number(((to.cpu - from.cpu) / seconds).toFixed(2)),
+      cpu_us_per_sample: Number(((to.cpu - from.cpu) * 1e6 / samples).toFixed(3)),
       load_before: load,
     };
   } finally {
-    db.close();
+    await queue.close();
     child.kill("SIGTERM");
     await child.status;
-    await removeFile();
+    await cleanUp();
   }
+}
+
+/**
+ * What handing a 1,000-sample task to another isolate would cost the main
+ * one, against what decoding it costs: why an in-process (memory) broker's
+ * pipelines stay on the main isolate.
+ */
+function handoffCost(): { json_parse_us: number; structured_clone_us: number } {
+  const [task] = tasks(1, 0);
+  const text = JSON.stringify(task);
+  const time = (f: () => unknown) => {
+    for (let i = 0; i < 100; i++) f();
+    const start = performance.now();
+    for (let i = 0; i < 1000; i++) f();
+    return Math.round(performance.now() - start); // ms per 1,000 = µs per task
+  };
+  return {
+    json_parse_us: time(() => JSON.parse(text)),
+    structured_clone_us: time(() => structuredClone(task)),
+  };
 }
 
 /** The mean rate of the runs with `threads` isolates. */
@@ -170,7 +262,7 @@ export async function threadsScenario(): Promise<BenchResult> {
   const ratio = Number((two / one).toFixed(2));
   return {
     scenario: "threads",
-    description: `sqlite backlog → processor → ${CHAIN.join(" → ")} (no database); ` +
+    description: `${BROKER} backlog → processor → ${CHAIN.join(" → ")} (no database); ` +
       `threads: 2 (figure) against threads: 1 on the same backlog: ratio ${ratio}`,
     samples_per_second: two,
     latency_ms: { p50: 0, p99: 0, max: 0 },
@@ -179,6 +271,7 @@ export async function threadsScenario(): Promise<BenchResult> {
     samples: Math.round(TASKS * PER_TASK * 0.8 * runs.length),
     ...machine(),
     extra: {
+      broker: BROKER,
       chain: CHAIN,
       tasks: TASKS,
       samples_per_task: PER_TASK,
@@ -186,6 +279,7 @@ export async function threadsScenario(): Promise<BenchResult> {
       threads_2_samples_per_second: two,
       ratio_2_to_1: ratio,
       runs,
+      per_task_handoff: handoffCost(),
       note: "Each rate is taken while the queue goes from 90% to 10% of the backlog, read " +
         "from the broker file every 2 ms by the bench process; load_before is the one-minute " +
         "load average before each run",
