@@ -30,6 +30,10 @@ export class FakeClock implements Clock {
   #timers: Timer[] = [];
   #seq = 0;
 
+  /**
+   * A clock stopped at `start` (milliseconds since the epoch; 2023-11-14 by
+   * default) until the test advances it.
+   */
   constructor(start = 1_700_000_000_000) {
     this.#now = start;
   }

@@ -13,6 +13,7 @@ import { transition } from "./task.ts";
 
 /** A task handed to a consumer, with the broker's receipt for settling it. */
 export interface Delivery {
+  /** The task as the broker holds it; its `attempts` are those made before this delivery. */
   task: Task;
   /**
    * Set when the stored message could not be decoded into a task (bad JSON,
@@ -66,17 +67,25 @@ export type Settlement =
 
 /** Queue sizes, for metrics and status. */
 export interface BrokerDepth {
+  /** Tasks waiting to be reserved (due now). */
   queued: number;
+  /** Tasks reserved by a consumer and not yet settled. */
   inflight: number;
+  /** Tasks settled `retry` that wait for their delay to pass. */
   delayed: number;
+  /** Dead letters the broker holds. */
   dead: number;
 }
 
 /** A dead-lettered task with why and when. */
 export interface DeadLetter {
+  /** The task as dead-lettered (for a quarantine, only its failed samples). */
   task: Task;
+  /** Why it was dead-lettered: the last handler error, or the reason it could not be decoded. */
   error: TaskError;
+  /** Attempts made when it was dead-lettered. */
   attempts: number;
+  /** Milliseconds since the epoch. */
   dead_lettered_at: number;
   /** The raw message when it could not be decoded. */
   raw?: string;
@@ -89,13 +98,17 @@ export interface DeadLetter {
 
 /** Selects dead letters: by ids, or by filter; no selector means all. */
 export interface DeadLetterSelector {
+  /** Only these task ids; `[]` selects nothing. */
   ids?: readonly string[];
+  /** Only tasks of this task type. */
   type?: string;
+  /** Only tasks this pipeline produced ({@link Task.pipeline}). */
   pipeline?: string;
 }
 
 /** A page of dead letters. */
 export interface DeadLetterPage {
+  /** Dead letters of this page, oldest first; at most the `limit` asked for. */
   items: DeadLetter[];
   /** Pass back to get the next page; absent on the last page. */
   cursor?: string;
@@ -216,11 +229,18 @@ export const ALL_CAPABILITIES: Readonly<Required<BrokerCapabilities>> = Object.f
   deadLetterBrowsing: true,
 });
 
-/** The methods each capability adds to the core. */
-interface CapabilityMethods {
+/**
+ * The methods each capability adds to the core: what {@link hasCapability}
+ * narrows a broker to.
+ */
+export interface CapabilityMethods {
+  /** Adds no method: it changes the order `reserve()` hands tasks out in. */
   priorities: unknown;
+  /** Adds no method: it changes what a `retry` settlement does. */
   delayedRetries: unknown;
+  /** Adds {@link TaskRecords.getTask}. */
   taskRecords: TaskRecords;
+  /** Adds listing, replaying and purging dead letters. */
   deadLetterBrowsing: DeadLetterBrowsing;
 }
 

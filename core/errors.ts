@@ -17,6 +17,7 @@
  * ```
  */
 export class RetryableError extends Error {
+  /** `"RetryableError"`: the name a task's {@link TaskError} records. */
   override name = "RetryableError";
 }
 
@@ -34,6 +35,10 @@ export class RetryableError extends Error {
  * ```
  */
 export class UnavailableError extends RetryableError {
+  /**
+   * `"UnavailableError"`: {@link isUnavailable} also goes by the name, so an
+   * error made by another copy of the SDK counts too.
+   */
   override name = "UnavailableError";
 }
 
@@ -54,6 +59,10 @@ export function isUnavailable(error: unknown): boolean {
  * ```
  */
 export class PermanentError extends Error {
+  /**
+   * `"PermanentError"`: {@link isPermanent} also goes by the name, so an
+   * error made by another copy of the SDK counts too.
+   */
   override name = "PermanentError";
 }
 
@@ -67,6 +76,7 @@ export interface ConfigProblem {
   col: number;
   /** Dotted path in the document, e.g. `pipelines.main.workers`; empty for the root. */
   path: string;
+  /** What is wrong, in sentence case without a final period, e.g. `Expected a number`. */
   message: string;
 }
 
@@ -78,8 +88,11 @@ export function formatProblem(p: ConfigProblem): string {
 
 /** A configuration that cannot be used; carries every problem found. */
 export class ConfigError extends Error {
+  /** The class name, which logs and serialized errors keep where `instanceof` cannot be used. */
   override name = "ConfigError";
+  /** Every problem found, not only the first (the loader sorts them by line and column). */
   readonly problems: readonly ConfigProblem[];
+  /** The message lists each problem as {@link formatProblem} writes it, one per line. */
   constructor(problems: readonly ConfigProblem[], options?: ErrorOptions) {
     super(problems.map(formatProblem).join("\n"), options);
     this.problems = problems;
@@ -88,6 +101,7 @@ export class ConfigError extends Error {
 
 /** A plugin module that cannot be loaded or registered. */
 export class PluginError extends Error {
+  /** The class name, which logs and serialized errors keep where `instanceof` cannot be used. */
   override name = "PluginError";
 }
 

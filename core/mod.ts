@@ -13,6 +13,7 @@ export {
   type BrokerCore,
   type BrokerDepth,
   type BrokerInstance,
+  type CapabilityMethods,
   checkCapabilities,
   checkReserveSize,
   checkSettlements,
@@ -74,10 +75,12 @@ export {
 } from "./errors.ts";
 export {
   createLogger,
+  LOG_LEVELS,
   type LogFields,
   type Logger,
   type LoggerOptions,
   type LogLevel,
+  type LogSink,
   silentLogger,
 } from "./log.ts";
 export {
@@ -92,6 +95,7 @@ export {
   type HandlerContext,
   type HandlerInstance,
   type HandlerResult,
+  type InstanceOf,
   type MetricLabels,
   type PluginContext,
   type PluginCounter,
@@ -136,6 +140,7 @@ export {
   canTransition,
   IllegalTransitionError,
   newTaskId,
+  type QuarantinedSample,
   type Task,
   TASK_EVENTS,
   TASK_STATES,

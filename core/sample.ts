@@ -10,14 +10,18 @@ import { seedFrom } from "./random.ts";
 
 /** One reading of one metric of one device. */
 export interface Sample {
+  /** Name of the device read: non-empty, at most 256 bytes of UTF-8, no control characters. */
   device: string;
+  /** Name of the metric, same rules as `device` (e.g. `temperature`). */
   metric: string;
+  /** The reading, a finite number, in `unit` when given. */
   value: number;
   /**
    * Milliseconds since the epoch, taken as close to the read as possible;
    * may have a fractional part at rates above 1,000 samples/s.
    */
   ts: number;
+  /** Unit of `value` (e.g. `°C`, `kPa`), at most 64 bytes of UTF-8; absent when unknown. */
   unit?: string;
   /**
    * Sequence number per device and metric; with `device`, `metric` and
@@ -25,6 +29,7 @@ export interface Sample {
    * may start again from 0 when a device restarts.
    */
   seq?: number;
+  /** Extra dimensions (site, line), stored with the sample: at most 32 tags. */
   tags?: Record<string, string>;
   /** Data quality, set by handlers such as `analyze` (absent means good). */
   quality?: "good" | "bad";
@@ -41,13 +46,21 @@ export type SampleInput = Omit<Sample, "ts"> & { ts?: number };
  * values. Parses far faster than an array of sample objects.
  */
 export interface Series {
+  /** {@link Sample.device} of every sample. */
   device: string;
+  /** {@link Sample.metric} of every sample. */
   metric: string;
+  /** {@link Sample.unit} of every sample. */
   unit?: string;
+  /** {@link Sample.ts} of each sample; as long as `values`. */
   ts: number[];
+  /** {@link Sample.value} of each sample. */
   values: number[];
+  /** {@link Sample.seq} of each sample when present; then as long as `ts`. */
   seq?: number[];
+  /** {@link Sample.tags} of every sample. */
   tags?: Record<string, string>;
+  /** {@link Sample.quality} of every sample. */
   quality?: "good" | "bad";
 }
 
@@ -210,6 +223,7 @@ export class SampleStamper {
   #prefix: number;
   #counter = 0;
 
+  /** `random` (0 ≤ x < 1) draws the prefix; pass a seeded one for repeatable `seq`s. */
   constructor(random: () => number = Math.random) {
     this.#prefix = Math.floor(random() * 2 ** 21) * 2 ** 32;
   }
@@ -256,12 +270,15 @@ export function taskSampleSeq(taskId: string, index: number): number {
 export interface RefusedItem {
   /** Its position, e.g. `samples[3]` or `series[0][2]`. */
   where: string;
+  /** Why, as {@link sampleProblem} words it, e.g. `"value" must be a finite number`. */
   reason: string;
+  /** The refused item (for a series, the sample built from its arrays). */
   item: unknown;
 }
 
 /** What {@link decodeTaskSamples} found in a payload. */
 export interface DecodedPayload {
+  /** The valid samples, in payload order, each with a `ts`. */
   samples: Sample[];
   /** Items that are not valid samples (never for a task the hub's gateway made). */
   refused: RefusedItem[];

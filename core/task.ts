@@ -68,7 +68,14 @@ const TABLE: Readonly<Record<TaskState, Partial<Record<TaskEvent, TaskState>>>> 
 
 /** An event that is not allowed in a state. */
 export class IllegalTransitionError extends Error {
+  /** The class name, which logs and serialized errors keep where `instanceof` cannot be used. */
   override name = "IllegalTransitionError";
+  /**
+   * The message names the state and the event.
+   *
+   * @param state The state the task was in.
+   * @param event The event that state does not allow.
+   */
   constructor(readonly state: TaskState, readonly event: TaskEvent) {
     super(`Task in state "${state}" cannot take event "${event}"`);
   }
@@ -97,13 +104,17 @@ export function canTransition(state: TaskState, event: TaskEvent): boolean {
 
 /** The unit of work on the wire (compatible with the seed format). */
 export interface Task {
+  /** Unique per broker (see {@link newTaskId}); a batch repeating a held id is refused. */
   id: string;
+  /** What work it is: the pipeline whose `task_type` it is handles it. */
   type: string;
+  /** The samples, as a {@link SamplePayload} (the runtime decodes it; any JSON from a foreign producer). */
   payload: unknown;
   /** Attempts already made (0 for a new task). */
   attempts: number;
   /** Milliseconds since the epoch. */
   created_at: number;
+  /** Which queue it waits in on a broker with priorities; absent means `normal`. */
   priority?: Priority;
   /** Pipeline that produced it, when known. */
   pipeline?: string;
@@ -117,8 +128,14 @@ export interface Task {
 
 /** The last error of a task. */
 export interface TaskError {
+  /** The error's message (see {@link errorMessage}). */
   message: string;
+  /** The error's class name, e.g. `PermanentError`; `Error` for a thrown non-error. */
   name: string;
+  /**
+   * Whether retrying cannot help: a {@link PermanentError}, a message that
+   * could not be decoded, quarantined samples.
+   */
   permanent: boolean;
   /**
    * When only some samples of a task were dead-lettered (quarantined): why
@@ -129,26 +146,39 @@ export interface TaskError {
 
 /** One quarantined sample: its index in the dead-lettered payload and why. */
 export interface QuarantinedSample {
+  /** 0-based position of the sample in the dead-lettered task's payload. */
   index: number;
+  /** Why it failed: the handler's error message, or the edge's refusal. */
   reason: string;
 }
 
 /** What a broker remembers about a task, retrievable by id while retained. */
 export interface TaskRecord {
+  /** {@link Task.id}. */
   id: string;
+  /** {@link Task.type}. */
   type: string;
+  /** Where the task is in its lifecycle now. */
   state: TaskState;
+  /** Attempts made so far. */
   attempts: number;
+  /** {@link Task.priority}, `normal` when the task had none. */
   priority: Priority;
+  /** {@link Task.created_at}: milliseconds since the epoch. */
   created_at: number;
+  /** When the state last changed: milliseconds since the epoch. */
   updated_at: number;
+  /** {@link Task.pipeline}, when the task named one. */
   pipeline?: string;
   /** Consumer (worker) that holds or last held it. */
   worker?: string;
   /** When a failed task becomes due again. */
   due_at?: number;
+  /** The error of the last failed attempt; absent while none failed. */
   last_error?: TaskError;
+  /** When it completed: milliseconds since the epoch; set in state `completed`. */
   completed_at?: number;
+  /** When it was dead-lettered: milliseconds since the epoch; set in state `dead_letter`. */
   dead_lettered_at?: number;
 }
 

@@ -30,6 +30,7 @@ export function recordingLogger(): { logger: Logger; lines: Record<string, unkno
 
 /** Plugin metrics on a registry of their own, read back by {@link RecordedMetrics.value}. */
 export interface RecordedMetrics {
+  /** Hand these to the plugin under test (as its context's `metrics`). */
   metrics: PluginMetrics;
   /**
    * The sum of the series of `telemetry_<name>` whose labels include
