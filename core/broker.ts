@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Priority } from "./schema.ts";
+import { duration, type Priority, z } from "./schema.ts";
 import type { Task, TaskError, TaskEvent, TaskRecord, TaskState } from "./task.ts";
 import { transition } from "./task.ts";
 
@@ -502,3 +502,32 @@ export function decodeDeadLetterCursor(prefix: string, cursor: string): number |
   const seq = Number(text.slice(prefix.length));
   return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
 }
+
+/**
+ * The config fields of a broker that keeps task records and dead letters in
+ * a bounded store of its own (the memory and sqlite brokers): spread them
+ * into its `config` schema so the fields read and document the same.
+ *
+ * @example
+ * ```ts
+ * import { recordRetentionFields, z } from "@telemetryhub/telemetryhub";
+ * const config = z.strictObject({ ...recordRetentionFields });
+ * config.parse({}).max_dead_letters; // 10000
+ * ```
+ */
+export const recordRetentionFields: {
+  retention: z.ZodPrefault<ReturnType<typeof duration>>;
+  max_retained: z.ZodDefault<z.ZodInt>;
+  max_dead_letters: z.ZodDefault<z.ZodInt>;
+} = {
+  retention: duration().prefault("5m").describe(
+    "How long the record of a completed task stays readable by id (admin API, getTask())",
+  ),
+  max_retained: z.int().min(0).default(10_000).describe(
+    "Most completed task records kept; beyond it the oldest are forgotten first",
+  ),
+  max_dead_letters: z.int().min(1).default(10_000).describe(
+    "Most dead letters kept until replayed or purged; when full the oldest is dropped " +
+      "and a warning is logged",
+  ),
+};

@@ -29,6 +29,7 @@ export {
   hasCapability,
   ownReceipt,
   PRIORITY_SCHEDULE,
+  recordRetentionFields,
   type Settlement,
   SETTLEMENT_EVENT,
   type TaskRecords,

@@ -10,7 +10,7 @@ import { createLogger, type Logger, silentLogger } from "./log.ts";
 import client from "prom-client";
 import type { HandlerContext, PluginContext, PluginKind, PluginMetrics } from "./plugin.ts";
 import { seededRandom } from "./random.ts";
-import { pluginMetrics } from "./runtime/metrics.ts";
+import { pluginMetrics } from "./plugin_metrics.ts";
 import { chainTopics } from "./chain.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
