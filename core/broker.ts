@@ -28,6 +28,16 @@ export interface Delivery {
  * The receipt of `delivery`, for a broker's `started` and `settle`: throws
  * when `isOwn` says another broker handed it out, or when it is already
  * settled, with the messages the contract names.
+ *
+ * @example
+ * ```ts
+ * import { type Delivery, ownReceipt } from "@telemetryhub/telemetryhub";
+ * interface Receipt { broker: "myqueue"; settled: boolean }
+ * const isOwn = (r: unknown): r is Receipt => (r as Receipt | null)?.broker === "myqueue";
+ * function complete(delivery: Delivery): void {
+ *   ownReceipt(delivery, isOwn, "myqueue").settled = true;
+ * }
+ * ```
  */
 export function ownReceipt<R extends { settled: boolean }>(
   delivery: Delivery,
@@ -485,12 +495,28 @@ export const PRIORITY_SCHEDULE: readonly Priority[] = [
  * The opaque dead-letter page cursor after dead letter number `seq`;
  * `prefix` names the broker kind, so one broker's cursor is not taken for
  * another's (see {@link decodeDeadLetterCursor}).
+ *
+ * @example
+ * ```ts
+ * import { decodeDeadLetterCursor, encodeDeadLetterCursor } from "@telemetryhub/telemetryhub";
+ * const cursor = encodeDeadLetterCursor("myqueue:", 42);
+ * decodeDeadLetterCursor("myqueue:", cursor); // 42
+ * ```
  */
 export function encodeDeadLetterCursor(prefix: string, seq: number): string {
   return btoa(`${prefix}${seq}`);
 }
 
-/** The dead-letter number of a cursor, or `undefined` when it is not one `prefix` made. */
+/**
+ * The dead-letter number of a cursor, or `undefined` when it is not one `prefix` made.
+ *
+ * @example
+ * ```ts
+ * import { decodeDeadLetterCursor, encodeDeadLetterCursor } from "@telemetryhub/telemetryhub";
+ * const cursor = encodeDeadLetterCursor("memory:", 42);
+ * decodeDeadLetterCursor("myqueue:", cursor); // undefined: another broker's cursor
+ * ```
+ */
 export function decodeDeadLetterCursor(prefix: string, cursor: string): number | undefined {
   let text: string;
   try {

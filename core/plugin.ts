@@ -350,21 +350,78 @@ export function definePlugin<K extends PluginKind, S extends z.ZodType>(
   return definition;
 }
 
-/** {@link definePlugin} for devices. */
+/**
+ * {@link definePlugin} for devices.
+ *
+ * @example
+ * ```ts
+ * import { defineDevice, duration, sleepUnlessAborted, z } from "@telemetryhub/telemetryhub";
+ * export default defineDevice({
+ *   name: "counter",
+ *   summary: "Emits a count that goes up",
+ *   config: z.strictObject({
+ *     interval: duration({ timer: true }).prefault("1s").describe("Time between samples"),
+ *   }),
+ *   create(config, ctx) {
+ *     return {
+ *       async run(io) {
+ *         for (let n = 0; await sleepUnlessAborted(ctx.clock, config.interval, io.signal); n++) {
+ *           await io.emit([{ device: ctx.name, metric: "count", value: n }]);
+ *           io.up();
+ *         }
+ *       },
+ *     };
+ *   },
+ * });
+ * ```
+ */
 export function defineDevice<S extends z.ZodType>(
   definition: Omit<PluginDefinition<"device", S>, "kind">,
 ): PluginDefinition<"device", S> {
   return { ...definition, kind: "device" };
 }
 
-/** {@link definePlugin} for brokers. */
+/**
+ * {@link definePlugin} for brokers.
+ *
+ * @example
+ * ```ts
+ * import { type BrokerInstance, defineBroker, z } from "@telemetryhub/telemetryhub";
+ * // Opens the connection and returns the broker: the part not shown here.
+ * function connect(url: string, _signal: AbortSignal): Promise<BrokerInstance> {
+ *   return Promise.reject(new Error(`Cannot connect to "${url}": not shown here`));
+ * }
+ * export default defineBroker({
+ *   name: "myqueue",
+ *   summary: "Keeps tasks in a MyQueue server",
+ *   shared: true,
+ *   config: z.strictObject({ url: z.string().describe("Server URL") }),
+ *   create: (config, ctx) => connect(config.url, ctx.signal),
+ * });
+ * ```
+ */
 export function defineBroker<S extends z.ZodType>(
   definition: Omit<PluginDefinition<"broker", S>, "kind">,
 ): PluginDefinition<"broker", S> {
   return { ...definition, kind: "broker" };
 }
 
-/** {@link definePlugin} for handlers. */
+/**
+ * {@link definePlugin} for handlers.
+ *
+ * @example
+ * ```ts
+ * import { defineHandler, z } from "@telemetryhub/telemetryhub";
+ * export default defineHandler({
+ *   name: "scale",
+ *   summary: "Multiplies every value",
+ *   config: z.strictObject({ factor: z.number().default(1).describe("Multiplier") }),
+ *   create(config) {
+ *     return { handle: (samples) => samples.map((s) => ({ ...s, value: s.value * config.factor })) };
+ *   },
+ * });
+ * ```
+ */
 export function defineHandler<S extends z.ZodType>(
   definition: Omit<PluginDefinition<"handler", S>, "kind">,
 ): PluginDefinition<"handler", S> {

@@ -66,7 +66,19 @@ const TABLE: Readonly<Record<TaskState, Partial<Record<TaskEvent, TaskState>>>> 
   dead_letter: { replay: "queued" },
 };
 
-/** An event that is not allowed in a state. */
+/**
+ * An event that is not allowed in a state.
+ *
+ * @example
+ * ```ts
+ * import { IllegalTransitionError, transition } from "@telemetryhub/telemetryhub";
+ * try {
+ *   transition("completed", "fail");
+ * } catch (error) {
+ *   if (error instanceof IllegalTransitionError) console.log(error.state, error.event); // completed fail
+ * }
+ * ```
+ */
 export class IllegalTransitionError extends Error {
   /** The class name, which logs and serialized errors keep where `instanceof` cannot be used. */
   override name = "IllegalTransitionError";
@@ -97,7 +109,16 @@ export function transition(state: TaskState, event: TaskEvent): TaskState {
   return next;
 }
 
-/** Whether `event` is allowed in `state`. */
+/**
+ * Whether `event` is allowed in `state`.
+ *
+ * @example
+ * ```ts
+ * import { canTransition } from "@telemetryhub/telemetryhub";
+ * canTransition("running", "complete"); // true
+ * canTransition("completed", "fail"); // false
+ * ```
+ */
 export function canTransition(state: TaskState, event: TaskEvent): boolean {
   return TABLE[state][event] !== undefined;
 }
@@ -182,7 +203,15 @@ export interface TaskRecord {
   dead_lettered_at?: number;
 }
 
-/** Milliseconds since the epoch in a sortable, unique-enough id. */
+/**
+ * Milliseconds since the epoch in a sortable, unique-enough id.
+ *
+ * @example
+ * ```ts
+ * import { newTaskId } from "@telemetryhub/telemetryhub";
+ * const id = newTaskId(); // e.g. "mia8x3k0-86f87a44-bfef-4b50"
+ * ```
+ */
 export function newTaskId(now: number = Date.now()): string {
   return `${now.toString(36)}-${crypto.randomUUID().slice(0, 18)}`;
 }
