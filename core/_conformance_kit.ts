@@ -15,6 +15,7 @@ import { type FakeClock, flushMicrotasks } from "./_fake_clock.ts";
 
 /** A fresh, empty broker for one conformance test, and how to tear it down. */
 export interface BrokerFixture {
+  /** The broker under test, created for this case alone. */
   broker: BrokerInstance;
   /** The clock the broker was given, or `null` when it uses real time. */
   clock: FakeClock | null;

@@ -13,6 +13,7 @@ import { transition } from "./task.ts";
 
 /** A task handed to a consumer, with the broker's receipt for settling it. */
 export interface Delivery {
+  /** The task as the broker holds it; its `attempts` are those made before this delivery. */
   task: Task;
   /**
    * Set when the stored message could not be decoded into a task (bad JSON,
@@ -27,6 +28,16 @@ export interface Delivery {
  * The receipt of `delivery`, for a broker's `started` and `settle`: throws
  * when `isOwn` says another broker handed it out, or when it is already
  * settled, with the messages the contract names.
+ *
+ * @example
+ * ```ts
+ * import { type Delivery, ownReceipt } from "@telemetryhub/telemetryhub";
+ * interface Receipt { broker: "myqueue"; settled: boolean }
+ * const isOwn = (r: unknown): r is Receipt => (r as Receipt | null)?.broker === "myqueue";
+ * function complete(delivery: Delivery): void {
+ *   ownReceipt(delivery, isOwn, "myqueue").settled = true;
+ * }
+ * ```
  */
 export function ownReceipt<R extends { settled: boolean }>(
   delivery: Delivery,
@@ -66,17 +77,25 @@ export type Settlement =
 
 /** Queue sizes, for metrics and status. */
 export interface BrokerDepth {
+  /** Tasks waiting to be reserved (due now). */
   queued: number;
+  /** Tasks reserved by a consumer and not yet settled. */
   inflight: number;
+  /** Tasks settled `retry` that wait for their delay to pass. */
   delayed: number;
+  /** Dead letters the broker holds. */
   dead: number;
 }
 
 /** A dead-lettered task with why and when. */
 export interface DeadLetter {
+  /** The task as dead-lettered (for a quarantine, only its failed samples). */
   task: Task;
+  /** Why it was dead-lettered: the last handler error, or the reason it could not be decoded. */
   error: TaskError;
+  /** Attempts made when it was dead-lettered. */
   attempts: number;
+  /** Milliseconds since the epoch. */
   dead_lettered_at: number;
   /** The raw message when it could not be decoded. */
   raw?: string;
@@ -89,13 +108,17 @@ export interface DeadLetter {
 
 /** Selects dead letters: by ids, or by filter; no selector means all. */
 export interface DeadLetterSelector {
+  /** Only these task ids; `[]` selects nothing. */
   ids?: readonly string[];
+  /** Only tasks of this task type. */
   type?: string;
+  /** Only tasks this pipeline produced ({@link Task.pipeline}). */
   pipeline?: string;
 }
 
 /** A page of dead letters. */
 export interface DeadLetterPage {
+  /** Dead letters of this page, oldest first; at most the `limit` asked for. */
   items: DeadLetter[];
   /** Pass back to get the next page; absent on the last page. */
   cursor?: string;
@@ -216,11 +239,18 @@ export const ALL_CAPABILITIES: Readonly<Required<BrokerCapabilities>> = Object.f
   deadLetterBrowsing: true,
 });
 
-/** The methods each capability adds to the core. */
-interface CapabilityMethods {
+/**
+ * The methods each capability adds to the core: what {@link hasCapability}
+ * narrows a broker to.
+ */
+export interface CapabilityMethods {
+  /** Adds no method: it changes the order `reserve()` hands tasks out in. */
   priorities: unknown;
+  /** Adds no method: it changes what a `retry` settlement does. */
   delayedRetries: unknown;
+  /** Adds {@link TaskRecords.getTask}. */
   taskRecords: TaskRecords;
+  /** Adds listing, replaying and purging dead letters. */
   deadLetterBrowsing: DeadLetterBrowsing;
 }
 
@@ -465,12 +495,28 @@ export const PRIORITY_SCHEDULE: readonly Priority[] = [
  * The opaque dead-letter page cursor after dead letter number `seq`;
  * `prefix` names the broker kind, so one broker's cursor is not taken for
  * another's (see {@link decodeDeadLetterCursor}).
+ *
+ * @example
+ * ```ts
+ * import { decodeDeadLetterCursor, encodeDeadLetterCursor } from "@telemetryhub/telemetryhub";
+ * const cursor = encodeDeadLetterCursor("myqueue:", 42);
+ * decodeDeadLetterCursor("myqueue:", cursor); // 42
+ * ```
  */
 export function encodeDeadLetterCursor(prefix: string, seq: number): string {
   return btoa(`${prefix}${seq}`);
 }
 
-/** The dead-letter number of a cursor, or `undefined` when it is not one `prefix` made. */
+/**
+ * The dead-letter number of a cursor, or `undefined` when it is not one `prefix` made.
+ *
+ * @example
+ * ```ts
+ * import { decodeDeadLetterCursor, encodeDeadLetterCursor } from "@telemetryhub/telemetryhub";
+ * const cursor = encodeDeadLetterCursor("memory:", 42);
+ * decodeDeadLetterCursor("myqueue:", cursor); // undefined: another broker's cursor
+ * ```
+ */
 export function decodeDeadLetterCursor(prefix: string, cursor: string): number | undefined {
   let text: string;
   try {

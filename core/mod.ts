@@ -13,6 +13,7 @@ export {
   type BrokerCore,
   type BrokerDepth,
   type BrokerInstance,
+  type CapabilityMethods,
   checkCapabilities,
   checkReserveSize,
   checkSettlements,
@@ -75,10 +76,12 @@ export {
 } from "./errors.ts";
 export {
   createLogger,
+  LOG_LEVELS,
   type LogFields,
   type Logger,
   type LoggerOptions,
   type LogLevel,
+  type LogSink,
   silentLogger,
 } from "./log.ts";
 export {
@@ -93,6 +96,7 @@ export {
   type HandlerContext,
   type HandlerInstance,
   type HandlerResult,
+  type InstanceOf,
   type MetricLabels,
   type PluginContext,
   type PluginCounter,
@@ -137,6 +141,7 @@ export {
   canTransition,
   IllegalTransitionError,
   newTaskId,
+  type QuarantinedSample,
   type Task,
   TASK_EVENTS,
   TASK_STATES,
