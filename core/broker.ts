@@ -7,12 +7,13 @@
  *
  * @module
  */
-import type { Priority } from "./schema.ts";
+import { duration, type Priority, z } from "./schema.ts";
 import type { Task, TaskError, TaskEvent, TaskRecord, TaskState } from "./task.ts";
 import { transition } from "./task.ts";
 
 /** A task handed to a consumer, with the broker's receipt for settling it. */
 export interface Delivery {
+  /** The task as the broker holds it; its `attempts` are those made before this delivery. */
   task: Task;
   /**
    * Set when the stored message could not be decoded into a task (bad JSON,
@@ -27,6 +28,16 @@ export interface Delivery {
  * The receipt of `delivery`, for a broker's `started` and `settle`: throws
  * when `isOwn` says another broker handed it out, or when it is already
  * settled, with the messages the contract names.
+ *
+ * @example
+ * ```ts
+ * import { type Delivery, ownReceipt } from "@telemetryhub/telemetryhub";
+ * interface Receipt { broker: "myqueue"; settled: boolean }
+ * const isOwn = (r: unknown): r is Receipt => (r as Receipt | null)?.broker === "myqueue";
+ * function complete(delivery: Delivery): void {
+ *   ownReceipt(delivery, isOwn, "myqueue").settled = true;
+ * }
+ * ```
  */
 export function ownReceipt<R extends { settled: boolean }>(
   delivery: Delivery,
@@ -66,17 +77,25 @@ export type Settlement =
 
 /** Queue sizes, for metrics and status. */
 export interface BrokerDepth {
+  /** Tasks waiting to be reserved (due now). */
   queued: number;
+  /** Tasks reserved by a consumer and not yet settled. */
   inflight: number;
+  /** Tasks settled `retry` that wait for their delay to pass. */
   delayed: number;
+  /** Dead letters the broker holds. */
   dead: number;
 }
 
 /** A dead-lettered task with why and when. */
 export interface DeadLetter {
+  /** The task as dead-lettered (for a quarantine, only its failed samples). */
   task: Task;
+  /** Why it was dead-lettered: the last handler error, or the reason it could not be decoded. */
   error: TaskError;
+  /** Attempts made when it was dead-lettered. */
   attempts: number;
+  /** Milliseconds since the epoch. */
   dead_lettered_at: number;
   /** The raw message when it could not be decoded. */
   raw?: string;
@@ -89,24 +108,70 @@ export interface DeadLetter {
 
 /** Selects dead letters: by ids, or by filter; no selector means all. */
 export interface DeadLetterSelector {
+  /** Only these task ids; `[]` selects nothing. */
   ids?: readonly string[];
+  /** Only tasks of this task type. */
   type?: string;
+  /** Only tasks this pipeline produced ({@link Task.pipeline}). */
   pipeline?: string;
 }
 
 /** A page of dead letters. */
 export interface DeadLetterPage {
+  /** Dead letters of this page, oldest first; at most the `limit` asked for. */
   items: DeadLetter[];
   /** Pass back to get the next page; absent on the last page. */
   cursor?: string;
 }
 
 /**
- * A task queue with at-least-once delivery, delayed retries, dead letters
- * and priorities. Brokers store and move tasks; the runtime decides what
- * happens to them (see `Settlement`).
+ * The optional parts of the broker contract. A broker declares the ones it
+ * implements in {@link BrokerCore.capabilities}; the runtime, the admin API
+ * and the conformance suite go by the declaration, so a broker on a system
+ * without list semantics (a log such as NATS JetStream or Kafka) implements
+ * the core alone and fakes nothing.
  */
-export interface BrokerInstance {
+export interface BrokerCapabilities {
+  /**
+   * `reserve()` serves higher priorities first without starving lower ones
+   * (see {@link PRIORITY_SCHEDULE}). Without it, tasks come out in enqueue
+   * order whatever their `priority`.
+   */
+  priorities?: boolean;
+  /**
+   * A `retry` settlement holds the task back for its `delay`. Without it the
+   * runtime keeps the delivery (still in flight) until the delay has passed
+   * and only then settles it, with delay 0; the broker must then requeue a
+   * `retry` at once and keep a delivery leased for as long as it is unsettled.
+   */
+  delayedRetries?: boolean;
+  /** The broker keeps task records: {@link TaskRecords.getTask}. */
+  taskRecords?: boolean;
+  /**
+   * Dead letters can be listed, replayed and purged:
+   * {@link DeadLetterBrowsing}. Without it dead letters still leave the queue
+   * (counted in `depth().dead`), and the admin API answers 501 for them.
+   */
+  deadLetterBrowsing?: boolean;
+}
+
+/** The names of the optional capabilities. */
+export type BrokerCapability = keyof BrokerCapabilities;
+
+/** Every optional capability, in the order documentation lists them. */
+export const BROKER_CAPABILITIES: readonly BrokerCapability[] = [
+  "priorities",
+  "delayedRetries",
+  "taskRecords",
+  "deadLetterBrowsing",
+];
+
+/**
+ * The part of the broker contract every broker implements: a task queue
+ * with at-least-once delivery and settlements. Brokers store and move tasks;
+ * the runtime decides what happens to them (see `Settlement`).
+ */
+export interface BrokerCore {
   /** Whether several processes can share this broker (split hub/processor roles). */
   readonly shared: boolean;
   /**
@@ -116,6 +181,8 @@ export interface BrokerInstance {
    * samples; with a broker that is not durable, when they are queued.
    */
   readonly durable?: boolean;
+  /** The optional capabilities this broker implements; see {@link BrokerCapabilities}. */
+  readonly capabilities: Readonly<BrokerCapabilities>;
   /**
    * Puts tasks in the queue; resolves once the broker holds them. A batch
    * holding an id the broker still holds (queued, in flight, delayed or dead)
@@ -123,18 +190,31 @@ export interface BrokerInstance {
    */
   enqueue(tasks: readonly Task[]): Promise<void>;
   /**
-   * Waits until at least one task is due, then returns up to `max` of them,
-   * higher priorities first without starving lower ones. Resolves `[]` when
-   * `signal` aborts. Reserved tasks are `assigned` to `consumer` until settled.
+   * Waits until at least one task is due, then returns up to `max` of them.
+   * Resolves `[]` when `signal` aborts. Reserved tasks are `assigned` to
+   * `consumer` until settled.
    */
   reserve(consumer: string, max: number, signal: AbortSignal): Promise<Delivery[]>;
   /** Marks reserved tasks `running`. */
   started(deliveries: readonly Delivery[]): Promise<void>;
   /** Settles deliveries: each exactly once. */
   settle(settlements: readonly Settlement[]): Promise<void>;
+  /** How many tasks are queued, in flight, delayed and dead. */
+  depth(): Promise<BrokerDepth>;
+  /** Throws when the broker is unreachable. */
+  health(): Promise<void>;
+  /** Stops waiting reserves and releases connections. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Capability `taskRecords`: the broker keeps a record of each task. */
+export interface TaskRecords {
   /** The record of a task while it is retained, or `undefined`. */
   getTask(id: string): Promise<TaskRecord | undefined>;
-  depth(): Promise<BrokerDepth>;
+}
+
+/** Capability `deadLetterBrowsing`: dead letters can be listed, replayed and purged. */
+export interface DeadLetterBrowsing {
   /**
    * A page of dead letters, oldest first. Throws `RangeError` for a
    * malformed `cursor` or `limit` (the admin API answers 400 for it).
@@ -146,10 +226,116 @@ export interface BrokerInstance {
   replayDeadLetters(selector: DeadLetterSelector): Promise<number>;
   /** Deletes selected dead letters; returns how many. */
   purgeDeadLetters(selector: DeadLetterSelector): Promise<number>;
-  /** Throws when the broker is unreachable. */
-  health(): Promise<void>;
-  /** Stops waiting reserves and releases connections. Safe to call twice. */
-  close(): Promise<void>;
+}
+
+/**
+ * Every capability on: what a broker that keeps queues, a delay set, task
+ * records and a dead-letter list (as the built-in ones do) declares.
+ */
+export const ALL_CAPABILITIES: Readonly<Required<BrokerCapabilities>> = Object.freeze({
+  priorities: true,
+  delayedRetries: true,
+  taskRecords: true,
+  deadLetterBrowsing: true,
+});
+
+/**
+ * The methods each capability adds to the core: what {@link hasCapability}
+ * narrows a broker to.
+ */
+export interface CapabilityMethods {
+  /** Adds no method: it changes the order `reserve()` hands tasks out in. */
+  priorities: unknown;
+  /** Adds no method: it changes what a `retry` settlement does. */
+  delayedRetries: unknown;
+  /** Adds {@link TaskRecords.getTask}. */
+  taskRecords: TaskRecords;
+  /** Adds listing, replaying and purging dead letters. */
+  deadLetterBrowsing: DeadLetterBrowsing;
+}
+
+/** The methods of a capability, and which capability each method belongs to. */
+const METHODS_OF: Readonly<Record<BrokerCapability, readonly string[]>> = {
+  priorities: [],
+  delayedRetries: [],
+  taskRecords: ["getTask"],
+  deadLetterBrowsing: ["listDeadLetters", "replayDeadLetters", "purgeDeadLetters"],
+};
+
+/**
+ * What a broker plugin creates: the core, plus the methods of the
+ * capabilities it declares.
+ */
+export type BrokerInstance = BrokerCore & Partial<TaskRecords> & Partial<DeadLetterBrowsing>;
+
+/**
+ * Whether `broker` declares `capability` (and so has its methods).
+ *
+ * @example
+ * ```ts
+ * import { type BrokerInstance, hasCapability } from "@telemetryhub/telemetryhub";
+ * async function stateOf(broker: BrokerInstance, id: string) {
+ *   return hasCapability(broker, "taskRecords") ? (await broker.getTask(id))?.state : undefined;
+ * }
+ * ```
+ */
+export function hasCapability<C extends BrokerCapability>(
+  broker: BrokerInstance,
+  capability: C,
+): broker is BrokerInstance & CapabilityMethods[C] {
+  return broker.capabilities[capability] === true;
+}
+
+/**
+ * Checks that a broker's declaration matches what it has: every declared
+ * capability's methods exist and no method of an undeclared one does (a
+ * method the runtime would never call is a mistake, too). Throws naming
+ * `name` and the capability.
+ *
+ * @example
+ * ```ts
+ * import { checkCapabilities } from "@telemetryhub/telemetryhub";
+ * const broker = { capabilities: { taskRecords: true }, getTask: () => Promise.resolve(undefined) };
+ * checkCapabilities(broker, "main");
+ * ```
+ */
+export function checkCapabilities(
+  broker: { readonly capabilities?: Readonly<BrokerCapabilities> },
+  name: string,
+): void {
+  const declared = broker.capabilities;
+  if (typeof declared !== "object" || declared === null) {
+    throw new Error(
+      `Broker "${name}" declares no capabilities: give it "capabilities" (for example {} for ` +
+        `the core alone)`,
+    );
+  }
+  const known = new Set<string>(BROKER_CAPABILITIES);
+  for (const key of Object.keys(declared)) {
+    if (!known.has(key)) {
+      throw new Error(
+        `Broker "${name}" declares unknown capability "${key}"; known: ` +
+          BROKER_CAPABILITIES.join(", "),
+      );
+    }
+  }
+  const methods = broker as unknown as Record<string, unknown>;
+  for (const capability of BROKER_CAPABILITIES) {
+    const on = declared[capability] === true;
+    for (const method of METHODS_OF[capability]) {
+      const present = typeof methods[method] === "function";
+      if (on && !present) {
+        throw new Error(
+          `Broker "${name}" declares capability "${capability}" but has no ${method}()`,
+        );
+      }
+      if (!on && present) {
+        throw new Error(
+          `Broker "${name}" has ${method}() but does not declare capability "${capability}"`,
+        );
+      }
+    }
+  }
 }
 
 /**
@@ -309,12 +495,28 @@ export const PRIORITY_SCHEDULE: readonly Priority[] = [
  * The opaque dead-letter page cursor after dead letter number `seq`;
  * `prefix` names the broker kind, so one broker's cursor is not taken for
  * another's (see {@link decodeDeadLetterCursor}).
+ *
+ * @example
+ * ```ts
+ * import { decodeDeadLetterCursor, encodeDeadLetterCursor } from "@telemetryhub/telemetryhub";
+ * const cursor = encodeDeadLetterCursor("myqueue:", 42);
+ * decodeDeadLetterCursor("myqueue:", cursor); // 42
+ * ```
  */
 export function encodeDeadLetterCursor(prefix: string, seq: number): string {
   return btoa(`${prefix}${seq}`);
 }
 
-/** The dead-letter number of a cursor, or `undefined` when it is not one `prefix` made. */
+/**
+ * The dead-letter number of a cursor, or `undefined` when it is not one `prefix` made.
+ *
+ * @example
+ * ```ts
+ * import { decodeDeadLetterCursor, encodeDeadLetterCursor } from "@telemetryhub/telemetryhub";
+ * const cursor = encodeDeadLetterCursor("memory:", 42);
+ * decodeDeadLetterCursor("myqueue:", cursor); // undefined: another broker's cursor
+ * ```
+ */
 export function decodeDeadLetterCursor(prefix: string, cursor: string): number | undefined {
   let text: string;
   try {
@@ -326,3 +528,32 @@ export function decodeDeadLetterCursor(prefix: string, cursor: string): number |
   const seq = Number(text.slice(prefix.length));
   return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
 }
+
+/**
+ * The config fields of a broker that keeps task records and dead letters in
+ * a bounded store of its own (the memory and sqlite brokers): spread them
+ * into its `config` schema so the fields read and document the same.
+ *
+ * @example
+ * ```ts
+ * import { recordRetentionFields, z } from "@telemetryhub/telemetryhub";
+ * const config = z.strictObject({ ...recordRetentionFields });
+ * config.parse({}).max_dead_letters; // 10000
+ * ```
+ */
+export const recordRetentionFields: {
+  retention: z.ZodPrefault<ReturnType<typeof duration>>;
+  max_retained: z.ZodDefault<z.ZodInt>;
+  max_dead_letters: z.ZodDefault<z.ZodInt>;
+} = {
+  retention: duration().prefault("5m").describe(
+    "How long the record of a completed task stays readable by id (admin API, getTask())",
+  ),
+  max_retained: z.int().min(0).default(10_000).describe(
+    "Most completed task records kept; beyond it the oldest are forgotten first",
+  ),
+  max_dead_letters: z.int().min(1).default(10_000).describe(
+    "Most dead letters kept until replayed or purged; when full the oldest is dropped " +
+      "and a warning is logged",
+  ),
+};

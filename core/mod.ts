@@ -5,23 +5,34 @@
  * @module
  */
 export {
+  ALL_CAPABILITIES,
+  BROKER_CAPABILITIES,
+  type BrokerCapabilities,
+  type BrokerCapability,
   brokerClosedError,
+  type BrokerCore,
   type BrokerDepth,
   type BrokerInstance,
+  type CapabilityMethods,
+  checkCapabilities,
   checkReserveSize,
   checkSettlements,
   checkStarts,
   closeOnAbort,
   type DeadLetter,
+  type DeadLetterBrowsing,
   type DeadLetterPage,
   type DeadLetterSelector,
   decodeDeadLetterCursor,
   type Delivery,
   encodeDeadLetterCursor,
+  hasCapability,
   ownReceipt,
   PRIORITY_SCHEDULE,
+  recordRetentionFields,
   type Settlement,
   SETTLEMENT_EVENT,
+  type TaskRecords,
 } from "./broker.ts";
 export {
   type Clock,
@@ -65,10 +76,12 @@ export {
 } from "./errors.ts";
 export {
   createLogger,
+  LOG_LEVELS,
   type LogFields,
   type Logger,
   type LoggerOptions,
   type LogLevel,
+  type LogSink,
   silentLogger,
 } from "./log.ts";
 export {
@@ -83,6 +96,7 @@ export {
   type HandlerContext,
   type HandlerInstance,
   type HandlerResult,
+  type InstanceOf,
   type MetricLabels,
   type PluginContext,
   type PluginCounter,
@@ -127,6 +141,7 @@ export {
   canTransition,
   IllegalTransitionError,
   newTaskId,
+  type QuarantinedSample,
   type Task,
   TASK_EVENTS,
   TASK_STATES,
