@@ -147,8 +147,9 @@ export function checkRunnable(
         "add one that reads devices through a broker",
     );
   }
-  if (role === undefined || role === "all") return;
   const brokers = entriesOf(data.brokers);
+  warnUnthreaded(data, pipelines, brokers, report, registry, role);
+  if (role === undefined || role === "all") return;
   const reported = new Set<string>();
   for (const [, p] of pipelines) {
     if (!isRecord(p) || typeof p.via !== "string" || reported.has(p.via)) continue;
@@ -163,6 +164,35 @@ export function checkRunnable(
         `${JSON.stringify(block.type)}): it lives inside one process, so a separate hub and ` +
         "processor would never see each other's tasks. Split roles need a shared broker: " +
         'sqlite (processes on one machine) or Redis; use role "all" with this one',
+    );
+  }
+}
+
+/**
+ * Warns about each pipeline an explicit `threads:` above 1 cannot spread:
+ * its broker lives in one isolate, so its chain runs on the main one only.
+ */
+function warnUnthreaded(
+  data: Record<string, unknown>,
+  pipelines: [string, unknown][],
+  brokers: [string, unknown][],
+  report: Reporter,
+  registry: PluginRegistry,
+  role: Role | undefined,
+): void {
+  const threads = data.threads;
+  if (typeof threads !== "number" || threads < 2 || (role ?? data.role) === "hub") return;
+  for (const [name, p] of pipelines) {
+    if (!isRecord(p) || typeof p.via !== "string") continue;
+    const block = brokers.find(([broker]) => broker === p.via)?.[1];
+    if (!isRecord(block) || typeof block.type !== "string") continue;
+    if (registry.get("broker", block.type)?.shared !== false) continue;
+    report.warn(
+      ["pipelines", name, "via"],
+      `threads: ${threads} does not spread pipeline ${JSON.stringify(name)}: its broker ` +
+        `${JSON.stringify(p.via)} (type ${JSON.stringify(block.type)}) lives in the main ` +
+        "isolate, so its handlers run there only; a sqlite or redis broker can be shared by " +
+        "every thread",
     );
   }
 }

@@ -394,3 +394,22 @@ Deno.test("loadConfigText() takes threads: auto or 1 to 256 and names a bad valu
     );
   }
 });
+
+Deno.test("loadConfigText() warns, at its via, about a pipeline an explicit threads: cannot spread", async () => {
+  const { warnings } = await loadConfigText(`threads: 4\n${MINIMAL}`, {
+    file: "t.yaml",
+    env: {},
+    registry: fixtureRegistry(),
+  });
+  assert.deepEqual(warnings.map(formatProblem), [
+    't.yaml:12:10 pipelines.main.via: threads: 4 does not spread pipeline "main": its broker ' +
+    '"queue" (type "memory") lives in the main isolate, so its handlers run there only; a ' +
+    "sqlite or redis broker can be shared by every thread",
+  ]);
+  const auto = await loadConfigText(MINIMAL, {
+    file: "t.yaml",
+    env: {},
+    registry: fixtureRegistry(),
+  });
+  assert.deepEqual(auto.warnings, [], "threads: auto says nothing");
+});
