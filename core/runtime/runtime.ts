@@ -52,7 +52,8 @@ export interface RuntimeOptions {
   /**
    * The program's thread module (it calls `serveThread()`): with it, `threads:`
    * runs handler chains in that many isolates; without it, everything runs on
-   * this one (as `threads: 1`).
+   * this one (as `threads: 1`). Threads import the `plugins:` modules again,
+   * resolved against `baseDir` as the loader resolved them.
    */
   threadModule?: URL;
 }
