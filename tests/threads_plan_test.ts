@@ -60,42 +60,35 @@ test("threads: 1 starts no thread isolate: everything runs on the main one, as b
   });
 });
 
-test("threads: a pipeline on the in-process broker stays on the main isolate, and the log says why", async () => {
+/** Starts and stops a runtime with threads: 2; what it logged about pipeline "p". */
+async function mainOnly(broker: string, handler: string) {
+  let found: { started?: unknown; line?: Record<string, unknown> | undefined } = {};
   await withDir(async (dir) => {
-    const { runtime, lines } = await createRuntime(yaml(dir, 2, "memory", "discard"), {
+    const { runtime, lines } = await createRuntime(yaml(dir, 2, broker, handler), {
       threadModule: THREAD,
       baseDir: FIXTURES,
     });
     runtime.start();
-    try {
-      assert.equal(started(lines).threads, undefined, "no thread started");
-      const line = lines.find((l) => l.msg === "Pipeline runs on the main isolate only");
-      assert.equal(line?.pipeline, "p");
-      assert.match(String(line?.reason), /broker "q" lives in this isolate/);
-    } finally {
-      await runtime.stop();
-    }
+    await runtime.stop();
+    found = {
+      started: started(lines).threads,
+      line: lines.find((l) => l.msg === "Pipeline runs on the main isolate only"),
+    };
   });
+  return found;
+}
+
+test("threads: a pipeline on the in-process broker stays on the main isolate, and the log says why", async () => {
+  const { started, line } = await mainOnly("memory", "discard");
+  assert.equal(started, undefined, "no thread started");
+  assert.equal(line?.pipeline, "p");
+  assert.match(String(line?.reason), /broker "q" lives in this isolate/);
 });
 
 test("threads: a handler that must stay on the main isolate keeps its pipeline there", async () => {
-  await withDir(async (dir) => {
-    const { runtime, lines } = await createRuntime(yaml(dir, 2, "sqlite", "one_isolate"), {
-      threadModule: THREAD,
-      baseDir: FIXTURES,
-    });
-    runtime.start();
-    try {
-      assert.equal(started(lines).threads, undefined, "no thread started");
-      const line = lines.find((l) => l.msg === "Pipeline runs on the main isolate only");
-      assert.equal(
-        line?.reason,
-        'handler "h": it holds a test resource one isolate may open',
-      );
-    } finally {
-      await runtime.stop();
-    }
-  });
+  const { started, line } = await mainOnly("sqlite", "one_isolate");
+  assert.equal(started, undefined, "no thread started");
+  assert.equal(line?.reason, 'handler "h": it holds a test resource one isolate may open');
 });
 
 test("threads: 2 on the sqlite broker starts a thread that reports ready and stops with the runtime", async () => {
