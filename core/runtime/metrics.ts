@@ -47,7 +47,8 @@ export interface PipelineTotals {
   tasks_released: number;
 }
 
-function addTotals(into: PipelineTotals, from: PipelineTotals): void {
+/** Adds `from` to `into`, count by count. */
+export function addTotals(into: PipelineTotals, from: PipelineTotals): void {
   for (const k of Object.keys(into) as (keyof PipelineTotals)[]) into[k] += from[k];
 }
 

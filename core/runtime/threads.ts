@@ -14,7 +14,7 @@
  */
 import client from "prom-client";
 import type { Logger } from "../log.ts";
-import { emptyTotals, type PipelineTotals } from "./metrics.ts";
+import { addTotals, emptyTotals, type PipelineTotals } from "./metrics.ts";
 import type { ReadinessCheck } from "./_readiness.ts";
 import type { FromThread, MetricsJson, ThreadStart, ToThread } from "./_thread_protocol.ts";
 
@@ -91,11 +91,12 @@ class ThreadHandle {
   }
 }
 
-function addTotals(into: Record<string, PipelineTotals>, from: Record<string, PipelineTotals>) {
-  for (const [pipeline, t] of Object.entries(from)) {
-    const sum = into[pipeline] ??= emptyTotals();
-    for (const k of Object.keys(sum) as (keyof PipelineTotals)[]) sum[k] += t[k];
-  }
+/** Adds the totals of every pipeline of `from` to `into`. */
+function addPipelineTotals(
+  into: Record<string, PipelineTotals>,
+  from: Record<string, PipelineTotals>,
+): void {
+  for (const [pipeline, t] of Object.entries(from)) addTotals(into[pipeline] ??= emptyTotals(), t);
 }
 
 /** Runs and supervises the thread isolates of one process. */
@@ -206,7 +207,7 @@ export class ThreadPool {
   /** Moves a thread's last counts into the retired ones (gauges are not kept: they were its own). */
   #retire(handle: ThreadHandle): void {
     handle.abandon();
-    addTotals(this.#retiredTotals, handle.totals);
+    addPipelineTotals(this.#retiredTotals, handle.totals);
     handle.totals = {};
     // `type` is a string at run time; its declared enum is not exported as a value.
     const counts = handle.metrics?.filter((m) => String(m.type) !== "gauge");
