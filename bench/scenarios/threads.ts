@@ -126,10 +126,10 @@ async function watchQueue(): Promise<{ queued(): Promise<number>; close(): Promi
   };
 }
 
-function yaml(threads: number): string {
+function yaml(threads: number, port: number): string {
   return `
 log: { level: warn }
-admin: { enabled: false }
+admin: { listen: "127.0.0.1:${port}" }
 threads: ${threads}
 brokers:
   queue: ${
@@ -171,6 +171,25 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
 }
 
+/** A port nobody listens on now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Whether the processor's /readyz says every isolate (thread) is ready. */
+async function ready(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/readyz`);
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false; // not listening yet
+  }
+}
+
 /** The `deno run …` arguments of `deno task run`, so the processor has exactly its permissions. */
 async function runTaskArgs(): Promise<string[]> {
   const json = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
@@ -180,13 +199,14 @@ async function runTaskArgs(): Promise<string[]> {
 /**
  * Drains the backlog with a processor process running `threads` isolates,
  * watched from this process through the broker: the rate is taken
- * while the queue goes from 90% to 10% of the backlog, so isolate start-up
- * and the tail are left out.
+ * while the queue goes from 90% to 10% of the backlog, once every isolate
+ * is ready, so start-up and the tail are left out.
  */
 async function drain(threads: number): Promise<Drain> {
   await fill();
   const config = `${DIR}/threads.yaml`;
-  await Deno.writeTextFile(config, yaml(threads));
+  const port = freePort();
+  await Deno.writeTextFile(config, yaml(threads, port));
   const load = Number((Deno.loadavg()[0] ?? 0).toFixed(2));
   const queue = await watchQueue();
   const child = new Deno.Command(Deno.execPath(), {
@@ -197,6 +217,9 @@ async function drain(threads: number): Promise<Drain> {
   }).spawn();
   try {
     const left = async (share: number) => await queue.queued() <= TASKS * share;
+    // Every isolate runs before the window opens: start-up (module loading, compiling) is
+    // no part of the rate.
+    while (!await ready(port)) await new Promise((r) => setTimeout(r, 50));
     await until(() => left(0.9), "90% of the backlog left", 600_000);
     const from = {
       at: performance.now(),

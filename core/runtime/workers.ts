@@ -53,7 +53,24 @@ export interface StopOptions {
 }
 
 const LATENCY_SAMPLES_PER_TASK = 16;
+/**
+ * How long the workers may run tasks back to back before they let timers
+ * and I/O run. A broker that answers through promises alone (sqlite's write
+ * queue, the memory broker) never gives the event loop a turn while it has
+ * tasks, and a backlog would hold the admin API, broker heartbeats and
+ * thread messages until it is empty.
+ */
+const TURN_EVERY_MS = 50;
 const STUCK_AFTER_DEADLINE_MS = 1000;
+
+/**
+ * Resolves after a turn of the event loop in which timers run and I/O is
+ * polled. A timer it must be: a message to oneself, Deno's `setImmediate` or
+ * an operation that completes at once let timers run but not always sockets.
+ */
+function eventLoopTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
 
 function taskError(error: unknown): TaskError {
   return {
@@ -73,6 +90,9 @@ export class WorkerPool {
   #busy = 0;
   #releasedPaused = false;
   #reserveFailing = false;
+  /** When the event loop last had a turn while the workers were busy (performance.now()). */
+  #lastTurn = performance.now();
+  #turnSeen: ReturnType<typeof setTimeout> | undefined;
   /** While a dependency is down: when workers may reserve again, and since when it is down. */
   #hold: { until: number; since: number; failures: number } | undefined;
   /** Retries waiting out their delay here, for a broker without `delayedRetries`. */
@@ -121,6 +141,8 @@ export class WorkerPool {
       stuck.promise,
     ]);
     clearTimeout(timer);
+    clearTimeout(this.#turnSeen);
+    this.#turnSeen = undefined;
     deadline.removeEventListener("abort", onDeadline);
     if (outcome === "stuck") {
       this.#o.logger.error("Handlers still running after the grace period; not waiting", {
@@ -192,7 +214,25 @@ export class WorkerPool {
       } finally {
         this.#busy--;
       }
+      await this.#letEventLoopRun();
     }
+  }
+
+  /**
+   * Gives timers and I/O a turn once the workers have kept the loop for
+   * {@link TURN_EVERY_MS}. A zero-delay timer notes every turn the loop takes
+   * anyway (a broker that waits on the network, devices feeding the
+   * gateway), so only workers that really hold the loop pay for a turn.
+   */
+  async #letEventLoopRun(): Promise<void> {
+    // Real time on purpose: this is about the CPU the loop spent, not about task time.
+    this.#turnSeen ??= setTimeout(() => {
+      this.#turnSeen = undefined;
+      this.#lastTurn = performance.now();
+    }, 0);
+    if (performance.now() - this.#lastTurn < TURN_EVERY_MS) return;
+    await eventLoopTurn();
+    this.#lastTurn = performance.now();
   }
 
   async #runBatch(deliveries: Delivery[]): Promise<void> {
