@@ -204,6 +204,10 @@ export class Assembly {
     const p = this.#deps.config().pipelines[pr.name]!;
     const totals = this.#deps.metrics.totals(pr.name);
     const dropped = this.#deps.metrics.samplesDropped;
+    const stages = this.#deps.metrics.stageDuration;
+    const beforePush = stages.labels(pr.name, "device");
+    const inQueue = stages.labels(pr.name, "hub_queue");
+    const clock = this.#deps.clock;
     const queue = new HubQueue({
       capacity: p.hub_queue.capacity,
       overflow: p.hub_queue.overflow,
@@ -212,6 +216,11 @@ export class Assembly {
         totals.samples_dropped += count;
         dropped.labels(pr.name, reason).inc(count);
       },
+      onWait: (before, waited) => {
+        beforePush.observe(Math.max(0, before) / 1000);
+        inQueue.observe(Math.max(0, waited) / 1000);
+      },
+      now: () => clock.now(),
     });
     this.#deps.metrics.zeroHub(pr.name, p.task_type);
     const devicePriority = new Map<string, Priority>();

@@ -116,6 +116,8 @@ export class RuntimeMetrics {
   readonly tasks: client.Counter<"pipeline" | "type" | "outcome">;
   readonly taskDuration: client.Histogram<"pipeline" | "handler">;
   readonly sampleLatency: client.Histogram<"pipeline">;
+  /** Time spent in each hop before the handlers (see {@link STAGES}). */
+  readonly stageDuration: client.Histogram<"pipeline" | "stage">;
   readonly queueDepth: client.Gauge<"pipeline" | "queue">;
   readonly deviceUp: client.Gauge<"device">;
   readonly deviceReadErrors: client.Counter<"device">;
@@ -194,6 +196,15 @@ export class RuntimeMetrics {
       help: "Sample timestamp to task completion (up to 16 samples observed per task)",
       labelNames: ["pipeline"],
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.stageDuration = new client.Histogram({
+      name: "telemetry_stage_seconds",
+      help: "Time in each hop before the handlers: device (sample timestamp to the hub queue), " +
+        "hub_queue (waiting there and batching), enqueue (handing a round of tasks to the " +
+        "broker), broker (task created to a worker starting it)",
+      labelNames: ["pipeline", "stage"],
+      buckets: DURATION_BUCKETS,
       registers,
     });
     const probes = this.#depthProbes;

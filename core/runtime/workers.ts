@@ -249,6 +249,10 @@ export class WorkerPool {
       };
     }
     const pipeline = "unroutable" in route ? this.#o.pipeline : route.pipeline;
+    if (task.attempts === 0) {
+      const waited = this.#o.clock.now() - task.created_at;
+      this.#o.metrics.stageDuration.labels(pipeline, "broker").observe(Math.max(0, waited) / 1000);
+    }
     let count = 0;
     try {
       if ("unroutable" in route) throw new PermanentError(route.unroutable);
