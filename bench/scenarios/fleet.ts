@@ -300,7 +300,8 @@ export async function runFleet(o: FleetOptions): Promise<BenchResult> {
     processor.kill("SIGTERM");
     await processor.status;
     const probe = JSON.parse(await Deno.readTextFile(file)) as ProbeSummary;
-    const stored = await countStored(databaseUrl(db));
+    // Statistics reach pg_stat_* once the backends report them (at the latest when they end).
+    const totals = await databaseTotals(databaseUrl(db), db);
 
     const seconds = paced ? o.measureMs! / 1000 : (probe.last - probe.first) / 1000;
     const processed = processedBetween(before.processor, after.processor);
@@ -333,7 +334,10 @@ export async function runFleet(o: FleetOptions): Promise<BenchResult> {
         max_wait: o.maxWait ?? "default",
         chain: [...CHAIN],
         tasks_seen_by_probe: probe.tasks,
-        rows_stored: stored,
+        rows_stored: totals.stored,
+        // Whole run, start-up included: transactions committed and aggregate rows written.
+        database_commits: totals.commits,
+        aggregate_row_writes: totals.aggregate_writes,
         samples_processed_in_window: processed,
         queue_backlog_after: backlog,
         load_average_during: loadDuring,
@@ -366,12 +370,16 @@ export async function runFleet(o: FleetOptions): Promise<BenchResult> {
   }
 }
 
-async function countStored(url: string): Promise<number> {
+/** What the run left in the database: rows stored, commits and aggregate row writes. */
+async function databaseTotals(url: string, db: string) {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    const [row] = await sql<{ n: number }[]>`
-      SELECT count(*)::float8 AS n FROM public.telemetry_samples`;
-    return row?.n ?? 0;
+    const [row] = await sql<{ stored: number; commits: number; aggregate_writes: number }[]>`
+      SELECT (SELECT count(*)::float8 FROM public.telemetry_samples) AS stored,
+        (SELECT xact_commit::float8 FROM pg_stat_database WHERE datname = ${db}) AS commits,
+        (SELECT (n_tup_ins + n_tup_upd)::float8 FROM pg_stat_user_tables
+          WHERE relname = 'aggregates') AS aggregate_writes`;
+    return row ?? { stored: 0, commits: 0, aggregate_writes: 0 };
   } finally {
     await sql.end();
   }
