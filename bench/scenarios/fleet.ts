@@ -8,7 +8,8 @@
  *   3,000,000 samples as fast as they go; samples/s from the first to the
  *   last of them reaching the end of the chain.
  * - `fleet-latency`: the same paced at 10,000 samples/s, devices ticking
- *   every 2 ms, pipeline batching defaults.
+ *   every 2 ms, `max_wait: 5ms` (as telemetry.yaml; `BENCH_FLEET_MAX_WAIT`
+ *   overrides it).
  *
  * Both report where the time goes: the runtime's stage and handler
  * histograms (scraped from each process's `/metrics` before and after the
@@ -363,6 +364,9 @@ export async function runFleet(o: FleetOptions): Promise<BenchResult> {
         child.kill("SIGKILL");
       } catch { /* exited */ }
     }
+    for (const entry of ["hub.yaml", "proc.yaml", "probe.json"]) {
+      await Deno.remove(`${DATA}/${prefix}-${entry}`).catch(() => {});
+    }
     await deleteKeys(prefix, REDIS_URL);
     redis.disconnect();
     await admin.unsafe(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
@@ -402,12 +406,12 @@ export function fleet(): Promise<BenchResult> {
   });
 }
 
-/** `fleet-latency`: the whole chain at 10,000 samples/s with the pipeline's batching defaults. */
+/** `fleet-latency`: the whole chain at 10,000 samples/s. */
 export function fleetLatency(): Promise<BenchResult> {
   return runFleet({
     scenario: "fleet-latency",
     description: "the fleet chain paced at 10,000 samples/s (devices tick every 2 ms), " +
-      "batching defaults; latency from sample timestamp to after the database write",
+      "max_wait 5ms; latency from sample timestamp to after the database write",
     offered: 10_000,
     devices: 20,
     tick: "2ms",
