@@ -22,6 +22,7 @@ import {
   startPodmanService,
   tickHealthChecks,
 } from "./_fixtures/containers.ts";
+import { dashboards, expandSqlMacros, promqlMetrics, queries } from "./_fixtures/grafana.ts";
 
 const TOOLS = ["podman", "runc", "debootstrap", "docker-compose"];
 const HAVE_TOOLS = await requireService(
@@ -64,6 +65,9 @@ Deno.test({
     await sh("podman", [
       "build",
       "--pull=never",
+      // The default "podman" network reaches no DNS here (see standins/containers.conf).
+      "--network",
+      "host",
       "--format",
       "docker",
       "-f",
@@ -119,6 +123,7 @@ Deno.test({
       const [rows, distinct] = out.split("|").map(Number);
       return { rows: rows!, distinct: distinct! };
     };
+    let sent = 0; // samples the hub has accepted so far
     /** Posts samples seq from..to-1 of `device`, in bodies of `batch`; retries 503s. */
     const post = async (device: string, from: number, to: number, batch: number, value = 60) => {
       for (let i = from; i < to; i += batch) {
@@ -139,7 +144,10 @@ Deno.test({
             body: JSON.stringify(body),
           });
           const text = await res.text();
-          if (res.status === 202) break;
+          if (res.status === 202) {
+            sent += body.length;
+            break;
+          }
           assert.equal(res.status, 503, `POST /api/v1/samples answered ${res.status}: ${text}`);
           await new Promise((r) => setTimeout(r, 200));
         }
@@ -216,18 +224,79 @@ Deno.test({
       });
 
       await step(
+        "every metric the dashboards and alert rules read is in the fleet's scrape",
+        async () => {
+          const rules = await Deno.readTextFile("deploy/prometheus/alerts.yml");
+          const wanted = new Set([
+            ...(await dashboards()).flatMap((d) => queries(d)).flatMap((q) =>
+              promqlMetrics(q.expr ?? "")
+            ),
+            ...promqlMetrics(rules),
+          ]);
+          // Series labelled by device appear with their first event (the anomaly above): poll
+          // until Prometheus's next scrape (every 15 s) has them.
+          let missing: string[] = [];
+          await waitFor(
+            async () => {
+              const url = `http://127.0.0.1:${ports.prometheus}/api/v1/label/__name__/values`;
+              const names = new Set<string>((await (await fetch(url)).json()).data);
+              missing = [...wanted].filter((n) => !names.has(n));
+              return missing.length === 0;
+            },
+            "every metric scraped",
+            60_000,
+            1_000,
+          ).catch((error) => {
+            throw new Error(`${error.message}; not scraped: ${missing.join(", ")}`);
+          });
+          console.log(`${wanted.size} metrics of the dashboards and rules are all scraped`);
+        },
+      );
+
+      await step(
+        "every dashboard SQL runs on the fleet's PostgreSQL and shows the samples and anomaly",
+        async () => {
+          const posted = `e2e_${run}_posted`, hot = `e2e_${run}_hot`;
+          const data = (await dashboards()).find((d) => d.file === "telemetryhub-data.json")!;
+          const rows: Record<string, number> = {};
+          for (const q of queries(data)) {
+            const sql = expandSqlMacros(q.rawSql!, {
+              device: [posted, hot],
+              metric: ["temperature"],
+              window: [10_000],
+            });
+            const out = await psql(sql);
+            rows[q.where] = out === "" ? 0 : out.split("\n").length;
+          }
+          console.log(`dashboard SQL rows: ${JSON.stringify(rows)}`);
+          assert.ok(rows['panel "Sensor values (mean per interval)" A']! > 0, "sensor values");
+          assert.ok(rows['panel "Anomalies (newest first)" A']! > 0, "anomalies");
+          assert.ok(rows['annotation "Anomalies"']! > 0, "anomaly annotations");
+        },
+      );
+
+      await step(
         "SIGKILL of a processor under load loses nothing and stores nothing twice",
         async () => {
           const device = `e2e_${run}_kill`;
-          const total = 20_000;
-          const posting = post(device, 0, total, 250);
+          const total = 40_000, streams = 4, part = (total * 3 / 4) / streams, sentBefore = sent;
+          // A quarter first; then four posters send the rest while processor-1 is SIGKILLed.
+          await post(device, 0, total / 4, 250);
+          const posting = Promise.all(
+            Array.from(
+              { length: streams },
+              (_, i) => post(device, total / 4 + i * part, total / 4 + (i + 1) * part, 100),
+            ),
+          );
           posting.catch(() => {}); // awaited below; a failure before then is reported there
-          await waitFor(async () => (await stored(device)).rows > 0, "the first rows", 60_000, 200);
           const [victim] = await projectContainers(project, "processor-1");
-          const before = await stored(device);
           await sh("podman", ["kill", "--signal", "KILL", victim!]);
+          const atKill = { posted: sent - sentBefore, ...await stored(device) };
           await posting;
-          console.log(`killed processor-1 with ${before.rows} of ${total} samples stored`);
+          console.log(
+            `killed processor-1 with ${atKill.posted} of ${total} samples posted, ${atKill.rows} stored`,
+          );
+          assert.ok(atKill.posted < total, "the kill came while samples were still being posted");
           await waitFor(
             async () => (await stored(device)).rows >= total,
             `${total} rows`,

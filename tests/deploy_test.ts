@@ -3,6 +3,7 @@ import { parse } from "yaml";
 import { ROOT, taskArgs } from "./_fixtures/cli.ts";
 import { adminFixture } from "./_fixtures/admin.ts";
 import { needs, run } from "./_fixtures/tools.ts";
+import { dashboards, expandSqlMacros, promqlMetrics, queries } from "./_fixtures/grafana.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
 
 Deno.test({
@@ -59,18 +60,70 @@ pipelines: { main: { from: [boiler], via: mem, handlers: [rec], batch: { max_wai
   },
 });
 
-Deno.test("the Grafana dashboard is valid JSON whose queries name exported metrics", async () => {
-  const dashboard = JSON.parse(
-    await Deno.readTextFile(`${ROOT}deploy/grafana/dashboards/telemetryhub.json`),
-  );
-  const readme = await Deno.readTextFile(`${ROOT}docs/metrics.md`);
-  for (const panel of dashboard.panels) {
-    for (const target of panel.targets) {
-      for (const name of target.expr.match(/telemetry_[a-z_]+/g) ?? []) {
-        const base = name.replace(/_(bucket|sum|count)$/, "");
-        assert.ok(readme.includes(`\`${base}\``), `${base} is a documented metric`);
+Deno.test("Grafana's provisioning is complete: datasources with ids and no literal secret, every dashboard query on one of them", async () => {
+  const dir = `${ROOT}deploy/grafana/provisioning`;
+  const uids = new Map<string, string>();
+  for (const file of ["prometheus.yml", "postgres.yml"]) {
+    const text = await Deno.readTextFile(`${dir}/datasources/${file}`);
+    const doc = parse(text);
+    assert.equal(doc.apiVersion, 1, file);
+    for (const ds of doc.datasources) {
+      assert.ok(ds.name && ds.type && ds.uid && ds.url, `${file}: ${JSON.stringify(ds)}`);
+      uids.set(ds.uid, ds.type);
+      for (const secret of Object.values(ds.secureJsonData ?? {})) {
+        assert.match(String(secret), /^\$[A-Z_]+$/, `${file}: secrets come from the environment`);
       }
     }
+  }
+  assert.deepEqual(
+    [...uids].sort(),
+    [["telemetry-postgres", "postgres"], ["telemetry-prometheus", "prometheus"]],
+  );
+  const providers = parse(await Deno.readTextFile(`${dir}/dashboards/telemetryhub.yml`));
+  const compose = await Deno.readTextFile(`${ROOT}compose.yaml`);
+  assert.ok(
+    compose.includes(`./deploy/grafana/dashboards:${providers.providers[0].options.path}:ro`),
+    "compose mounts the dashboards where the provider reads them",
+  );
+
+  const all = await dashboards();
+  assert.deepEqual(all.map((d) => d.file), ["telemetryhub-data.json", "telemetryhub.json"]);
+  assert.equal(new Set(all.map((d) => d.json.uid)).size, all.length, "dashboard uids are unique");
+  const documented = await Deno.readTextFile(`${ROOT}docs/metrics.md`);
+  for (const dashboard of all) {
+    const variables = new Set(
+      (dashboard.json.templating?.list ?? []).map((v: { name: string }) => `\${${v.name}}`),
+    );
+    for (const q of queries(dashboard)) {
+      const at = `${q.dashboard} ${q.where}`;
+      const uid = q.datasource?.uid ?? "";
+      assert.ok(uids.has(uid) || variables.has(uid), `${at}: datasource "${uid}" is provisioned`);
+      const kind = uids.get(uid) ?? "prometheus"; // the ${datasource} variable picks Prometheus
+      if (kind === "prometheus") {
+        assert.ok(q.expr, `${at} has PromQL`);
+        for (const name of promqlMetrics(q.expr!).filter((n) => n.startsWith("telemetry_"))) {
+          const base = name.replace(/_(bucket|sum|count)$/, "");
+          assert.ok(documented.includes(`\`${base}\``), `${at}: ${base} is a documented metric`);
+        }
+      } else {
+        assert.ok(q.rawSql, `${at} has SQL`);
+        // Every Grafana variable the SQL names is one the dashboard defines.
+        expandSqlMacros(q.rawSql!, { device: ["d"], metric: ["m"], window: [60_000] });
+      }
+    }
+  }
+});
+
+Deno.test("the fleet dashboard shows the broker's queues once per broker, not summed over processes", async () => {
+  const fleet = (await dashboards()).find((d) => d.file === "telemetryhub.json")!;
+  const depth = queries(fleet).filter((q) => q.expr?.includes("telemetry_queue_depth"));
+  assert.ok(depth.length > 0);
+  for (const { expr } of depth) {
+    assert.ok(
+      /^max by \(broker, queue\) \(telemetry_queue_depth\{queue!="hub"\}\)$/.test(expr!) ||
+        /^sum by \(pipeline\) \(telemetry_queue_depth\{queue="hub"\}\)$/.test(expr!),
+      String(expr),
+    );
   }
 });
 

@@ -62,7 +62,7 @@ if ! have docker.io/library/node:20-bookworm-slim; then
   cp -a "$node_root/npm" "$ctx/usr/local/lib/node_modules/npm"
   cp -a "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node" "$ctx/usr/local/include/node"
   cp "$here/node.Containerfile" "$ctx/Containerfile"
-  podman build --pull=never --build-arg "BASE=$base" -t localhost/telemetryhub-standin-node:20 "$ctx" >&2
+  podman build --pull=never --network host --build-arg "BASE=$base" -t localhost/telemetryhub-standin-node:20 "$ctx" >&2
   tag localhost/telemetryhub-standin-node:20 library/node:20-bookworm-slim
   rm -rf "$ctx"
   trap - EXIT
@@ -71,7 +71,7 @@ fi
 services=localhost/telemetryhub-standin-services:latest
 if ! have "$services"; then
   log "Debian's redis, postgresql-15, prometheus and alertmanager (one layer for all four)"
-  podman build --pull=never --build-arg "BASE=$base" --target services -t "$services" \
+  podman build --pull=never --network host --build-arg "BASE=$base" --target services -t "$services" \
     -f "$here/services.Containerfile" "$here" >&2
 fi
 for target in redis:library/redis:7 postgres:library/postgres:15 \
@@ -80,7 +80,7 @@ for target in redis:library/redis:7 postgres:library/postgres:15 \
   if ! have "docker.io/$name"; then
     log "$name"
     # The same first stage as above, so its layer comes from podman's cache.
-    podman build --pull=never --build-arg "BASE=$base" --target "$stage" \
+    podman build --pull=never --network host --build-arg "BASE=$base" --target "$stage" \
       -t "localhost/telemetryhub-standin-$stage:latest" -f "$here/services.Containerfile" "$here" >&2
     tag "localhost/telemetryhub-standin-$stage:latest" "$name"
   fi
