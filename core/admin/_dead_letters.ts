@@ -6,7 +6,12 @@
  */
 import type { Context } from "@hono/hono";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { BrokerInstance, DeadLetterSelector } from "../plugin.ts";
+import {
+  type BrokerInstance,
+  type DeadLetterBrowsing,
+  type DeadLetterSelector,
+  hasCapability,
+} from "../broker.ts";
 import { PRIORITIES } from "../schema.ts";
 import { TASK_STATES } from "../task.ts";
 import { bodyLimit } from "./_body.ts";
@@ -79,6 +84,7 @@ const selectorQuery = {
 };
 
 const unknownPipeline = problemResponse("Unknown pipeline");
+const notBrowsable = problemResponse("The broker does not list, replay or purge dead letters");
 
 const getTask = createRoute({
   method: "get",
@@ -90,6 +96,7 @@ const getTask = createRoute({
   responses: {
     200: json(TaskRecordSchema, "The record"),
     404: problemResponse("No such task is retained"),
+    501: problemResponse("No broker of this process keeps task records"),
   },
 });
 
@@ -119,6 +126,7 @@ const listDeadLetters = createRoute({
     ),
     400: problemResponse("Invalid limit or cursor, or no pipeline named where several run"),
     404: unknownPipeline,
+    501: notBrowsable,
   },
 });
 
@@ -141,6 +149,7 @@ const replayDeadLetters = createRoute({
     404: unknownPipeline,
     413: problemResponse("Body over admin.max_body"),
     415: problemResponse("Not application/json"),
+    501: notBrowsable,
   },
 });
 
@@ -160,6 +169,7 @@ const purgeDeadLetters = createRoute({
     200: json(z.object({ purged: z.number().int() }), "How many were purged"),
     400: problemResponse("No selector, or no pipeline named where several run"),
     404: unknownPipeline,
+    501: notBrowsable,
   },
 });
 
@@ -174,9 +184,15 @@ export function deadLetterRoutes(
 
   routes.openapi(getTask, async (c) => {
     const { id } = c.req.valid("param");
+    let keeping = 0;
     for (const broker of desk.brokers()) {
+      if (!hasCapability(broker, "taskRecords")) continue;
+      keeping++;
       const record = await broker.getTask(id);
       if (record) return c.json(record, 200);
+    }
+    if (keeping === 0) {
+      return problem(c, 501, "No task records", "No broker of this process keeps task records");
     }
     return problem(c, 404, "Unknown task", `No task "${id}" is retained`);
   });
@@ -251,25 +267,39 @@ function selectorFrom(
   return selector;
 }
 
+/** The broker whose dead letters a request means, or the problem response. */
 function pickBroker(
   c: Context,
   desk: DeadLetterDesk,
   pipeline?: string,
-) {
+): DeadLetterBrowsing | ProblemResponse<400 | 404 | 501> {
   const name = pipeline ?? c.req.query("pipeline");
+  let broker: BrokerInstance | undefined;
   if (name !== undefined && name !== "") {
-    const broker = desk.brokerOf(name);
+    broker = desk.brokerOf(name);
     if (!broker) return problem(c, 404, "Unknown pipeline", `No pipeline "${name}"`);
-    return broker;
+  } else {
+    const brokers = [...desk.brokers()];
+    if (brokers.length !== 1) {
+      return problem(
+        c,
+        400,
+        "Pipeline required",
+        "This process has several brokers; name one with ?pipeline=",
+      );
+    }
+    broker = brokers[0]!;
   }
-  const brokers = [...desk.brokers()];
-  if (brokers.length === 1) return brokers[0]!;
-  return problem(
-    c,
-    400,
-    "Pipeline required",
-    "This process has several brokers; name one with ?pipeline=",
-  );
+  if (!hasCapability(broker, "deadLetterBrowsing")) {
+    const which = name ? `of pipeline "${name}"` : "of this process";
+    return problem(
+      c,
+      501,
+      "Dead letters cannot be browsed",
+      `The broker ${which} does not list, replay or purge dead letters`,
+    );
+  }
+  return broker;
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown> | ProblemResponse<400>> {
