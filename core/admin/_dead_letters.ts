@@ -135,6 +135,8 @@ const replayDeadLetters = createRoute({
   path: "/dlq/replay",
   operationId: "replayDeadLetters",
   summary: "Put dead letters back in the queue, attempts reset",
+  description: 'Body `{"ids": [...]}`, `{"type": "..."}`, `{"pipeline": "..."}` or ' +
+    '`{"all": true}`.',
   tags: ["dead letters"],
   request: {
     body: {
@@ -158,6 +160,7 @@ const purgeDeadLetters = createRoute({
   path: "/dlq",
   operationId: "purgeDeadLetters",
   summary: "Purge dead letters (a selector is required)",
+  description: "`?ids=`, `?type=`, `?pipeline=` or `?all=true`.",
   tags: ["dead letters"],
   request: {
     query: z.object({

@@ -89,6 +89,7 @@ const readyz = createRoute({
   path: "/readyz",
   operationId: "getReadiness",
   summary: "Readiness: brokers and stores answer, pipelines run",
+  description: "Otherwise 503 with `not_ready: [{name, reason}]`.",
   tags: ["probes"],
   responses: {
     200: json(ReadinessSchema, "Ready"),
@@ -101,6 +102,7 @@ const metrics = createRoute({
   path: "/metrics",
   operationId: "getMetrics",
   summary: "Prometheus metrics (text exposition format)",
+  description: "Open unless `admin.metrics_auth: true`; see docs/metrics.md.",
   tags: ["probes"],
   responses: {
     200: {
@@ -124,6 +126,7 @@ const devices = createRoute({
   path: "/api/v1/devices",
   operationId: "listDevices",
   summary: "Every device's state, last sample and error, counts",
+  description: "States: `starting`, `up`, `down`, `stopped`.",
   tags: ["status"],
   responses: { 200: json(z.object({ devices: z.array(DeviceSchema) }), "Devices") },
 });
