@@ -372,9 +372,16 @@ export class Runtime {
       throw new Error(`Cannot reload a runtime that is ${this.#state}`);
     }
     const old = this.#config;
+    // A plugin whose module was imported afresh (its file changed) has a new definition.
+    const changedCode = new Set(
+      loaded.registry.list()
+        .filter((p) => this.#registry.get(p.definition.kind, p.definition.name) !== p.definition)
+        .map((p) => `${p.definition.kind}:${p.definition.name}`),
+    );
     const { restarted, unchanged, removed, brokerKept, handlerKept } = planReload(
       old,
       loaded.config,
+      changedCode,
     );
     const stopping = [...removed, ...restarted]
       .map((n) => this.pipelines.get(n))
