@@ -231,6 +231,13 @@ Deno.test("reload imports a changed plugin module afresh and restarts what uses 
     const after = await tapValues(api, "stamp", (v) => v.length >= 5);
     assert.deepEqual(new Set(after), new Set([2]), "the new code runs");
 
+    // A version that does not parse is refused, positioned, and the running one keeps running.
+    await Deno.writeTextFile(`${dir}/stamp.ts`, stampPlugin(3).replace("summary:", "summary"));
+    const refused = await fetch(`${api}/reload`, { method: "POST" });
+    assert.equal(refused.status, 422);
+    assert.match((await refused.json()).problems[0], /stamp\.ts:\d+:\d+: SyntaxError/);
+    assert.deepEqual(new Set(await tapValues(api, "stamp", (v) => v.length >= 5)), new Set([2]));
+
     // Back to the first version: the module cache still has it, and it runs again.
     await Deno.writeTextFile(`${dir}/stamp.ts`, stampPlugin(1));
     const back = await fetch(`${api}/reload`, { method: "POST" });

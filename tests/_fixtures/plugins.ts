@@ -238,6 +238,17 @@ export const scaleHandler = defineHandler({
   },
 });
 
+/** Returns every value as a string: a handler breaking the sample contract. */
+export const stringifyHandler = defineHandler({
+  name: "stringify",
+  summary: "Returns values as strings (tests)",
+  config: z.strictObject({}),
+  create() {
+    // Deliberately wrong: the runtime must catch it, not the store.
+    return { handle: (samples) => samples.map((s) => ({ ...s, value: String(s.value) }) as never) };
+  },
+});
+
 /** Whether the `outage` handler's dependency is down, by key; tests flip it. */
 export const outages = new Map<string, boolean>();
 

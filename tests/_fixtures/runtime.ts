@@ -18,6 +18,7 @@ import {
   recordHandler,
   scaleHandler,
   scriptedDevice,
+  stringifyHandler,
   stubbornDevice,
   unreachableBroker,
 } from "./plugins.ts";
@@ -37,6 +38,7 @@ export function testRegistry(): PluginRegistry {
     poisonHandler,
     outageHandler,
     scaleHandler,
+    stringifyHandler,
   ]);
 }
 
