@@ -114,7 +114,7 @@ Deno.test("invalid samples get 400 with each item's index and reason, and nothin
   const body = await res.json();
   assert.equal(body.status, 400);
   assert.deepEqual(body.invalid, [
-    { index: 1, reason: '"value" must be a finite number' },
+    { index: 1, reason: '"value" must be a finite number, not the string "hot"' },
     { index: 2, reason: '"device" must be a non-empty string' },
     {
       index: 3,
