@@ -239,7 +239,17 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): OpenAPI
     return c.json(doc as unknown as Record<string, unknown>, 200);
   });
 
-  app.openapi({ ...ingestRoute, middleware: [limit] as const }, async (c) => {
+  // The hot path: its query is checked by the handler, not by a zod validator, which cost
+  // about 5 µs of the 35 µs of CPU a single-sample request takes (measured); the document
+  // still describes it from the same route definition.
+  app.openAPIRegistry.registerPath(ingestRoute);
+  const { query: _checkedByHandler, ...ingestRequest } = ingestRoute.request;
+  app.openapi({
+    ...ingestRoute,
+    request: ingestRequest,
+    hide: true,
+    middleware: [limit] as const,
+  }, async (c) => {
     const type = mediaType(c);
     const text = await ingestText(c, admin.max_body);
     if (typeof text !== "string") return text;
