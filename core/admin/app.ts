@@ -99,10 +99,13 @@ const ingestRoute = createRoute({
   path: "/api/v1/samples",
   operationId: "ingestSamples",
   summary: "Ingest samples: JSON, NDJSON or InfluxDB line protocol, plain, gzip or deflate",
-  description: "`Content-Encoding`: gzip, deflate or identity (admin.max_body bounds the " +
-    "decompressed size too). Routed to the pipeline owning each device, or `?pipeline=`. 202 once the samples " +
-    "are safe: held by the broker when it is durable, queued in the hub when it is not. A body " +
-    "with any invalid item is refused whole (400, every item by index and reason).",
+  description: "One sample or an array (`application/json`), one per line " +
+    "(`application/x-ndjson`), or InfluxDB line protocol (`text/plain`, `?precision=`); " +
+    "`Content-Encoding` gzip, deflate or identity (admin.max_body bounds the decompressed size " +
+    "too). Routed to the pipeline owning each device, or `?pipeline=`. 202 once the samples are " +
+    "safe: held by the broker when it is durable, queued in the hub when it is not. A body with " +
+    "any invalid item is refused whole (400, every item by index and reason); 503 with " +
+    "Retry-After when a blocking hub queue is full.",
   tags: ["data"],
   request: {
     query: z.object({
