@@ -35,7 +35,7 @@ export function problemResponse(description: string) {
   return { description, content: { "application/problem+json": { schema: ProblemSchema } } };
 }
 
-/** Query parameters and the like arrive as text: `""` counts as absent. */
+/** An optional text parameter (query parameters arrive as text), described for the document. */
 export const optionalText = (description: string) => z.string().optional().openapi({ description });
 
 /**
