@@ -23,6 +23,8 @@ import { configRoutes, type ReloadOutcome } from "./_config_routes.ts";
 import { deadLetterRoutes } from "./_dead_letters.ts";
 import { consoleRoutes, isConsolePath } from "./_console.ts";
 import { seriesRoutes, type SeriesSource } from "./_series.ts";
+import { OVERVIEW_TAP_RATE, overviewRoutes } from "./_overview.ts";
+import { AnomalyFeed, anomalyRoutes } from "./_anomalies.ts";
 import { openApiDocument } from "./openapi.ts";
 
 /** Options of {@link createAdminApp}. */
@@ -292,6 +294,19 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   );
 
   app.route("/", consoleRoutes());
+
+  app.route(
+    "/api/v1",
+    overviewRoutes({
+      brokerDepths: () => runtime.brokerDepths(),
+      devices: () => runtime.devices(),
+      deviceRates: () => runtime.deviceRates(),
+      watch: (listener) => runtime.tap.subscribe({}, OVERVIEW_TAP_RATE, listener),
+      now: () => runtime.clock.now(),
+    }),
+  );
+
+  app.route("/api/v1", anomalyRoutes(new AnomalyFeed(runtime.events, runtime.clock.now())));
 
   app.route(
     "/api/v1",

@@ -305,6 +305,34 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      "/api/v1/overview": {
+        get: {
+          summary: "What the console's overview shows beyond status: each broker's queue " +
+            "depths (queued, inflight, delayed, dead; `depth: null` with `error` when it does " +
+            "not answer) and each device's state with `rate` (samples/s) and `last` (the last " +
+            "value of each metric, from the tap while the overview is asked for)",
+          security: secured,
+          "x-scope": "read",
+          responses: { 200: json("Brokers and devices"), 401: problem },
+        },
+      },
+      "/api/v1/anomalies": {
+        get: {
+          summary: "The latest anomalies of this process (in memory, newest first), each with " +
+            "`resolved_at` once its condition cleared",
+          security: secured,
+          "x-scope": "read",
+          parameters: [
+            query("limit", "Most anomalies, 1 to 500", { type: "integer", default: 100 }),
+            query("severity", "Least severity shown", {
+              enum: ["info", "warning", "critical"],
+              default: "info",
+            }),
+            query("device", "Device name or glob (`*`, `?`)"),
+          ],
+          responses: { 200: json("`{since, anomalies}`"), 400: problem, 401: problem },
+        },
+      },
       "/": {
         get: {
           summary: "The web console (public page; its API calls carry the token)",
