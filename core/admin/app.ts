@@ -25,6 +25,7 @@ import { consoleRoutes, isConsolePath } from "./_console.ts";
 import { seriesRoutes, type SeriesSource } from "./_series.ts";
 import { OVERVIEW_TAP_RATE, overviewRoutes } from "./_overview.ts";
 import { AnomalyFeed, anomalyRoutes } from "./_anomalies.ts";
+import { configSourceRoutes } from "./_config_source.ts";
 import { openApiDocument } from "./openapi.ts";
 
 /** Options of {@link createAdminApp}. */
@@ -303,6 +304,15 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
       deviceRates: () => runtime.deviceRates(),
       watch: (listener) => runtime.tap.subscribe({}, OVERVIEW_TAP_RATE, listener),
       now: () => runtime.clock.now(),
+    }),
+  );
+
+  app.route(
+    "/api/v1",
+    configSourceRoutes({
+      file: () => runtime.config.file,
+      read: (path) => Deno.readTextFile(path),
+      redact: (text) => redactText(text, secrets),
     }),
   );
 

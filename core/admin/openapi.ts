@@ -316,6 +316,15 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { 200: json("Brokers and devices"), 401: problem },
         },
       },
+      "/api/v1/config/source": {
+        get: {
+          summary: "The configuration file as written (comments and `${…}` kept), every " +
+            "secret shown as `***`: `{file, text}`",
+          security: secured,
+          "x-scope": "read",
+          responses: { 200: json("The file"), 401: problem, 404: problem },
+        },
+      },
       "/api/v1/anomalies": {
         get: {
           summary: "The latest anomalies of this process (in memory, newest first), each with " +
