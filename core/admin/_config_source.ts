@@ -9,6 +9,7 @@
  * @module
  */
 import { Hono } from "@hono/hono";
+import { isScalar, parseDocument, visit } from "yaml";
 import { errorMessage } from "../errors.ts";
 import { problem } from "./_problem.ts";
 
@@ -19,6 +20,34 @@ export interface ConfigSourceDesk {
   read(path: string): Promise<string>;
   /** Hides the secrets the process knows (see `redactText`). */
   redact(text: string): string;
+}
+
+/**
+ * `text` with `redact` applied, still YAML that `validate` reads as the
+ * original: a string that changes is written again double-quoted in place
+ * (a bare `***` would be a YAML alias), and then the whole text is redacted
+ * too (comments, keys). Nothing else moves: lines stay where they were
+ * unless a secret spanned several.
+ */
+export function redactYaml(text: string, redact: (text: string) => string): string {
+  const doc = parseDocument(text, { keepSourceTokens: false });
+  const edits: Array<{ start: number; end: number; value: string }> = [];
+  visit(doc, {
+    Scalar(_key, node) {
+      if (!isScalar(node) || typeof node.value !== "string" || !node.range) return;
+      const hidden = redact(node.value);
+      if (hidden === node.value) return;
+      // A block scalar's range ends after its line break: keep that.
+      const [start, end] = node.range;
+      const tail = /\s*$/.exec(text.slice(start, end))![0];
+      edits.push({ start, end: end - tail.length, value: JSON.stringify(hidden) });
+    },
+  });
+  let out = text;
+  for (const e of edits.sort((a, b) => b.start - a.start)) {
+    out = out.slice(0, e.start) + e.value + out.slice(e.end);
+  }
+  return redact(out);
 }
 
 /** The routes, relative to `/api/v1`. */
@@ -46,7 +75,7 @@ export function configSourceRoutes(desk: ConfigSourceDesk): Hono {
         `Cannot read "${file}": ${errorMessage(error)}`,
       );
     }
-    return c.json({ file, text: desk.redact(text) });
+    return c.json({ file, text: redactYaml(text, desk.redact) });
   });
 
   return routes;

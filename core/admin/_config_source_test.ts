@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { redactText } from "../redact.ts";
-import { configSourceRoutes } from "./_config_source.ts";
+import { parseDocument } from "yaml";
+import { configSourceRoutes, redactYaml } from "./_config_source.ts";
 
 const TEXT = `# the boiler room
 admin:
@@ -26,10 +27,29 @@ Deno.test("config/source gives the file as written with its secrets hidden", asy
   const body = await (await app.request("/config/source")).json();
   assert.equal(body.file, "/etc/telemetry.yaml");
   assert.match(body.text, /^# the boiler room\n/, "comments kept");
-  assert.match(body.text, /token: \*\*\*\n/);
-  assert.match(body.text, /postgres:\/\/app:\*\*\*@db\/x/);
+  assert.match(body.text, /token: "\*\*\*"\n/, "quoted: a bare *** is a YAML alias");
+  assert.match(body.text, /url: "postgres:\/\/app:\*\*\*@db\/x" \}/);
   assert.match(body.text, /\$\{ALERT_URL\}/, "references kept as written");
   assert.doesNotMatch(body.text, /s3cret|:pw@/);
+});
+
+Deno.test("redactYaml keeps the document's shape, lines and comments; only secrets change", () => {
+  const text = `# keep me; old token s3cret-token
+a: { token: s3cret-token, n: 1 } # s3cret-token
+b: |
+  s3cret-token
+c: [x, 's3cret-token']
+`;
+  const out = redactYaml(text, (t) => redactText(t, new Set(["s3cret-token"])));
+  assert.equal(
+    out,
+    `# keep me; old token ***
+a: { token: "***", n: 1 } # ***
+b: "***\\n"
+c: [x, "***"]
+`,
+  );
+  assert.equal(parseDocument(out).errors.length, 0);
 });
 
 Deno.test("config/source is 404 problem+json without a readable file", async () => {
