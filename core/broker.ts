@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Priority } from "./schema.ts";
+import { duration, type Priority, z } from "./schema.ts";
 import type { Task, TaskError, TaskEvent, TaskRecord, TaskState } from "./task.ts";
 import { transition } from "./task.ts";
 
@@ -102,11 +102,53 @@ export interface DeadLetterPage {
 }
 
 /**
- * A task queue with at-least-once delivery, delayed retries, dead letters
- * and priorities. Brokers store and move tasks; the runtime decides what
- * happens to them (see `Settlement`).
+ * The optional parts of the broker contract. A broker declares the ones it
+ * implements in {@link BrokerCore.capabilities}; the runtime, the admin API
+ * and the conformance suite go by the declaration, so a broker on a system
+ * without list semantics (a log such as NATS JetStream or Kafka) implements
+ * the core alone and fakes nothing.
  */
-export interface BrokerInstance {
+export interface BrokerCapabilities {
+  /**
+   * `reserve()` serves higher priorities first without starving lower ones
+   * (see {@link PRIORITY_SCHEDULE}). Without it, tasks come out in enqueue
+   * order whatever their `priority`.
+   */
+  priorities?: boolean;
+  /**
+   * A `retry` settlement holds the task back for its `delay`. Without it the
+   * runtime keeps the delivery (still in flight) until the delay has passed
+   * and only then settles it, with delay 0; the broker must then requeue a
+   * `retry` at once and keep a delivery leased for as long as it is unsettled.
+   */
+  delayedRetries?: boolean;
+  /** The broker keeps task records: {@link TaskRecords.getTask}. */
+  taskRecords?: boolean;
+  /**
+   * Dead letters can be listed, replayed and purged:
+   * {@link DeadLetterBrowsing}. Without it dead letters still leave the queue
+   * (counted in `depth().dead`), and the admin API answers 501 for them.
+   */
+  deadLetterBrowsing?: boolean;
+}
+
+/** The names of the optional capabilities. */
+export type BrokerCapability = keyof BrokerCapabilities;
+
+/** Every optional capability, in the order documentation lists them. */
+export const BROKER_CAPABILITIES: readonly BrokerCapability[] = [
+  "priorities",
+  "delayedRetries",
+  "taskRecords",
+  "deadLetterBrowsing",
+];
+
+/**
+ * The part of the broker contract every broker implements: a task queue
+ * with at-least-once delivery and settlements. Brokers store and move tasks;
+ * the runtime decides what happens to them (see `Settlement`).
+ */
+export interface BrokerCore {
   /** Whether several processes can share this broker (split hub/processor roles). */
   readonly shared: boolean;
   /**
@@ -116,6 +158,8 @@ export interface BrokerInstance {
    * samples; with a broker that is not durable, when they are queued.
    */
   readonly durable?: boolean;
+  /** The optional capabilities this broker implements; see {@link BrokerCapabilities}. */
+  readonly capabilities: Readonly<BrokerCapabilities>;
   /**
    * Puts tasks in the queue; resolves once the broker holds them. A batch
    * holding an id the broker still holds (queued, in flight, delayed or dead)
@@ -123,18 +167,31 @@ export interface BrokerInstance {
    */
   enqueue(tasks: readonly Task[]): Promise<void>;
   /**
-   * Waits until at least one task is due, then returns up to `max` of them,
-   * higher priorities first without starving lower ones. Resolves `[]` when
-   * `signal` aborts. Reserved tasks are `assigned` to `consumer` until settled.
+   * Waits until at least one task is due, then returns up to `max` of them.
+   * Resolves `[]` when `signal` aborts. Reserved tasks are `assigned` to
+   * `consumer` until settled.
    */
   reserve(consumer: string, max: number, signal: AbortSignal): Promise<Delivery[]>;
   /** Marks reserved tasks `running`. */
   started(deliveries: readonly Delivery[]): Promise<void>;
   /** Settles deliveries: each exactly once. */
   settle(settlements: readonly Settlement[]): Promise<void>;
+  /** How many tasks are queued, in flight, delayed and dead. */
+  depth(): Promise<BrokerDepth>;
+  /** Throws when the broker is unreachable. */
+  health(): Promise<void>;
+  /** Stops waiting reserves and releases connections. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Capability `taskRecords`: the broker keeps a record of each task. */
+export interface TaskRecords {
   /** The record of a task while it is retained, or `undefined`. */
   getTask(id: string): Promise<TaskRecord | undefined>;
-  depth(): Promise<BrokerDepth>;
+}
+
+/** Capability `deadLetterBrowsing`: dead letters can be listed, replayed and purged. */
+export interface DeadLetterBrowsing {
   /**
    * A page of dead letters, oldest first. Throws `RangeError` for a
    * malformed `cursor` or `limit` (the admin API answers 400 for it).
@@ -146,10 +203,109 @@ export interface BrokerInstance {
   replayDeadLetters(selector: DeadLetterSelector): Promise<number>;
   /** Deletes selected dead letters; returns how many. */
   purgeDeadLetters(selector: DeadLetterSelector): Promise<number>;
-  /** Throws when the broker is unreachable. */
-  health(): Promise<void>;
-  /** Stops waiting reserves and releases connections. Safe to call twice. */
-  close(): Promise<void>;
+}
+
+/**
+ * Every capability on: what a broker that keeps queues, a delay set, task
+ * records and a dead-letter list (as the built-in ones do) declares.
+ */
+export const ALL_CAPABILITIES: Readonly<Required<BrokerCapabilities>> = Object.freeze({
+  priorities: true,
+  delayedRetries: true,
+  taskRecords: true,
+  deadLetterBrowsing: true,
+});
+
+/** The methods each capability adds to the core. */
+interface CapabilityMethods {
+  priorities: unknown;
+  delayedRetries: unknown;
+  taskRecords: TaskRecords;
+  deadLetterBrowsing: DeadLetterBrowsing;
+}
+
+/** The methods of a capability, and which capability each method belongs to. */
+const METHODS_OF: Readonly<Record<BrokerCapability, readonly string[]>> = {
+  priorities: [],
+  delayedRetries: [],
+  taskRecords: ["getTask"],
+  deadLetterBrowsing: ["listDeadLetters", "replayDeadLetters", "purgeDeadLetters"],
+};
+
+/**
+ * What a broker plugin creates: the core, plus the methods of the
+ * capabilities it declares.
+ */
+export type BrokerInstance = BrokerCore & Partial<TaskRecords> & Partial<DeadLetterBrowsing>;
+
+/**
+ * Whether `broker` declares `capability` (and so has its methods).
+ *
+ * @example
+ * ```ts
+ * import { type BrokerInstance, hasCapability } from "@telemetryhub/telemetryhub";
+ * async function stateOf(broker: BrokerInstance, id: string) {
+ *   return hasCapability(broker, "taskRecords") ? (await broker.getTask(id))?.state : undefined;
+ * }
+ * ```
+ */
+export function hasCapability<C extends BrokerCapability>(
+  broker: BrokerInstance,
+  capability: C,
+): broker is BrokerInstance & CapabilityMethods[C] {
+  return broker.capabilities[capability] === true;
+}
+
+/**
+ * Checks that a broker's declaration matches what it has: every declared
+ * capability's methods exist and no method of an undeclared one does (a
+ * method the runtime would never call is a mistake, too). Throws naming
+ * `name` and the capability.
+ *
+ * @example
+ * ```ts
+ * import { checkCapabilities } from "@telemetryhub/telemetryhub";
+ * const broker = { capabilities: { taskRecords: true }, getTask: () => Promise.resolve(undefined) };
+ * checkCapabilities(broker, "main");
+ * ```
+ */
+export function checkCapabilities(
+  broker: { readonly capabilities?: Readonly<BrokerCapabilities> },
+  name: string,
+): void {
+  const declared = broker.capabilities;
+  if (typeof declared !== "object" || declared === null) {
+    throw new Error(
+      `Broker "${name}" declares no capabilities: give it "capabilities" (for example {} for ` +
+        `the core alone)`,
+    );
+  }
+  const known = new Set<string>(BROKER_CAPABILITIES);
+  for (const key of Object.keys(declared)) {
+    if (!known.has(key)) {
+      throw new Error(
+        `Broker "${name}" declares unknown capability "${key}"; known: ` +
+          BROKER_CAPABILITIES.join(", "),
+      );
+    }
+  }
+  const methods = broker as unknown as Record<string, unknown>;
+  for (const capability of BROKER_CAPABILITIES) {
+    const on = declared[capability] === true;
+    for (const method of METHODS_OF[capability]) {
+      const present = typeof methods[method] === "function";
+      if (on && !present) {
+        throw new Error(
+          `Broker "${name}" declares capability "${capability}" but has no ${method}()`,
+        );
+      }
+      if (!on && present) {
+        throw new Error(
+          `Broker "${name}" has ${method}() but does not declare capability "${capability}"`,
+        );
+      }
+    }
+  }
 }
 
 /**
@@ -326,3 +482,32 @@ export function decodeDeadLetterCursor(prefix: string, cursor: string): number |
   const seq = Number(text.slice(prefix.length));
   return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
 }
+
+/**
+ * The config fields of a broker that keeps task records and dead letters in
+ * a bounded store of its own (the memory and sqlite brokers): spread them
+ * into its `config` schema so the fields read and document the same.
+ *
+ * @example
+ * ```ts
+ * import { recordRetentionFields, z } from "@telemetryhub/telemetryhub";
+ * const config = z.strictObject({ ...recordRetentionFields });
+ * config.parse({}).max_dead_letters; // 10000
+ * ```
+ */
+export const recordRetentionFields: {
+  retention: z.ZodPrefault<ReturnType<typeof duration>>;
+  max_retained: z.ZodDefault<z.ZodInt>;
+  max_dead_letters: z.ZodDefault<z.ZodInt>;
+} = {
+  retention: duration().prefault("5m").describe(
+    "How long the record of a completed task stays readable by id (admin API, getTask())",
+  ),
+  max_retained: z.int().min(0).default(10_000).describe(
+    "Most completed task records kept; beyond it the oldest are forgotten first",
+  ),
+  max_dead_letters: z.int().min(1).default(10_000).describe(
+    "Most dead letters kept until replayed or purged; when full the oldest is dropped " +
+      "and a warning is logged",
+  ),
+};

@@ -5,23 +5,33 @@
  * @module
  */
 export {
+  ALL_CAPABILITIES,
+  BROKER_CAPABILITIES,
+  type BrokerCapabilities,
+  type BrokerCapability,
   brokerClosedError,
+  type BrokerCore,
   type BrokerDepth,
   type BrokerInstance,
+  checkCapabilities,
   checkReserveSize,
   checkSettlements,
   checkStarts,
   closeOnAbort,
   type DeadLetter,
+  type DeadLetterBrowsing,
   type DeadLetterPage,
   type DeadLetterSelector,
   decodeDeadLetterCursor,
   type Delivery,
   encodeDeadLetterCursor,
+  hasCapability,
   ownReceipt,
   PRIORITY_SCHEDULE,
+  recordRetentionFields,
   type Settlement,
   SETTLEMENT_EVENT,
+  type TaskRecords,
 } from "./broker.ts";
 export {
   type Clock,
