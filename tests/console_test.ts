@@ -52,6 +52,9 @@ devices:
   boiler:
     type: simulated
     config: { rate: 20, metrics: [temperature] }
+  pump:
+    type: simulated
+    config: { rate: 4, metrics: [pressure, humidity] }
 brokers:
   mem: { type: memory }
 handlers:
@@ -67,7 +70,7 @@ handlers:
   aggregate: { type: aggregate, config: { url: "${PG_URL}", schema: ${schema}, windows: [1s] } }
 pipelines:
   main:
-    from: [boiler]
+    from: [boiler, pump]
     via: mem
     handlers: [anomaly, aggregate, store]
     batch: { max_samples: 50, max_wait: 50ms }

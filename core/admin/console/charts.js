@@ -71,9 +71,18 @@ function draw(key, title, buckets, metric, data) {
       // The min–max band between series 3 (max) and 2 (min).
       bands: buckets ? [{ series: [3, 2], fill: "rgba(31, 95, 191, 0.12)" }] : [],
       scales: { x: { time: true, range: () => xRange } },
+      fmtDate: dayFirst24h,
     },
     data,
     $("#chart"),
+  );
+}
+
+/** uPlot's date templates in the 24-hour, day-first style of the rest of the console. */
+function dayFirst24h(template) {
+  return globalThis.uPlot.fmtDate(
+    template.replaceAll("{h}", "{HH}").replace(/\s?\{aa?\}/gi, "")
+      .replace("{M}/{D}/{YY}", "{DD}/{MM}/{YY}").replace("{M}/{D}", "{DD}/{MM}"),
   );
 }
 

@@ -5,6 +5,7 @@ import { $, attempt, dateTime, el, plural, row, say } from "./ui.js";
 
 let items = [];
 let request = 0;
+let inspected = "";
 
 function pipeline() {
   return $("#dlq-pipeline").value;
@@ -30,6 +31,10 @@ function letterRow(d) {
   const actions = el("td", "", { class: "actions" });
   actions.append(
     button("Inspect", `Inspect ${id}`, () => {
+      inspected = id;
+      for (const tr of document.querySelectorAll("#dlq tbody tr")) {
+        tr.classList.toggle("selected", tr.dataset.task === id);
+      }
       $("#dlq-detail").textContent = JSON.stringify(d, null, 2);
       $("#dlq-detail").focus();
     }, "secondary"),
@@ -46,7 +51,7 @@ function letterRow(d) {
     dateTime(d.dead_lettered_at),
     el("td", d.error?.message ?? "", { class: "problem" }),
     actions,
-  ], { "data-task": id });
+  ], { "data-task": id, class: id === inspected ? "selected" : "" });
 }
 
 export async function refresh() {
