@@ -192,6 +192,10 @@ Deno.test({
       await page.locator('#brokers tr[data-broker="mem"] td:nth-child(7)', { hasText: /^2$/ })
         .waitFor();
       await shoot(page, "overview");
+      // Live: the page updates by itself.
+      const samples = boiler.locator("td:nth-child(6)");
+      const before = await samples.textContent();
+      await waitFor(async () => await samples.textContent() !== before, "a live update", 20_000);
 
       // Charts: the last 5 minutes of samples fill as the device runs; the last hour
       // comes from the aggregates in 10 s buckets.
