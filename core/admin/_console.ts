@@ -5,7 +5,7 @@
  * read permission and no build step, and works offline.
  *
  * The pages hold no data: they are public, and every API call they make
- * carries the token the user gives (see `console/console.js`).
+ * carries the token the user gives (see `console/api.js`).
  *
  * @module
  */
