@@ -17,9 +17,11 @@ export function stop() {
 
 function show(data) {
   const body = $("#tap tbody");
+  // Dead letters come with why (a server whose tap has stages).
+  const reason = data.reason ?? "";
   for (const s of data.samples) {
     count++;
-    body.prepend(row([time(s.ts), s.device, s.metric, quantity(s.value, s.unit)]));
+    body.prepend(row([time(s.ts), s.device, s.metric, quantity(s.value, s.unit), reason]));
   }
   while (body.children.length > ROWS) body.lastChild.remove();
   $("#tap-info").textContent = `${count} samples` +
@@ -30,10 +32,12 @@ $("#tap-form").addEventListener("submit", (e) => {
   e.preventDefault();
   stop();
   const q = new URLSearchParams();
-  for (const k of ["pipeline", "stage", "device", "metric"]) {
-    const v = $(`#tap-${k}`).value.trim();
-    if (v) q.set(k, v);
+  for (const k of ["pipeline", "stage", "handler", "device", "metric"]) {
+    const field = $(`#tap-${k}`);
+    const v = field.value.trim();
+    if (v && !field.disabled) q.set(k, v);
   }
+  $("#tap").classList.toggle("with-reason", q.get("stage") === "dead_letters");
   tap = new AbortController();
   count = 0;
   $("#tap tbody").replaceChildren();
@@ -52,9 +56,14 @@ $("#tap-form").addEventListener("submit", (e) => {
 });
 $("#tap-stop").addEventListener("click", stop);
 
+$("#tap-stage").addEventListener("change", () => {
+  $("#tap-handler").disabled = $("#tap-stage").value !== "handler";
+});
+
 /** Shows the stage filter when this server's tap takes one (its OpenAPI document says so). */
 export async function enter() {
   const doc = await (await fetch("/openapi.json")).json();
   const parameters = doc.paths?.["/api/v1/tap"]?.get?.parameters ?? [];
-  $("#tap-stage-label").hidden = !parameters.some((p) => p.name === "stage");
+  const staged = parameters.some((p) => p.name === "stage");
+  for (const label of document.querySelectorAll("#tap-form .stage-field")) label.hidden = !staged;
 }
