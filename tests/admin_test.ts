@@ -27,27 +27,11 @@ const post = (body: string, type = "application/json", headers: Record<string, s
   headers: { "content-type": type, ...headers },
 });
 
-Deno.test("healthz answers 200 and openapi.json describes every route", async () => {
+Deno.test("healthz answers 200", async () => {
   const { app, runtime } = await adminFixture(BASE);
   const health = await app.request("/healthz");
   assert.equal(health.status, 200);
   assert.deepEqual(await health.json(), { status: "ok" });
-  const doc = await (await app.request("/openapi.json")).json();
-  assert.equal(doc.openapi, "3.1.0");
-  // Every route the app serves, by method and path (":id" is "{id}" in OpenAPI), is documented.
-  const served = new Set(
-    app.routes.filter((r) => r.method !== "ALL").map((r) =>
-      `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}")}`
-    ),
-  );
-  const documented = new Set(
-    Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
-      Object.keys(ops).map((method) => `${method} ${path}`)
-    ),
-  );
-  assert.ok(served.size >= 15, `${served.size} routes`);
-  assert.deepEqual([...served].filter((r) => !documented.has(r)), [], "served but undocumented");
-  assert.deepEqual([...documented].filter((r) => !served.has(r)), [], "documented but not served");
   await stopQuietly(runtime);
 });
 

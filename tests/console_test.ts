@@ -271,6 +271,13 @@ Deno.test({
       await page.fill("#tap-device", "boiler");
       await page.click("#tap-start");
       await page.locator("#tap tbody tr").nth(9).waitFor();
+      await page.click("#tap-stop");
+      // At any stage: what a named handler passed on.
+      await page.selectOption("#tap-stage", { label: "after a handler" });
+      await page.fill("#tap-handler", "anomaly");
+      await page.fill("#tap-device", "boil*");
+      await page.click("#tap-start");
+      await page.locator("#tap tbody tr", { hasText: "boiler" }).nth(9).waitFor();
       await shoot(page, "tap");
       await page.click("#tap-stop");
 

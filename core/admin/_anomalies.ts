@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Hono } from "@hono/hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   ANOMALY_RESOLVED_TOPIC,
   ANOMALY_TOPIC,
@@ -17,10 +17,10 @@ import {
   type AnomalyResolvedEvent,
   type EventBus,
   SEVERITIES,
-  type Severity,
 } from "../events.ts";
 import { globMatcher } from "../glob.ts";
 import { problem } from "./_problem.ts";
+import { invalidRequest, json, optionalText, problemResponse } from "./openapi.ts";
 
 /** Anomalies the feed keeps. */
 export const ANOMALY_FEED_SIZE = 500;
@@ -66,12 +66,57 @@ export class AnomalyFeed {
   }
 }
 
-/** The routes, relative to `/api/v1`. */
-export function anomalyRoutes(feed: AnomalyFeed): Hono {
-  const routes = new Hono();
+const AnomalySchema = z.object({
+  id: z.string().openapi({ description: "Deterministic (rule, device, metric, time)" }),
+  device: z.string(),
+  metric: z.string(),
+  ts: z.number().openapi({ description: "Time of the sample that showed it (ms since epoch)" }),
+  value: z.number(),
+  expected_low: z.number().nullable(),
+  expected_high: z.number().nullable(),
+  score: z.number(),
+  rule: z.string(),
+  severity: z.enum(SEVERITIES),
+  detail: z.string().optional(),
+  resolved_at: z.number().optional().openapi({ description: "When its condition cleared" }),
+}).openapi("Anomaly");
 
-  routes.get("/anomalies", (c) => {
-    const limitText = c.req.query("limit") ?? "100";
+const getAnomalies = createRoute({
+  method: "get",
+  path: "/anomalies",
+  operationId: "listAnomalies",
+  summary: "The latest anomalies of this process, newest first",
+  description: `In memory: the latest ${ANOMALY_FEED_SIZE} published on the event bus since ` +
+    "start, each marked with `resolved_at` once its condition cleared. The `anomaly` handler's " +
+    "`anomalies` table is the history.",
+  tags: ["data"],
+  request: {
+    query: z.object({
+      limit: optionalText(`Most anomalies, 1 to ${ANOMALY_FEED_SIZE} (default 100)`),
+      severity: z.enum(SEVERITIES).optional().openapi({
+        description: "Least severity shown (default info)",
+      }),
+      device: optionalText("Device name or glob (`*`, `?`)"),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({
+        since: z.number().openapi({ description: "When the feed started (ms since epoch)" }),
+        anomalies: z.array(AnomalySchema),
+      }),
+      "The anomalies",
+    ),
+    400: problemResponse("Malformed parameters"),
+  },
+});
+
+/** The routes, relative to `/api/v1`. */
+export function anomalyRoutes(feed: AnomalyFeed): OpenAPIHono {
+  const routes = new OpenAPIHono({ defaultHook: invalidRequest("Invalid anomaly query") });
+
+  routes.openapi(getAnomalies, (c) => {
+    const { limit: limitText = "100", severity = "info", device } = c.req.valid("query");
     const limit = Number(limitText);
     if (!/^\d+$/.test(limitText) || limit < 1 || limit > ANOMALY_FEED_SIZE) {
       return problem(
@@ -81,22 +126,13 @@ export function anomalyRoutes(feed: AnomalyFeed): Hono {
         `Limit must be an integer from 1 to ${ANOMALY_FEED_SIZE}, not "${limitText}"`,
       );
     }
-    const severity = c.req.query("severity") ?? "info";
-    const least = SEVERITIES.indexOf(severity as Severity);
-    if (least < 0) {
-      return problem(
-        c,
-        400,
-        "Invalid severity",
-        `Severity must be one of ${SEVERITIES.join(", ")}, not "${severity}"`,
-      );
-    }
-    const device = globMatcher(c.req.query("device") || "*");
+    const least = SEVERITIES.indexOf(severity);
+    const matches = globMatcher(device || "*");
     const anomalies = feed.latest(
       limit,
-      (a) => SEVERITIES.indexOf(a.severity) >= least && device(a.device),
+      (a) => SEVERITIES.indexOf(a.severity) >= least && matches(a.device),
     );
-    return c.json({ since: feed.since, anomalies });
+    return c.json({ since: feed.since, anomalies }, 200);
   });
 
   return routes;

@@ -8,10 +8,11 @@
  *
  * @module
  */
-import { Hono } from "@hono/hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { isScalar, parseDocument, visit } from "yaml";
 import { errorMessage } from "../errors.ts";
 import { problem } from "./_problem.ts";
+import { json, problemResponse } from "./openapi.ts";
 
 /** What the route needs from the process. */
 export interface ConfigSourceDesk {
@@ -50,11 +51,31 @@ export function redactYaml(text: string, redact: (text: string) => string): stri
   return redact(out);
 }
 
-/** The routes, relative to `/api/v1`. */
-export function configSourceRoutes(desk: ConfigSourceDesk): Hono {
-  const routes = new Hono();
+const getConfigSource = createRoute({
+  method: "get",
+  path: "/config/source",
+  operationId: "getConfigSource",
+  summary: "The configuration file as written, secrets hidden",
+  description: 'Comments and `${…}` kept; each secret shown as `"***"` (quoted, so the text ' +
+    "still validates).",
+  tags: ["configuration"],
+  responses: {
+    200: json(
+      z.object({
+        file: z.string().openapi({ description: "Absolute path of the file" }),
+        text: z.string(),
+      }),
+      "The file",
+    ),
+    404: problemResponse("Not read from a file, or the file cannot be read"),
+  },
+});
 
-  routes.get("/config/source", async (c) => {
+/** The routes, relative to `/api/v1`. */
+export function configSourceRoutes(desk: ConfigSourceDesk): OpenAPIHono {
+  const routes = new OpenAPIHono();
+
+  routes.openapi(getConfigSource, async (c) => {
     const file = desk.file();
     if (file === "<input>") {
       return problem(
@@ -75,7 +96,7 @@ export function configSourceRoutes(desk: ConfigSourceDesk): Hono {
         `Cannot read "${file}": ${errorMessage(error)}`,
       );
     }
-    return c.json({ file, text: redactYaml(text, desk.redact) });
+    return c.json({ file, text: redactYaml(text, desk.redact) }, 200);
   });
 
   return routes;

@@ -9,8 +9,9 @@
  *
  * @module
  */
-import { Hono } from "@hono/hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { problem } from "./_problem.ts";
+import { problemResponse } from "./openapi.ts";
 import html from "./console/index.html" with { type: "text" };
 import script from "./console/console.js" with { type: "text" };
 import apiScript from "./console/api.js" with { type: "text" };
@@ -66,15 +67,40 @@ const SECURITY_HEADERS = {
   "cache-control": "no-cache",
 };
 
+const page = createRoute({
+  method: "get",
+  path: "/",
+  operationId: "getConsole",
+  summary: "The web console (public page; its API calls carry the token)",
+  tags: ["console"],
+  responses: { 200: { description: "HTML", content: { "text/html": { schema: z.string() } } } },
+});
+
+const file = createRoute({
+  method: "get",
+  path: "/console/{file}",
+  operationId: "getConsoleFile",
+  summary: "The console's scripts and styles (public)",
+  tags: ["console"],
+  request: { params: z.object({ file: z.string().openapi({ example: "console.js" }) }) },
+  responses: {
+    200: {
+      description: "JavaScript or CSS",
+      content: { "text/javascript": { schema: z.string() }, "text/css": { schema: z.string() } },
+    },
+    404: problemResponse("No such file"),
+  },
+});
+
 /** The routes, mounted at the root. */
-export function consoleRoutes(): Hono {
-  const routes = new Hono();
-  const page = "text/html; charset=utf-8";
-  routes.get("/", (c) => c.body(html, 200, { "content-type": page, ...SECURITY_HEADERS }));
-  routes.get("/console/:file", (c) => {
-    const file = FILES.get(c.req.param("file"));
-    if (!file) return problem(c, 404, "Not found", `No console file "${c.req.param("file")}"`);
-    return c.body(file[1], 200, { "content-type": file[0], ...SECURITY_HEADERS });
+export function consoleRoutes(): OpenAPIHono {
+  const routes = new OpenAPIHono();
+  const pageType = "text/html; charset=utf-8";
+  routes.openapi(page, (c) => c.body(html, 200, { "content-type": pageType, ...SECURITY_HEADERS }));
+  routes.openapi(file, (c) => {
+    const found = FILES.get(c.req.valid("param").file);
+    if (!found) return problem(c, 404, "Not found", `No console file "${c.req.param("file")}"`);
+    return c.body(found[1], 200, { "content-type": found[0], ...SECURITY_HEADERS });
   });
   return routes;
 }

@@ -10,10 +10,12 @@
  *
  * @module
  */
-import { Hono } from "@hono/hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Sample } from "../sample.ts";
 import type { DeviceStatus } from "../runtime/devices.ts";
 import type { BrokerReport } from "../runtime/runtime.ts";
+import { DeviceSchema } from "./_status_routes.ts";
+import { json } from "./openapi.ts";
 
 /** What the route needs from the runtime. */
 export interface OverviewDesk {
@@ -69,9 +71,51 @@ export class LastValues {
   }
 }
 
+const count = () => z.number().int().nonnegative();
+
+const BrokerSchema = z.object({
+  name: z.string(),
+  pipelines: z.array(z.string()).openapi({ description: "Pipelines whose tasks it holds" }),
+  shared: z.boolean(),
+  durable: z.boolean(),
+  depth: z.object({ queued: count(), inflight: count(), delayed: count(), dead: count() })
+    .nullable().openapi({ description: "null when the broker did not answer within 2 s" }),
+  error: z.string().optional().openapi({ description: "Why `depth` is null" }),
+}).openapi("BrokerReport");
+
+const LastValueSchema = z.object({
+  metric: z.string(),
+  value: z.number(),
+  unit: z.string().optional(),
+  ts: z.number(),
+}).openapi("LastValue");
+
+const OverviewSchema = z.object({
+  brokers: z.array(BrokerSchema),
+  devices: z.array(z.object({
+    ...DeviceSchema.shape,
+    rate: z.number().openapi({ description: "Samples per second over the last 10 s" }),
+    last: z.array(LastValueSchema).openapi({
+      description: "The last value of each metric, from the tap while the overview is asked for",
+    }),
+  })),
+}).openapi("Overview");
+
+const getOverview = createRoute({
+  method: "get",
+  path: "/overview",
+  operationId: "getOverview",
+  summary: "Broker queue depths, and devices with their rate and last values",
+  description: "What the console's overview shows beyond status. Last values come from the tap, " +
+    "attached while someone asks (dropped after a minute without a request): the first answer " +
+    "after a quiet spell has none.",
+  tags: ["status"],
+  responses: { 200: json(OverviewSchema, "Brokers and devices") },
+});
+
 /** The routes, relative to `/api/v1`. */
-export function overviewRoutes(desk: OverviewDesk): Hono {
-  const routes = new Hono();
+export function overviewRoutes(desk: OverviewDesk): OpenAPIHono {
+  const routes = new OpenAPIHono();
   const values = new LastValues();
   let askedAt = 0;
   let detach: (() => void) | undefined;
@@ -88,7 +132,7 @@ export function overviewRoutes(desk: OverviewDesk): Hono {
     });
   }
 
-  routes.get("/overview", async (c) => {
+  routes.openapi(getOverview, async (c) => {
     watch();
     const rates = desk.deviceRates();
     const devices = desk.devices().map((d) => ({
@@ -96,7 +140,7 @@ export function overviewRoutes(desk: OverviewDesk): Hono {
       rate: rates[d.name] ?? 0,
       last: values.of(d.name),
     }));
-    return c.json({ brokers: await desk.brokerDepths(), devices });
+    return c.json({ brokers: await desk.brokerDepths(), devices }, 200);
   });
 
   return routes;

@@ -16,6 +16,7 @@ import {
   outageHandler,
   poisonHandler,
   recordHandler,
+  scaleHandler,
   scriptedDevice,
   stubbornDevice,
   unreachableBroker,
@@ -35,6 +36,7 @@ export function testRegistry(): PluginRegistry {
     scriptedDevice,
     poisonHandler,
     outageHandler,
+    scaleHandler,
   ]);
 }
 
