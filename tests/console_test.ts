@@ -216,6 +216,17 @@ Deno.test({
       await page.locator("#chart-info", { hasText: /from aggregates, 10s buckets/ }).waitFor();
       assert.ok(await points() >= 300, `${await points()} buckets over the hour`);
       await shoot(page, "charts");
+      // A chosen range: ten minutes of the seeded hour, one sample every 10 s.
+      const local = (ms: number) =>
+        new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+      await page.selectOption("#chart-range", { label: "from … to …" });
+      await page.fill("#chart-from", local(Date.now() - 1_800_000));
+      await page.fill("#chart-to", local(Date.now() - 1_200_000));
+      await page.click('#chart-form button[type="submit"]');
+      await page.locator("#chart-info", { hasText: /^\d+ points from samples$/ }).waitFor();
+      const chosen = await points();
+      assert.ok(chosen >= 55 && chosen <= 61, `${chosen} samples in ten minutes`);
+      assert.equal(await page.isChecked("#chart-live"), false, "a fixed range is not followed");
 
       // Anomalies: both readings flagged, the worst by the critical rule.
       await page.click('a[data-view="anomalies"]');

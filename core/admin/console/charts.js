@@ -16,6 +16,40 @@ let request = 0;
 let xRange = [0, 1];
 let metricsOf = new Map(); // device -> [metric]
 
+/** The range to show, in ms since epoch: the last so long, or the custom from and to. */
+function chosenRange() {
+  const chosen = $("#chart-range").value;
+  if (chosen !== "custom") {
+    const to = Date.now();
+    return { from: to - Number(chosen), to };
+  }
+  // datetime-local values are local times without a zone, as `new Date()` reads them.
+  return {
+    from: new Date($("#chart-from").value).getTime(),
+    to: new Date($("#chart-to").value).getTime(),
+  };
+}
+
+/** A time as a datetime-local input shows it (local time, to the second). */
+function localInput(ms) {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 19);
+}
+
+$("#chart-range").addEventListener("change", () => {
+  const custom = $("#chart-range").value === "custom";
+  for (const label of document.querySelectorAll("#chart-form .custom-range")) {
+    label.hidden = !custom;
+  }
+  if (custom) {
+    // Start from the hour before now, and stop following: a fixed range does not move.
+    const now = Date.now();
+    if (!$("#chart-from").value) $("#chart-from").value = localInput(now - 3_600_000);
+    if (!$("#chart-to").value) $("#chart-to").value = localInput(now);
+    $("#chart-live").checked = false;
+  }
+});
+
 /** The step to ask for: "" for samples. */
 function stepFor(range) {
   const chosen = $("#chart-step").value;
@@ -99,9 +133,12 @@ export async function refresh() {
     $("#chart-info").textContent = "Choose a device and a metric.";
     return;
   }
-  const to = Date.now();
-  const range = Number($("#chart-range").value);
-  const from = to - range;
+  const { from, to } = chosenRange();
+  if (!(from < to)) {
+    $("#chart-info").textContent = "Choose a start before the end.";
+    return;
+  }
+  const range = to - from;
   const step = stepFor(range);
   const q = new URLSearchParams({ device, metric, from: String(from), to: String(to) });
   if (step) q.set("step", step);
