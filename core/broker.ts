@@ -1,18 +1,16 @@
 /**
- * The broker contract (deliveries, settlements, dead letters, the
- * {@link BrokerInstance} interface), and the checks every broker makes the
- * same way, so that brokers answer the contract with the same errors:
- * receipts, settlements, reserve sizes, a closed broker, closing when the
- * plugin context aborts.
+ * The broker contract: deliveries, settlements, dead letters, the required
+ * {@link BrokerCore} and the optional capabilities a broker declares. What
+ * broker implementations share to answer it the same way (receipt and
+ * settlement checks, errors, the priority schedule) is in `broker_kit.ts`.
  *
  * @module
  */
-import { duration, type Priority, z } from "./schema.ts";
-import type { Task, TaskError, TaskEvent, TaskRecord, TaskState } from "./task.ts";
-import { transition } from "./task.ts";
+import type { Task, TaskError, TaskEvent, TaskRecord } from "./task.ts";
 
 /** A task handed to a consumer, with the broker's receipt for settling it. */
 export interface Delivery {
+  /** The task as the broker holds it; its `attempts` are those made before this delivery. */
   task: Task;
   /**
    * Set when the stored message could not be decoded into a task (bad JSON,
@@ -21,28 +19,6 @@ export interface Delivery {
   invalid?: string;
   /** The broker's own handle (list element, stream id…). */
   receipt: unknown;
-}
-
-/**
- * The receipt of `delivery`, for a broker's `started` and `settle`: throws
- * when `isOwn` says another broker handed it out, or when it is already
- * settled, with the messages the contract names.
- */
-export function ownReceipt<R extends { settled: boolean }>(
-  delivery: Delivery,
-  isOwn: (receipt: unknown) => receipt is R,
-  broker: string,
-): R {
-  const receipt = delivery.receipt;
-  if (!isOwn(receipt)) {
-    throw new Error(
-      `Delivery of task "${delivery.task?.id}" does not come from broker "${broker}"`,
-    );
-  }
-  if (receipt.settled) {
-    throw new Error(`Delivery of task "${delivery.task.id}" is already settled`);
-  }
-  return receipt;
 }
 
 /**
@@ -66,17 +42,25 @@ export type Settlement =
 
 /** Queue sizes, for metrics and status. */
 export interface BrokerDepth {
+  /** Tasks waiting to be reserved (due now). */
   queued: number;
+  /** Tasks reserved by a consumer and not yet settled. */
   inflight: number;
+  /** Tasks settled `retry` that wait for their delay to pass. */
   delayed: number;
+  /** Dead letters the broker holds. */
   dead: number;
 }
 
 /** A dead-lettered task with why and when. */
 export interface DeadLetter {
+  /** The task as dead-lettered (for a quarantine, only its failed samples). */
   task: Task;
+  /** Why it was dead-lettered: the last handler error, or the reason it could not be decoded. */
   error: TaskError;
+  /** Attempts made when it was dead-lettered. */
   attempts: number;
+  /** Milliseconds since the epoch. */
   dead_lettered_at: number;
   /** The raw message when it could not be decoded. */
   raw?: string;
@@ -89,13 +73,17 @@ export interface DeadLetter {
 
 /** Selects dead letters: by ids, or by filter; no selector means all. */
 export interface DeadLetterSelector {
+  /** Only these task ids; `[]` selects nothing. */
   ids?: readonly string[];
+  /** Only tasks of this task type. */
   type?: string;
+  /** Only tasks this pipeline produced ({@link Task.pipeline}). */
   pipeline?: string;
 }
 
 /** A page of dead letters. */
 export interface DeadLetterPage {
+  /** Dead letters of this page, oldest first; at most the `limit` asked for. */
   items: DeadLetter[];
   /** Pass back to get the next page; absent on the last page. */
   cursor?: string;
@@ -216,11 +204,18 @@ export const ALL_CAPABILITIES: Readonly<Required<BrokerCapabilities>> = Object.f
   deadLetterBrowsing: true,
 });
 
-/** The methods each capability adds to the core. */
-interface CapabilityMethods {
+/**
+ * The methods each capability adds to the core: what {@link hasCapability}
+ * narrows a broker to.
+ */
+export interface CapabilityMethods {
+  /** Adds no method: it changes the order `reserve()` hands tasks out in. */
   priorities: unknown;
+  /** Adds no method: it changes what a `retry` settlement does. */
   delayedRetries: unknown;
+  /** Adds {@link TaskRecords.getTask}. */
   taskRecords: TaskRecords;
+  /** Adds listing, replaying and purging dead letters. */
   deadLetterBrowsing: DeadLetterBrowsing;
 }
 
@@ -322,192 +317,4 @@ export const SETTLEMENT_EVENT: Readonly<Record<Settlement["outcome"], TaskEvent>
   retry: "fail",
   dead_letter: "dead_letter",
   released: "release",
-};
-
-/**
- * Checks a batch of settlements before a broker changes anything (all or
- * nothing): each receipt is the broker's own and not settled (`receiptOf`,
- * usually {@link ownReceipt}), no delivery is settled twice in the batch,
- * the outcome is a legal move from the task's state, and a retry's delay is
- * a non-negative number. Returns the receipts in the order of `settlements`.
- *
- * @example
- * ```ts
- * import { checkSettlements, type Settlement } from "@telemetryhub/telemetryhub";
- * class Receipt {
- *   settled = false;
- * }
- * const settlements: Settlement[] = [];
- * const receipts = checkSettlements(
- *   settlements,
- *   (delivery) => delivery.receipt as Receipt,
- *   () => "running",
- * );
- * ```
- */
-export function checkSettlements<R>(
-  settlements: readonly Settlement[],
-  receiptOf: (delivery: Delivery) => R,
-  stateOf: (receipt: R) => TaskState,
-): R[] {
-  const receipts: R[] = [];
-  const batch = new Set<R>();
-  for (const s of settlements) {
-    const receipt = receiptOf(s.delivery);
-    if (batch.has(receipt)) {
-      throw new Error(`Delivery of task "${s.delivery.task.id}" is settled twice in one batch`);
-    }
-    batch.add(receipt);
-    transition(stateOf(receipt), SETTLEMENT_EVENT[s.outcome]);
-    if (s.outcome === "retry" && !(Number.isFinite(s.delay) && s.delay >= 0)) {
-      throw new RangeError(
-        `Retry delay of task "${s.delivery.task.id}" must be a non-negative number of ` +
-          `milliseconds, got "${s.delay}"`,
-      );
-    }
-    receipts.push(receipt);
-  }
-  return receipts;
-}
-
-/**
- * Checks a batch of deliveries a consumer has started, before a broker marks
- * any: each receipt is the broker's own and not settled, and each task may
- * start from its state. Returns the receipts in the order of `deliveries`.
- *
- * @example
- * ```ts
- * import { checkStarts, type Delivery } from "@telemetryhub/telemetryhub";
- * const deliveries: Delivery[] = [];
- * const receipts = checkStarts(deliveries, (d) => d.receipt, () => "assigned");
- * ```
- */
-export function checkStarts<R>(
-  deliveries: readonly Delivery[],
-  receiptOf: (delivery: Delivery) => R,
-  stateOf: (receipt: R) => TaskState,
-): R[] {
-  const receipts = deliveries.map(receiptOf);
-  for (const r of receipts) transition(stateOf(r), "start");
-  return receipts;
-}
-
-/**
- * Throws the contract's `RangeError` unless `max`, the most deliveries a
- * reserve may return, is a positive integer.
- *
- * @example
- * ```ts
- * import { checkReserveSize } from "@telemetryhub/telemetryhub";
- * checkReserveSize(10);
- * ```
- */
-export function checkReserveSize(max: number): void {
-  if (!Number.isInteger(max) || max < 1) {
-    throw new RangeError(`Reserve size must be a positive integer, got "${max}"`);
-  }
-}
-
-/**
- * The error of an operation on a closed broker, such as an enqueue.
- *
- * @example
- * ```ts
- * import { brokerClosedError } from "@telemetryhub/telemetryhub";
- * brokerClosedError("main").message; // 'Broker "main" is closed'
- * ```
- */
-export function brokerClosedError(broker: string): Error {
-  return new Error(`Broker "${broker}" is closed`);
-}
-
-/**
- * Closes `broker` when `signal` (its plugin context's) aborts. Returns the
- * function that stops listening, for the broker's own `close()`.
- *
- * @example
- * ```ts
- * import { closeOnAbort } from "@telemetryhub/telemetryhub";
- * const broker = { close: () => Promise.resolve() };
- * const stopListening = closeOnAbort(new AbortController().signal, broker);
- * stopListening();
- * ```
- */
-export function closeOnAbort(
-  signal: AbortSignal,
-  broker: { close(): Promise<void> },
-): () => void {
-  const onAbort = (): void => {
-    void broker.close();
-  };
-  signal.addEventListener("abort", onAbort, { once: true });
-  return () => signal.removeEventListener("abort", onAbort);
-}
-
-/**
- * Weighted round-robin over the priority queues, for brokers that keep one
- * queue per priority (the built-in ones all follow it): out of every 7 tasks
- * taken while all three queues hold tasks, 4 are `high`, 2 `normal` and 1
- * `low`, interleaved so no priority waits a whole round. A slot whose queue
- * is empty passes to the next, so a lone priority gets every task.
- */
-export const PRIORITY_SCHEDULE: readonly Priority[] = [
-  "high",
-  "normal",
-  "high",
-  "low",
-  "high",
-  "normal",
-  "high",
-];
-
-/**
- * The opaque dead-letter page cursor after dead letter number `seq`;
- * `prefix` names the broker kind, so one broker's cursor is not taken for
- * another's (see {@link decodeDeadLetterCursor}).
- */
-export function encodeDeadLetterCursor(prefix: string, seq: number): string {
-  return btoa(`${prefix}${seq}`);
-}
-
-/** The dead-letter number of a cursor, or `undefined` when it is not one `prefix` made. */
-export function decodeDeadLetterCursor(prefix: string, cursor: string): number | undefined {
-  let text: string;
-  try {
-    text = atob(cursor);
-  } catch {
-    return undefined;
-  }
-  if (!text.startsWith(prefix)) return undefined;
-  const seq = Number(text.slice(prefix.length));
-  return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
-}
-
-/**
- * The config fields of a broker that keeps task records and dead letters in
- * a bounded store of its own (the memory and sqlite brokers): spread them
- * into its `config` schema so the fields read and document the same.
- *
- * @example
- * ```ts
- * import { recordRetentionFields, z } from "@telemetryhub/telemetryhub";
- * const config = z.strictObject({ ...recordRetentionFields });
- * config.parse({}).max_dead_letters; // 10000
- * ```
- */
-export const recordRetentionFields: {
-  retention: z.ZodPrefault<ReturnType<typeof duration>>;
-  max_retained: z.ZodDefault<z.ZodInt>;
-  max_dead_letters: z.ZodDefault<z.ZodInt>;
-} = {
-  retention: duration().prefault("5m").describe(
-    "How long the record of a completed task stays readable by id (admin API, getTask())",
-  ),
-  max_retained: z.int().min(0).default(10_000).describe(
-    "Most completed task records kept; beyond it the oldest are forgotten first",
-  ),
-  max_dead_letters: z.int().min(1).default(10_000).describe(
-    "Most dead letters kept until replayed or purged; when full the oldest is dropped " +
-      "and a warning is logged",
-  ),
 };
