@@ -528,3 +528,34 @@ Deno.test("chunked bodies without Content-Length are limited while they stream",
   assert.equal(runtime.pipelines.get("main")!.queue!.size, 1);
   await stopQuietly(runtime);
 });
+
+Deno.test("GET /api/v1/overview gives the runtime's broker depths, device rates and last values", async () => {
+  const { app, runtime } = await adminFixture(BASE);
+  runtime.start();
+  const overview = async () => await (await app.request("/api/v1/overview")).json();
+  const first = await overview();
+  assert.deepEqual(first.brokers, [{
+    name: "mem",
+    pipelines: ["main"],
+    shared: false,
+    durable: false,
+    depth: { queued: 0, inflight: 0, delayed: 0, dead: 0 },
+  }]);
+  assert.equal(first.devices[0].name, "boiler");
+  assert.equal(first.devices[0].rate, 0);
+  // The overview's tap is attached now: an ingested sample shows as the device's last value.
+  const res = await app.request(
+    "/api/v1/samples",
+    post(JSON.stringify({ device: "boiler", metric: "level", value: 7, unit: "m", ts: 1 })),
+  );
+  assert.equal(res.status, 202);
+  await res.body?.cancel();
+  await waitFor(
+    async () => (await overview()).devices[0].last[0]?.value === 7,
+    "the last value in the overview",
+  );
+  assert.deepEqual((await overview()).devices[0].last, [
+    { metric: "level", value: 7, unit: "m", ts: 1 },
+  ]);
+  await runtime.stop();
+});

@@ -1,11 +1,11 @@
 /**
- * The web console at `/`: plain HTML, CSS and an ES module from
- * `console/`, with uPlot 1.6.32 vendored in `console/vendor/`. The files
+ * The web console at `/`: plain HTML, CSS and ES modules (one per view)
+ * from `console/`, with uPlot 1.6.32 vendored in `console/vendor/`. The files
  * are embedded in the module graph (text imports), so serving them needs no
  * read permission and no build step, and works offline.
  *
  * The pages hold no data: they are public, and every API call they make
- * carries the token the user gives (see `console/console.js`).
+ * carries the token the user gives (see `console/api.js`).
  *
  * @module
  */
@@ -14,6 +14,14 @@ import { problem } from "./_problem.ts";
 import { problemResponse } from "./openapi.ts";
 import html from "./console/index.html" with { type: "text" };
 import script from "./console/console.js" with { type: "text" };
+import apiScript from "./console/api.js" with { type: "text" };
+import uiScript from "./console/ui.js" with { type: "text" };
+import overviewScript from "./console/overview.js" with { type: "text" };
+import chartsScript from "./console/charts.js" with { type: "text" };
+import anomaliesScript from "./console/anomalies.js" with { type: "text" };
+import dlqScript from "./console/dlq.js" with { type: "text" };
+import tapScript from "./console/tap.js" with { type: "text" };
+import configScript from "./console/config.js" with { type: "text" };
 import style from "./console/console.css" with { type: "text" };
 import uplotScript from "./console/vendor/uPlot.iife.min.js" with { type: "text" };
 import uplotStyle from "./console/vendor/uPlot.min.css" with { type: "text" };
@@ -27,6 +35,14 @@ const CSS = "text/css; charset=utf-8";
 /** File name → [content type, body] of the files under `/console/`. */
 const FILES: ReadonlyMap<string, readonly [string, string]> = new Map([
   ["console.js", [JS, script]],
+  ["api.js", [JS, apiScript]],
+  ["ui.js", [JS, uiScript]],
+  ["overview.js", [JS, overviewScript]],
+  ["charts.js", [JS, chartsScript]],
+  ["anomalies.js", [JS, anomaliesScript]],
+  ["dlq.js", [JS, dlqScript]],
+  ["tap.js", [JS, tapScript]],
+  ["config.js", [JS, configScript]],
   ["console.css", [CSS, style]],
   ["uPlot.iife.min.js", [JS, uplotScript]],
   ["uPlot.min.css", [CSS, uplotStyle]],

@@ -61,7 +61,7 @@ const StatusSchema = z.object({
   })),
 }).openapi("Status");
 
-const DeviceSchema = z.object({
+export const DeviceSchema = z.object({
   name: z.string(),
   type: z.string(),
   pipeline: z.string(),

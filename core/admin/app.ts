@@ -10,7 +10,7 @@ import { HTTPException } from "@hono/hono/http-exception";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfigText } from "../config/mod.ts";
 import type { Role } from "../config/schema.ts";
-import { redactValue } from "../redact.ts";
+import { redactText, redactValue } from "../redact.ts";
 import { errorMessage } from "../errors.ts";
 import type { PluginRegistry } from "../registry.ts";
 import type { Sample } from "../sample.ts";
@@ -24,6 +24,9 @@ import { configRoutes, type ReloadOutcome } from "./_config_routes.ts";
 import { deadLetterRoutes } from "./_dead_letters.ts";
 import { consoleRoutes, isConsolePath } from "./_console.ts";
 import { seriesRoutes, type SeriesSource } from "./_series.ts";
+import { OVERVIEW_TAP_RATE, overviewRoutes } from "./_overview.ts";
+import { AnomalyFeed, anomalyRoutes } from "./_anomalies.ts";
+import { configSourceRoutes } from "./_config_source.ts";
 import { statusRoutes } from "./_status_routes.ts";
 import { tapRoutes } from "./_tap_routes.ts";
 import {
@@ -358,6 +361,28 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): OpenAPI
   );
 
   app.route("/", consoleRoutes());
+
+  app.route(
+    "/api/v1",
+    overviewRoutes({
+      brokerDepths: () => runtime.brokerDepths(),
+      devices: () => runtime.devices(),
+      deviceRates: () => runtime.deviceRates(),
+      watch: (listener) => runtime.tap.subscribe({}, OVERVIEW_TAP_RATE, listener),
+      now: () => runtime.clock.now(),
+    }),
+  );
+
+  app.route(
+    "/api/v1",
+    configSourceRoutes({
+      file: () => runtime.config.file,
+      read: (path) => Deno.readTextFile(path),
+      redact: (text) => redactText(text, secrets),
+    }),
+  );
+
+  app.route("/api/v1", anomalyRoutes(new AnomalyFeed(runtime.events, runtime.clock.now())));
 
   app.route(
     "/api/v1",
