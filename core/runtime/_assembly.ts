@@ -286,6 +286,7 @@ export class Assembly {
       logger: this.#deps.logger,
       metrics: this.#deps.metrics,
       consumerPrefix: `${pr.name}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
+      tap: this.#deps.tap,
     });
   }
 

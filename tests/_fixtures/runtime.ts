@@ -16,7 +16,9 @@ import {
   outageHandler,
   poisonHandler,
   recordHandler,
+  scaleHandler,
   scriptedDevice,
+  stringifyHandler,
   stubbornDevice,
   unreachableBroker,
 } from "./plugins.ts";
@@ -35,6 +37,8 @@ export function testRegistry(): PluginRegistry {
     scriptedDevice,
     poisonHandler,
     outageHandler,
+    scaleHandler,
+    stringifyHandler,
   ]);
 }
 
