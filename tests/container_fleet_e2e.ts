@@ -294,7 +294,8 @@ Deno.test({
           const atKill = { posted: sent - sentBefore, ...await stored(device) };
           await posting;
           console.log(
-            `killed processor-1 with ${atKill.posted} of ${total} samples posted, ${atKill.rows} stored`,
+            `killed processor-1 when ${atKill.posted} of ${total} samples were accepted ` +
+              `(${atKill.rows} stored by the time PostgreSQL was asked)`,
           );
           assert.ok(atKill.posted < total, "the kill came while samples were still being posted");
           await waitFor(
