@@ -17,8 +17,8 @@ import {
   MAX_LABEL_LENGTH,
   MAX_UNROUTED_TASK_TYPES,
   OVERFLOW_LABEL,
-} from "./_labels.ts";
-import { pluginMetrics } from "./_plugin_metrics.ts";
+} from "../_metric_labels.ts";
+import { pluginMetrics } from "../plugin_metrics.ts";
 
 export {
   CappedLabels,
@@ -28,7 +28,6 @@ export {
   MAX_LABEL_LENGTH,
   MAX_UNROUTED_TASK_TYPES,
   OVERFLOW_LABEL,
-  pluginMetrics,
 };
 
 /** Totals of one pipeline, cheap to read. */
@@ -116,9 +115,9 @@ export class RuntimeMetrics {
   readonly tasks: client.Counter<"pipeline" | "type" | "outcome">;
   readonly taskDuration: client.Histogram<"pipeline" | "handler">;
   readonly sampleLatency: client.Histogram<"pipeline">;
-  /** Time spent in each hop before the handlers (see {@link STAGES}). */
+  /** Time in each hop before the handlers, by `stage`: device, hub_queue, enqueue, broker. */
   readonly stageDuration: client.Histogram<"pipeline" | "stage">;
-  readonly queueDepth: client.Gauge<"pipeline" | "queue">;
+  readonly queueDepth: client.Gauge<"pipeline" | "broker" | "queue">;
   readonly deviceUp: client.Gauge<"device">;
   readonly deviceReadErrors: client.Counter<"device">;
   readonly deviceRestarts: client.Counter<"device">;
@@ -211,7 +210,9 @@ export class RuntimeMetrics {
     this.queueDepth = new client.Gauge({
       name: "telemetry_queue_depth",
       help: "Items waiting: hub (samples), broker, inflight, delayed and dead_letter (tasks)",
-      labelNames: ["pipeline", "queue"],
+      // The broker's queues are shared by every process and pipeline using that broker: the
+      // broker label lets a fleet's dashboard show each once (max by (broker, queue)).
+      labelNames: ["pipeline", "broker", "queue"],
       registers,
       async collect() {
         await Promise.all(probes.map((p) => p()));

@@ -18,6 +18,8 @@ import type { RuntimeMetrics } from "./metrics.ts";
 import { BrokerRouter, type Route } from "./_router.ts";
 import { countOutcomes, type Outcome } from "./_outcome.ts";
 import { encodable, isolate, type Quarantined, quarantineOutcome } from "./_quarantine.ts";
+import { DeferredRetries } from "./_deferred_retries.ts";
+import type { Tap } from "./tap.ts";
 
 export { BrokerRouter, type ChainLink, chainTopics, type Route };
 
@@ -37,6 +39,8 @@ export interface WorkerPoolOptions {
   metrics: RuntimeMetrics;
   /** Prefix of consumer names; made unique per process. */
   consumerPrefix: string;
+  /** Shown each handler's output and the samples dead-lettered (the admin API's tap). */
+  tap?: Tap;
 }
 
 /** How {@link WorkerPool.stop} ends the pool. */
@@ -74,9 +78,14 @@ export class WorkerPool {
   #reserveFailing = false;
   /** While a dependency is down: when workers may reserve again, and since when it is down. */
   #hold: { until: number; since: number; failures: number } | undefined;
+  /** Retries waiting out their delay here, for a broker without `delayedRetries`. */
+  #deferred: DeferredRetries | undefined;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
+    if (!options.broker.capabilities.delayedRetries) {
+      this.#deferred = new DeferredRetries(options.clock, (o) => this.#settleNow(o));
+    }
   }
 
   /** Workers currently running a task. */
@@ -110,7 +119,10 @@ export class WorkerPool {
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (deadline.aborted) timer = giveUp();
     else deadline.addEventListener("abort", () => timer = giveUp(), { once: true });
-    const outcome = await Promise.race([Promise.all(this.#workers), stuck.promise]);
+    const outcome = await Promise.race([
+      Promise.all(this.#workers).then(() => this.#deferred?.flush()),
+      stuck.promise,
+    ]);
     clearTimeout(timer);
     deadline.removeEventListener("abort", onDeadline);
     if (outcome === "stuck") {
@@ -214,6 +226,11 @@ export class WorkerPool {
   }
 
   async #settle(outcomes: Outcome[]): Promise<void> {
+    const now = this.#deferred ? this.#deferred.split(outcomes) : outcomes;
+    if (now.length > 0) await this.#settleNow(now);
+  }
+
+  async #settleNow(outcomes: Outcome[]): Promise<void> {
     const settlements = outcomes.map((o) => o.settlement);
     const { broker, logger, pipeline, clock } = this.#o;
     for (let failures = 0;; failures++) {
@@ -254,9 +271,11 @@ export class WorkerPool {
       this.#o.metrics.stageDuration.labels(pipeline, "broker").observe(Math.max(0, waited) / 1000);
     }
     let count = 0;
+    let samples: readonly Sample[] = [];
     try {
       if ("unroutable" in route) throw new PermanentError(route.unroutable);
       const decoded = decodeTaskSamples(task);
+      samples = decoded.samples;
       count = decoded.samples.length;
       const quarantine: Quarantined[] = decoded.refused.map((r) => ({
         item: encodable(r.item),
@@ -273,6 +292,7 @@ export class WorkerPool {
       }
       const total = count + decoded.refused.length;
       const completed = total - quarantine.length;
+      this.#tapQuarantine(pipeline, quarantine);
       return quarantineOutcome(delivery, quarantine, pipeline, completed, total);
     } catch (error) {
       if (this.#hard.signal.aborted && !isPermanent(error)) {
@@ -302,6 +322,7 @@ export class WorkerPool {
           samples: count,
         };
       }
+      this.#o.tap?.offer(pipeline, samples, "dead_letters", err.message);
       logger.warn("Task dead-lettered", {
         pipeline,
         task: task.id,
@@ -384,6 +405,7 @@ export class WorkerPool {
       stopWhenEmpty: true,
       ran: (link, ms, input, output) => {
         this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(ms / 1000);
+        this.#o.tap?.offer(pipeline, output, `handler:${link.name}`);
         if (output.length !== input.length) aligned = false;
       },
       failed: async (link, input, error) => {
@@ -410,6 +432,18 @@ export class WorkerPool {
     });
     this.#observeLatency(pipeline, out);
     return quarantine;
+  }
+
+  /** Shows the quarantined samples to the tap, each with its reason. */
+  #tapQuarantine(pipeline: string, quarantine: readonly Quarantined[]): void {
+    const tap = this.#o.tap;
+    if (!tap || tap.size === 0) return;
+    for (const q of quarantine) {
+      // Items the edge refused may be no sample at all: objects are shown as they are
+      // (a device or metric filter passes over them), anything else is left to the DLQ.
+      if (typeof q.item !== "object" || q.item === null) continue;
+      tap.offer(pipeline, [q.item as Sample], "dead_letters", q.reason);
+    }
   }
 
   #observeLatency(pipeline: string, samples: readonly Sample[]): void {

@@ -12,6 +12,7 @@
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import {
+  ALL_CAPABILITIES,
   brokerClosedError,
   type BrokerDepth,
   type BrokerInstance,
@@ -61,6 +62,7 @@ export type RedisBrokerContext = Pick<PluginContext, "name" | "clock" | "logger"
  */
 export class RedisBroker implements BrokerInstance {
   readonly shared = true;
+  readonly capabilities = ALL_CAPABILITIES;
   // Once a task is in Redis it outlives this process; how it outlives Redis is its persistence.
   readonly durable = true;
   readonly keys: RedisKeys;

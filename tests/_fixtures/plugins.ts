@@ -123,7 +123,7 @@ export const flakyHandler = defineHandler({
   },
 });
 
-/** A broker that is never reachable: enqueue always fails, reserve waits. */
+/** A broker that is never reachable: enqueue always fails, reserve waits; the core contract alone. */
 export const unreachableBroker = defineBroker({
   name: "unreachable",
   summary: "A broker that refuses everything (tests)",
@@ -132,16 +132,13 @@ export const unreachableBroker = defineBroker({
     const down = () => Promise.reject(new Error("Connection refused"));
     return {
       shared: true,
+      capabilities: {},
       enqueue: down,
       reserve: (_consumer, _max, signal) =>
         new Promise((resolve) => signal.addEventListener("abort", () => resolve([]))),
       started: () => Promise.resolve(),
       settle: down,
-      getTask: () => Promise.resolve(undefined),
       depth: () => Promise.resolve({ queued: 0, inflight: 0, delayed: 0, dead: 0 }),
-      listDeadLetters: () => Promise.resolve({ items: [] }),
-      replayDeadLetters: () => Promise.resolve(0),
-      purgeDeadLetters: () => Promise.resolve(0),
       health: down,
       close: () => Promise.resolve(),
     };
@@ -228,6 +225,27 @@ export const poisonHandler = defineHandler({
         }
       },
     };
+  },
+});
+
+/** Multiplies every value by `factor`: a handler whose output differs from its input. */
+export const scaleHandler = defineHandler({
+  name: "scale",
+  summary: "Multiplies values (tests)",
+  config: z.strictObject({ factor: z.number().default(10).describe("Multiplier") }),
+  create(config) {
+    return { handle: (samples) => samples.map((s) => ({ ...s, value: s.value * config.factor })) };
+  },
+});
+
+/** Returns every value as a string: a handler breaking the sample contract. */
+export const stringifyHandler = defineHandler({
+  name: "stringify",
+  summary: "Returns values as strings (tests)",
+  config: z.strictObject({}),
+  create() {
+    // Deliberately wrong: the runtime must catch it, not the store.
+    return { handle: (samples) => samples.map((s) => ({ ...s, value: String(s.value) }) as never) };
   },
 });
 
