@@ -74,6 +74,7 @@ export class WorkerPool {
   #workers: Promise<void>[] = [];
   #drain = false;
   #busy = 0;
+  #brokerStage = new Map<string, { observe(seconds: number): void }>();
   #releasedPaused = false;
   #reserveFailing = false;
   /** While a dependency is down: when workers may reserve again, and since when it is down. */
@@ -266,10 +267,7 @@ export class WorkerPool {
       };
     }
     const pipeline = "unroutable" in route ? this.#o.pipeline : route.pipeline;
-    if (task.attempts === 0) {
-      const waited = this.#o.clock.now() - task.created_at;
-      this.#o.metrics.stageDuration.labels(pipeline, "broker").observe(Math.max(0, waited) / 1000);
-    }
+    if (task.attempts === 0) this.#brokerWait(pipeline, task.created_at);
     let count = 0;
     let samples: readonly Sample[] = [];
     try {
@@ -444,6 +442,16 @@ export class WorkerPool {
       if (typeof q.item !== "object" || q.item === null) continue;
       tap.offer(pipeline, [q.item as Sample], "dead_letters", q.reason);
     }
+  }
+
+  /** Observes how long a task waited in the broker (its first attempt), per pipeline. */
+  #brokerWait(pipeline: string, createdAt: number): void {
+    let hist = this.#brokerStage.get(pipeline);
+    if (!hist) {
+      hist = this.#o.metrics.stageDuration.labels(pipeline, "broker");
+      this.#brokerStage.set(pipeline, hist);
+    }
+    hist.observe(Math.max(0, this.#o.clock.now() - createdAt) / 1000);
   }
 
   #observeLatency(pipeline: string, samples: readonly Sample[]): void {
