@@ -114,14 +114,8 @@ export {
 export { gaussian, type Random, seededRandom, seedFrom } from "./random.ts";
 export {
   admitSample,
-  compactPayload,
-  type DecodedPayload,
-  decodeSamples,
-  decodeTaskSamples,
-  encodeSeries,
   isRecord,
   QUALITIES,
-  type RefusedItem,
   type Sample,
   SAMPLE_LIMITS,
   type SampleInput,
@@ -129,8 +123,16 @@ export {
   sampleProblem,
   SampleStamper,
   type Series,
-  taskSampleSeq,
 } from "./sample.ts";
+export {
+  compactPayload,
+  type DecodedPayload,
+  decodeSamples,
+  decodeTaskSamples,
+  encodeSeries,
+  type RefusedItem,
+  taskSampleSeq,
+} from "./sample_codec.ts";
 export {
   duration,
   type DurationOptions,

@@ -1,16 +1,13 @@
 import assert from "node:assert/strict";
 import { PermanentError } from "./errors.ts";
+import { type Sample, SAMPLE_LIMITS, sampleProblem, SampleStamper } from "./sample.ts";
 import {
   compactPayload,
   decodeSamples,
   decodeTaskSamples,
   encodeSeries,
-  type Sample,
-  SAMPLE_LIMITS,
-  sampleProblem,
-  SampleStamper,
   taskSampleSeq,
-} from "./sample.ts";
+} from "./sample_codec.ts";
 
 const NOW = 1_700_000_000_000;
 
