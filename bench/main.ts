@@ -12,6 +12,8 @@ import {
   embeddedSqlite,
   embeddedSqliteLatency,
 } from "./scenarios/embedded.ts";
+import { embeddedChain } from "./scenarios/embedded_chain.ts";
+import { fleet, fleetLatency } from "./scenarios/fleet.ts";
 import { httpBatch, httpLatency, httpSingle } from "./scenarios/http.ts";
 import { modbus } from "./scenarios/modbus.ts";
 import { mqttScenario } from "./scenarios/mqtt.ts";
@@ -38,6 +40,9 @@ const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   opcua: opcuaScenario,
   store: storePostgres,
   "store-pglite": storePglite,
+  fleet,
+  "fleet-latency": fleetLatency,
+  "embedded-chain": embeddedChain,
   threads: threadsScenario,
 };
 

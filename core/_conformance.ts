@@ -5,8 +5,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type BrokerCapability, checkCapabilities, type Delivery } from "./broker.ts";
-import { type BrokerFixture, type BrokerKit, idsOf, kit, taskError } from "./_conformance_kit.ts";
+import { checkCapabilities, type Delivery } from "./broker.ts";
+import {
+  type BrokerFixture,
+  type BrokerKit,
+  caseRunner,
+  idsOf,
+  taskError,
+} from "./_conformance_kit.ts";
 
 export type { BrokerFixture };
 
@@ -51,36 +57,7 @@ export function brokerConformance(
   name: string,
   makeBroker: () => Promise<BrokerFixture>,
 ): void {
-  /**
-   * One case. With `needs`, the case runs when the broker declares that
-   * capability; otherwise `otherwise` runs if given, else an ignored step
-   * says what was not checked.
-   */
-  const test = (
-    title: string,
-    fn: (k: BrokerKit) => Promise<void>,
-    { needs, otherwise }: {
-      needs?: BrokerCapability;
-      otherwise?: (k: BrokerKit) => Promise<void>;
-    } = {},
-  ) =>
-    Deno.test(`${name} broker: ${title}`, async (t) => {
-      const fixture = await makeBroker();
-      try {
-        const k = kit(fixture);
-        if (needs === undefined || k.broker.capabilities[needs] === true) await fn(k);
-        else if (otherwise) await otherwise(k);
-        else {
-          await t.step({
-            name: `not checked: the broker does not declare "${needs}"`,
-            ignore: true,
-            fn: () => {},
-          });
-        }
-      } finally {
-        await fixture.cleanup();
-      }
-    });
+  const test = caseRunner(name, makeBroker);
 
   test("declares the capabilities whose methods it has", (k) => {
     checkCapabilities(k.broker, name);

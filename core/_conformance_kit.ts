@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  type BrokerCapability,
   type BrokerInstance,
   type DeadLetterBrowsing,
   type Delivery,
@@ -116,4 +117,41 @@ export function kit(fixture: BrokerFixture): BrokerKit {
       if (hasCapability(broker, "taskRecords")) check(await broker.getTask(id));
     },
   };
+}
+
+/** How a conformance case is registered: its title, body and the capability it needs. */
+export type ConformanceCase = (
+  title: string,
+  fn: (k: BrokerKit) => Promise<void>,
+  options?: { needs?: BrokerCapability; otherwise?: (k: BrokerKit) => Promise<void> },
+) => void;
+
+/**
+ * Registers conformance cases of the broker `name` as `Deno.test`s, each on
+ * a fresh fixture. With `needs`, a case runs when the broker declares that
+ * capability; otherwise `otherwise` runs if given, else an ignored step says
+ * what was not checked.
+ */
+export function caseRunner(
+  name: string,
+  makeBroker: () => Promise<BrokerFixture>,
+): ConformanceCase {
+  return (title, fn, { needs, otherwise } = {}) =>
+    Deno.test(`${name} broker: ${title}`, async (t) => {
+      const fixture = await makeBroker();
+      try {
+        const k = kit(fixture);
+        if (needs === undefined || k.broker.capabilities[needs] === true) await fn(k);
+        else if (otherwise) await otherwise(k);
+        else {
+          await t.step({
+            name: `not checked: the broker does not declare "${needs}"`,
+            ignore: true,
+            fn: () => {},
+          });
+        }
+      } finally {
+        await fixture.cleanup();
+      }
+    });
 }

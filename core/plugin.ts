@@ -23,7 +23,6 @@ export {
   type DeadLetterPage,
   type DeadLetterSelector,
   type Delivery,
-  ownReceipt,
   type Settlement,
 } from "./broker.ts";
 

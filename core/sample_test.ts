@@ -1,16 +1,13 @@
 import assert from "node:assert/strict";
 import { PermanentError } from "./errors.ts";
+import { type Sample, SAMPLE_LIMITS, sampleProblem, SampleStamper } from "./sample.ts";
 import {
   compactPayload,
   decodeSamples,
   decodeTaskSamples,
   encodeSeries,
-  type Sample,
-  SAMPLE_LIMITS,
-  sampleProblem,
-  SampleStamper,
   taskSampleSeq,
-} from "./sample.ts";
+} from "./sample_codec.ts";
 
 const NOW = 1_700_000_000_000;
 
@@ -60,11 +57,11 @@ Deno.test("decodeSamples() refuses payloads that are not samples with a clear Pe
   rejects(null, "Payload must be an object");
   rejects("text", "Payload must be an object");
   rejects({ foo: 1 }, 'Payload must be a sample, {"samples": [...]} or {"series": [...]}');
-  rejects({ device: "d", metric: "m" }, 'payload: "value" must be a finite number');
+  rejects({ device: "d", metric: "m" }, 'payload: "value" must be a finite number (none given)');
   rejects({ device: "", metric: "m", value: 1 }, 'payload: "device" must be a non-empty string');
   rejects(
     { device: "d", metric: "m", value: Infinity },
-    'payload: "value" must be a finite number',
+    'payload: "value" must be a finite number, not Infinity',
   );
   rejects(
     { device: "d", metric: "m", value: 1, ts: "now" },
@@ -105,7 +102,7 @@ Deno.test("decodeSamples() refuses malformed series with the failing position", 
   );
   rejects(
     { series: [{ device: "d", metric: "m", ts: [1], values: ["x"] }] },
-    'series[0][0]: "value" must be a finite number',
+    'series[0][0]: "value" must be a finite number, not the string "x"',
   );
 });
 

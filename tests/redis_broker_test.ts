@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { decodeTaskSamples } from "../core/sample.ts";
+import { decodeTaskSamples } from "../core/sample_codec.ts";
 import { brokerConformance, recordingLogger } from "../core/testing.ts";
 import {
   client,

@@ -5,25 +5,35 @@
  *
  * @module
  */
-import { type Context, Hono } from "@hono/hono";
-import { streamSSE } from "@hono/hono/streaming";
+import type { Context } from "@hono/hono";
+import { HTTPException } from "@hono/hono/http-exception";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfigText } from "../config/mod.ts";
 import type { Role } from "../config/schema.ts";
 import { redactText, redactValue } from "../redact.ts";
 import { errorMessage } from "../errors.ts";
 import type { PluginRegistry } from "../registry.ts";
-import type { Sample } from "../sample.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { authenticate, guardBrowsers, mediaType, type RouteAccess } from "./_guard.ts";
-import { type InvalidItem, type ParsedBody, parseJsonBody, parseNdjsonBody } from "./_ingest.ts";
-import { parseLineProtocolBody, type Precision, PRECISIONS } from "./_line_protocol.ts";
+import { authenticate, guardBrowsers, type RouteAccess } from "./_guard.ts";
 import { problem } from "./_problem.ts";
-import { bodyLimit, readCapped, tooLarge } from "./_body.ts";
 import { configRoutes, type ReloadOutcome } from "./_config_routes.ts";
 import { deadLetterRoutes } from "./_dead_letters.ts";
 import { consoleRoutes, isConsolePath } from "./_console.ts";
 import { seriesRoutes, type SeriesSource } from "./_series.ts";
-import { openApiDocument } from "./openapi.ts";
+import { OVERVIEW_TAP_RATE, overviewRoutes } from "./_overview.ts";
+import { AnomalyFeed, anomalyRoutes } from "./_anomalies.ts";
+import { configSourceRoutes } from "./_config_source.ts";
+import { statusRoutes } from "./_status_routes.ts";
+import { tapRoutes } from "./_tap_routes.ts";
+import { ingestRoutes } from "./_ingest_routes.ts";
+import {
+  describeGuards,
+  documentInfo,
+  invalidRequest,
+  json,
+  type OpenAPIDocument,
+  SampleSchema,
+} from "./openapi.ts";
 
 /** Options of {@link createAdminApp}. */
 export interface AdminOptions {
@@ -55,9 +65,12 @@ export type { ReloadOutcome };
 
 const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
 
-/** The scope each route needs (see README, "Admin API"); unknown routes count as read. */
-function accessOf(c: Context): RouteAccess {
-  const { path, method } = c.req;
+/**
+ * The scope each route needs (see docs/admin-api.md, "Security"); unknown
+ * routes count as read. The guard asks it for every request, and the OpenAPI
+ * document for every operation.
+ */
+export function routeAccess(method: string, path: string): RouteAccess {
   // The console's files hold no data; the API calls they make carry the token.
   if (PUBLIC_PATHS.has(path) || (method === "GET" && isConsolePath(path))) return "public";
   if (path === "/metrics") return "metrics";
@@ -68,6 +81,17 @@ function accessOf(c: Context): RouteAccess {
   if (method === "DELETE" && path === "/api/v1/dlq") return "admin";
   return "read";
 }
+
+const openApiRoute = createRoute({
+  method: "get",
+  path: "/openapi.json",
+  operationId: "getOpenApi",
+  summary: "This document",
+  tags: ["probes"],
+  responses: {
+    200: json(z.record(z.string(), z.unknown()), "The OpenAPI 3.1 document"),
+  },
+});
 
 /** Responses shown as they are: no configuration or error can be in them. */
 function unredacted(c: Context): boolean {
@@ -84,13 +108,16 @@ function unredacted(c: Context): boolean {
  * const res = await app.request("/healthz");
  * ```
  */
-export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
+export function createAdminApp(runtime: Runtime, options: AdminOptions): OpenAPIHono {
   const { registry, redactedConfig, version, secrets = new Set<string>() } = options;
   // Admin settings apply from start-up; a reload does not rebind or re-key the API.
   const admin = runtime.config.admin;
-  const app = new Hono();
+  const app = new OpenAPIHono({ defaultHook: invalidRequest("Invalid request") });
 
   app.onError((error, c) => {
+    if (error instanceof HTTPException && error.status < 500) {
+      return problem(c, error.status as 400, error.message || "Bad request");
+    }
     runtime.logger.error("Admin API request failed", {
       method: c.req.method,
       path: c.req.path,
@@ -135,141 +162,20 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   app.use("*", guardBrowsers(admin));
 
   // Bearer tokens by scope: everything but the probes and the API description.
-  app.use("*", authenticate(admin, accessOf));
+  app.use("*", authenticate(admin, (c) => routeAccess(c.req.method, c.req.path)));
 
-  const limit = bodyLimit(admin.max_body);
+  app.openAPIRegistry.register("Sample", SampleSchema);
 
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.route("/", statusRoutes(runtime, version));
 
-  app.get("/readyz", async (c) => {
-    const checks = await runtime.readiness();
-    const notReady = checks.filter((x) => !x.ready);
-    return c.json(
-      { ready: notReady.length === 0, not_ready: notReady, checks },
-      notReady.length === 0 ? 200 : 503,
-    );
+  let doc: OpenAPIDocument | undefined;
+  app.openapi(openApiRoute, (c) => {
+    // Built once, on first ask: every route is registered by then.
+    doc ??= describeGuards(app.getOpenAPI31Document(documentInfo(version)), routeAccess);
+    return c.json(doc as unknown as Record<string, unknown>, 200);
   });
 
-  app.get("/metrics", async (c) => {
-    const text = await runtime.metrics.metrics();
-    return c.body(text, 200, { "content-type": runtime.metrics.registry.contentType });
-  });
-
-  app.get("/openapi.json", (c) => c.json(openApiDocument(version)));
-
-  app.post("/api/v1/samples", limit, async (c) => {
-    const type = mediaType(c);
-    const text = await ingestText(c, admin.max_body);
-    if (typeof text !== "string") return text;
-    const edge = { now: runtime.clock.now(), stamper: runtime.stamper };
-    let parsed: ParsedBody & { skipped?: number };
-    if (type === "application/json" || type === "") parsed = parseJsonBody(text, edge);
-    else if (type === "application/x-ndjson" || type === "application/ndjson") {
-      parsed = parseNdjsonBody(text, edge);
-    } else if (type === "text/plain") {
-      const precision = c.req.query("precision") ?? "ns";
-      if (!(precision in PRECISIONS)) {
-        return problem(
-          c,
-          400,
-          "Invalid precision",
-          `Precision must be one of ${Object.keys(PRECISIONS).join(", ")}, not "${precision}"`,
-        );
-      }
-      parsed = parseLineProtocolBody(text, edge, admin.line_protocol, precision as Precision);
-    } else {
-      return problem(
-        c,
-        415,
-        "Unsupported media type",
-        "Send application/json, application/x-ndjson or text/plain (InfluxDB line protocol), " +
-          `not "${type}"`,
-      );
-    }
-    if (!parsed.ok && "malformed" in parsed) {
-      return problem(c, 400, "Malformed body", parsed.malformed);
-    }
-    const named = c.req.query("pipeline");
-    if (!parsed.ok) {
-      runtime.metrics.samplesRefused.labels(named ?? "unknown", "http").inc(parsed.invalid.length);
-      return invalidSamples(c, parsed.invalid);
-    }
-
-    if (named !== undefined && !runtime.pipelines.get(named)?.queue) {
-      return problem(c, 404, "Unknown pipeline", `Pipeline "${named}" runs no hub in this process`);
-    }
-    const groups = new Map<string, Sample[]>();
-    const invalid: InvalidItem[] = [];
-    parsed.samples.forEach((s, index) => {
-      const pipeline = named ?? runtime.pipelineOf(s.device)?.name;
-      if (!pipeline) {
-        invalid.push({
-          index,
-          reason: `Device "${s.device}" belongs to no pipeline; name one with ?pipeline=`,
-        });
-        return;
-      }
-      let g = groups.get(pipeline);
-      if (!g) groups.set(pipeline, g = []);
-      g.push(s);
-    });
-    if (invalid.length > 0) return invalidSamples(c, invalid);
-    // All or nothing: refuse before taking any when a queue would block.
-    for (const [pipeline, samples] of groups) {
-      if (runtime.pipelines.get(pipeline)!.queue!.wouldBlock(samples.length)) {
-        return problem(
-          c,
-          503,
-          "Hub queue full",
-          `Pipeline "${pipeline}" cannot take more samples now; retry shortly`,
-          {},
-          { "retry-after": "1" },
-        );
-      }
-    }
-    const held: Promise<void>[] = [];
-    for (const [pipeline, samples] of groups) {
-      const ingested = runtime.ingest(pipeline, samples);
-      if (ingested !== "full") held.push(ingested);
-    }
-    // 202 means the broker holds them (a durable broker), or that they are queued.
-    try {
-      await Promise.all(held);
-    } catch (error) {
-      return problem(c, 503, "Not stored", errorMessage(error), {}, { "retry-after": "1" });
-    }
-    const skipped = parsed.skipped ? { skipped_fields: parsed.skipped } : {};
-    return c.json({ accepted: parsed.samples.length, ...skipped }, 202);
-  });
-
-  app.get("/api/v1/status", (c) => {
-    const rates = runtime.rates();
-    return c.json({
-      role: runtime.role,
-      version,
-      state: runtime.state,
-      uptime_s: Math.round((runtime.clock.now() - runtime.startedAt) / 1000),
-      pipelines: [...runtime.pipelines.values()].map((p) => ({
-        name: p.name,
-        broker: p.brokerName,
-        devices: p.devices.map((d) => d.status.name),
-        handlers: p.handlers,
-        hub_queue: p.queue ? { size: p.queue.size, capacity: p.queue.capacity } : null,
-        workers: p.pool ? runtime.config.pipelines[p.name]!.workers : 0,
-        totals: runtime.metrics.combinedTotals(p.name),
-        rates: rates[p.name],
-      })),
-    });
-  });
-
-  app.get("/api/v1/devices", (c) => c.json({ devices: runtime.devices() }));
-  app.get("/api/v1/devices/:id", (c) => {
-    const device = runtime.devices().find((d) => d.name === c.req.param("id"));
-    if (!device) {
-      return problem(c, 404, "Unknown device", `No device "${c.req.param("id")}" in this process`);
-    }
-    return c.json(device);
-  });
+  app.route("/", ingestRoutes(runtime, admin));
 
   app.route(
     "/api/v1",
@@ -295,6 +201,28 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
 
   app.route(
     "/api/v1",
+    overviewRoutes({
+      brokerDepths: () => runtime.brokerDepths(),
+      devices: () => runtime.devices(),
+      deviceRates: () => runtime.deviceRates(),
+      watch: (listener) => runtime.tap.subscribe({}, OVERVIEW_TAP_RATE, listener),
+      now: () => runtime.clock.now(),
+    }),
+  );
+
+  app.route(
+    "/api/v1",
+    configSourceRoutes({
+      file: () => runtime.config.file,
+      read: (path) => Deno.readTextFile(path),
+      redact: (text) => redactText(text, secrets),
+    }),
+  );
+
+  app.route("/api/v1", anomalyRoutes(new AnomalyFeed(runtime.events, runtime.clock.now())));
+
+  app.route(
+    "/api/v1",
     configRoutes({
       redactedConfig,
       // Never imports what it was sent: plugin modules must be loaded already.
@@ -311,90 +239,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     }, { maxBody: admin.max_body }),
   );
 
-  app.get("/api/v1/tap", (c) => {
-    const filter = {
-      ...(c.req.query("pipeline") ? { pipeline: c.req.query("pipeline")! } : {}),
-      ...(c.req.query("device") ? { device: c.req.query("device")! } : {}),
-      ...(c.req.query("metric") ? { metric: c.req.query("metric")! } : {}),
-    };
-    return streamSSE(c, async (stream) => {
-      let queue = Promise.resolve();
-      const off = runtime.tap.subscribe(filter, admin.tap_rate, (samples, skipped) => {
-        queue = queue.then(() =>
-          stream.writeSSE({
-            event: "samples",
-            data: redactText(JSON.stringify({ samples, skipped }), secrets),
-          })
-        ).catch(() => off());
-      });
-      stream.onAbort(off);
-      try {
-        await stream.writeSSE({
-          event: "ready",
-          data: redactText(JSON.stringify({ filter }), secrets),
-        });
-        while (!stream.aborted && !stream.closed && runtime.state !== "stopped") {
-          await stream.sleep(15_000);
-          // A comment line keeps proxies from closing an idle stream.
-          if (!stream.aborted) await stream.write(": keep-alive\n\n");
-        }
-      } finally {
-        off();
-      }
-    });
-  });
+  app.route("/", tapRoutes(runtime, { rate: admin.tap_rate, secrets }));
 
   return app;
-}
-
-/** `Content-Encoding`s an ingest body may have (what Telegraf, Vector and Fluent Bit send). */
-const ENCODINGS: Readonly<Record<string, CompressionFormat>> = {
-  gzip: "gzip",
-  "x-gzip": "gzip",
-  deflate: "deflate",
-};
-
-/**
- * The text of an ingest body, decompressed when it is gzip or deflate
- * encoded; `max` bytes bound the decompressed size too, so a small
- * compressed body cannot expand without limit. A problem response when the
- * body cannot be read.
- */
-async function ingestText(c: Context, max: number): Promise<string | Response> {
-  const encoding = (c.req.header("content-encoding") ?? "").trim().toLowerCase();
-  if (encoding === "" || encoding === "identity") return await c.req.text();
-  const format = ENCODINGS[encoding];
-  if (!format) {
-    return problem(
-      c,
-      415,
-      "Unsupported content encoding",
-      `Send the body as gzip, deflate or identity, not "${encoding}"`,
-    );
-  }
-  const body = c.req.raw.body;
-  if (!body) return "";
-  let whole;
-  try {
-    whole = await readCapped(body.pipeThrough(new DecompressionStream(format)), max);
-  } catch (error) {
-    return problem(
-      c,
-      400,
-      "Malformed body",
-      `Body is not valid ${encoding}: ${errorMessage(error)}`,
-    );
-  }
-  if (!whole) return tooLarge(c, max, "Decompressed bodies are");
-  return new TextDecoder().decode(whole);
-}
-
-function invalidSamples(c: Context, invalid: InvalidItem[]): Response {
-  return problem(
-    c,
-    400,
-    "Invalid samples",
-    `${invalid.length} item${invalid.length === 1 ? "" : "s"} rejected; nothing was accepted`,
-    { invalid },
-  );
 }

@@ -48,8 +48,11 @@ export class Gateway {
   #stopping = new AbortController();
   #deadline: AbortSignal | undefined;
 
+  #enqueueTime: { observe(seconds: number): void };
+
   constructor(options: GatewayOptions) {
     this.#o = options;
+    this.#enqueueTime = options.metrics.stageDuration.labels(options.pipeline, "enqueue");
   }
 
   start(): void {
@@ -179,7 +182,9 @@ export class Gateway {
     let failures = 0;
     while (true) {
       try {
+        const started = clock.now();
         await broker.enqueue(tasks);
+        this.#enqueueTime.observe((clock.now() - started) / 1000);
         break;
       } catch (error) {
         if (isPermanent(error)) {

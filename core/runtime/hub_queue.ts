@@ -23,6 +23,13 @@ export interface HubQueueOptions {
   overflow: Overflow;
   /** Called with the number of samples dropped and why. */
   onDrop?: (count: number, reason: "queue_full_oldest" | "queue_full_newest" | "closed") => void;
+  /**
+   * Called once per batch when its first sample is taken, with the time from
+   * that sample's timestamp to the push and the time it then waited in the
+   * queue (milliseconds); `now` is the clock both are read from.
+   */
+  onWait?: (beforePush: number, inQueue: number) => void;
+  now?: () => number;
 }
 
 /** Settles when a pushed batch is safe (see the module doc). */
@@ -48,7 +55,11 @@ export class HubQueue {
   readonly capacity: number;
   readonly overflow: Overflow;
   #onDrop: HubQueueOptions["onDrop"];
+  #onWait: HubQueueOptions["onWait"];
+  #now: () => number;
   #batches: Sample[][] = [];
+  /** When each batch of `#batches` was appended (only with `onWait`). */
+  #pushedAt: number[] = [];
   #head = 0; // index of the first batch still in use
   #offset = 0; // samples already taken from the first batch
   #size = 0;
@@ -60,10 +71,12 @@ export class HubQueue {
   #taken = 0;
   #acks: PendingAck[] = [];
 
-  constructor({ capacity, overflow, onDrop }: HubQueueOptions) {
+  constructor({ capacity, overflow, onDrop, onWait, now = Date.now }: HubQueueOptions) {
     this.capacity = capacity;
     this.overflow = overflow;
     this.#onDrop = onDrop;
+    this.#onWait = onWait;
+    this.#now = now;
   }
 
   /** Samples waiting. */
@@ -134,8 +147,14 @@ export class HubQueue {
   /** Takes up to `max` samples, oldest first, as one array. */
   take(max: number): Sample[] {
     let out: Sample[] = [];
+    const onWait = this.#onWait;
+    const now = onWait ? this.#now() : 0;
     while (out.length < max && this.#head < this.#batches.length) {
       const batch = this.#batches[this.#head]!;
+      if (onWait && this.#offset === 0) {
+        const pushed = this.#pushedAt[this.#head]!;
+        onWait(pushed - batch[0]!.ts, now - pushed);
+      }
       const available = batch.length - this.#offset;
       const want = max - out.length;
       if (out.length === 0 && this.#offset === 0 && available <= want) {
@@ -231,6 +250,7 @@ export class HubQueue {
 
   #append(batch: Sample[], ack?: Ack): void {
     this.#batches.push(batch);
+    if (this.#onWait) this.#pushedAt.push(this.#now());
     this.#size += batch.length;
     this.#appended += batch.length;
     if (ack) this.#acks.push({ end: this.#appended, ack });
@@ -274,9 +294,11 @@ export class HubQueue {
   #compact(): void {
     if (this.#head > 1024 && this.#head * 2 > this.#batches.length) {
       this.#batches = this.#batches.slice(this.#head);
+      if (this.#onWait) this.#pushedAt = this.#pushedAt.slice(this.#head);
       this.#head = 0;
     } else if (this.#head === this.#batches.length) {
       this.#batches.length = 0;
+      this.#pushedAt.length = 0;
       this.#head = 0;
     }
   }

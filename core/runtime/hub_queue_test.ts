@@ -78,3 +78,24 @@ Deno.test("HubQueue keeps a blocked batch's ack until the batch is admitted and 
   queue.acknowledge();
   assert.equal(a.state, "resolved");
 });
+
+Deno.test("HubQueue reports once per batch how long its first sample took to arrive and waited", () => {
+  let now = 100;
+  const waits: [number, number][] = [];
+  const queue = new HubQueue({
+    capacity: 100,
+    overflow: "block",
+    onWait: (before, inQueue) => waits.push([before, inQueue]),
+    now: () => now,
+  });
+  const stamped = (ts: number, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ device: "d", metric: "m", value: i, ts }));
+  queue.push(stamped(90, 3));
+  now = 105;
+  queue.push(stamped(101, 2));
+  now = 110;
+  queue.take(2); // the first batch starts: reported
+  queue.take(2); // the rest of the first, then the second starts: reported
+  queue.take(10);
+  assert.deepEqual(waits, [[10, 10], [4, 5]]);
+});

@@ -129,7 +129,9 @@ export class RuntimeMetrics {
   readonly tasks: client.Counter<"pipeline" | "type" | "outcome">;
   readonly taskDuration: client.Histogram<"pipeline" | "handler">;
   readonly sampleLatency: client.Histogram<"pipeline">;
-  readonly queueDepth: client.Gauge<"pipeline" | "queue">;
+  /** Time in each hop before the handlers, by `stage`: device, hub_queue, enqueue, broker. */
+  readonly stageDuration: client.Histogram<"pipeline" | "stage">;
+  readonly queueDepth: client.Gauge<"pipeline" | "broker" | "queue">;
   readonly deviceUp: client.Gauge<"device">;
   readonly deviceReadErrors: client.Counter<"device">;
   readonly deviceRestarts: client.Counter<"device">;
@@ -211,11 +213,22 @@ export class RuntimeMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.stageDuration = new client.Histogram({
+      name: "telemetry_stage_seconds",
+      help: "Time in each hop before the handlers: device (sample timestamp to the hub queue), " +
+        "hub_queue (waiting there and batching), enqueue (handing a round of tasks to the " +
+        "broker), broker (task created to a worker starting it)",
+      labelNames: ["pipeline", "stage"],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
     const probes = this.#depthProbes;
     this.queueDepth = new client.Gauge({
       name: "telemetry_queue_depth",
       help: "Items waiting: hub (samples), broker, inflight, delayed and dead_letter (tasks)",
-      labelNames: ["pipeline", "queue"],
+      // The broker's queues are shared by every process and pipeline using that broker: the
+      // broker label lets a fleet's dashboard show each once (max by (broker, queue)).
+      labelNames: ["pipeline", "broker", "queue"],
       registers,
       // Every isolate sees the same broker: this process's scrape shows the main isolate's view.
       aggregator: "first",

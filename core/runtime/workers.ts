@@ -12,13 +12,15 @@ import type { Logger } from "../log.ts";
 import type { BrokerInstance, Delivery, HandlerContext } from "../plugin.ts";
 import type { Random } from "../random.ts";
 import { type ChainLink, chainTopics, runChain } from "../chain.ts";
-import { decodeTaskSamples, type Sample } from "../sample.ts";
+import type { Sample } from "../sample.ts";
+import { decodeTaskSamples } from "../sample_codec.ts";
 import type { Task, TaskError } from "../task.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { BrokerRouter, type Route } from "./_router.ts";
 import { countOutcomes, type Outcome } from "./_outcome.ts";
 import { encodable, isolate, type Quarantined, quarantineOutcome } from "./_quarantine.ts";
 import { DeferredRetries } from "./_deferred_retries.ts";
+import type { Tap } from "./tap.ts";
 
 export { BrokerRouter, type ChainLink, chainTopics, type Route };
 
@@ -38,6 +40,8 @@ export interface WorkerPoolOptions {
   metrics: RuntimeMetrics;
   /** Prefix of consumer names; made unique per process. */
   consumerPrefix: string;
+  /** Shown each handler's output and the samples dead-lettered (the admin API's tap). */
+  tap?: Tap;
 }
 
 /** How {@link WorkerPool.stop} ends the pool. */
@@ -88,6 +92,7 @@ export class WorkerPool {
   #workers: Promise<void>[] = [];
   #drain = false;
   #busy = 0;
+  #brokerStage = new Map<string, { observe(seconds: number): void }>();
   #releasedPaused = false;
   #reserveFailing = false;
   /** When the event loop last had a turn while the workers were busy (performance.now()). */
@@ -303,10 +308,13 @@ export class WorkerPool {
       };
     }
     const pipeline = "unroutable" in route ? this.#o.pipeline : route.pipeline;
+    if (task.attempts === 0) this.#brokerWait(pipeline, task.created_at);
     let count = 0;
+    let samples: readonly Sample[] = [];
     try {
       if ("unroutable" in route) throw new PermanentError(route.unroutable);
       const decoded = decodeTaskSamples(task);
+      samples = decoded.samples;
       count = decoded.samples.length;
       const quarantine: Quarantined[] = decoded.refused.map((r) => ({
         item: encodable(r.item),
@@ -323,6 +331,7 @@ export class WorkerPool {
       }
       const total = count + decoded.refused.length;
       const completed = total - quarantine.length;
+      this.#tapQuarantine(pipeline, quarantine);
       return quarantineOutcome(delivery, quarantine, pipeline, completed, total);
     } catch (error) {
       if (this.#hard.signal.aborted && !isPermanent(error)) {
@@ -352,6 +361,7 @@ export class WorkerPool {
           samples: count,
         };
       }
+      this.#o.tap?.offer(pipeline, samples, "dead_letters", err.message);
       logger.warn("Task dead-lettered", {
         pipeline,
         task: task.id,
@@ -434,6 +444,7 @@ export class WorkerPool {
       stopWhenEmpty: true,
       ran: (link, ms, input, output) => {
         this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(ms / 1000);
+        this.#o.tap?.offer(pipeline, output, `handler:${link.name}`);
         if (output.length !== input.length) aligned = false;
       },
       failed: async (link, input, error) => {
@@ -460,6 +471,28 @@ export class WorkerPool {
     });
     this.#observeLatency(pipeline, out);
     return quarantine;
+  }
+
+  /** Shows the quarantined samples to the tap, each with its reason. */
+  #tapQuarantine(pipeline: string, quarantine: readonly Quarantined[]): void {
+    const tap = this.#o.tap;
+    if (!tap || tap.size === 0) return;
+    for (const q of quarantine) {
+      // Items the edge refused may be no sample at all: objects are shown as they are
+      // (a device or metric filter passes over them), anything else is left to the DLQ.
+      if (typeof q.item !== "object" || q.item === null) continue;
+      tap.offer(pipeline, [q.item as Sample], "dead_letters", q.reason);
+    }
+  }
+
+  /** Observes how long a task waited in the broker (its first attempt), per pipeline. */
+  #brokerWait(pipeline: string, createdAt: number): void {
+    let hist = this.#brokerStage.get(pipeline);
+    if (!hist) {
+      hist = this.#o.metrics.stageDuration.labels(pipeline, "broker");
+      this.#brokerStage.set(pipeline, hist);
+    }
+    hist.observe(Math.max(0, this.#o.clock.now() - createdAt) / 1000);
   }
 
   #observeLatency(pipeline: string, samples: readonly Sample[]): void {

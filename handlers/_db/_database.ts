@@ -11,6 +11,7 @@ import type {
   SeriesPoint,
   SeriesQuery,
 } from "../../core/mod.ts";
+import { Coalescer, settle, type Settled } from "./_coalesce.ts";
 import { classifyError, type Driver, errorCode } from "./_drivers.ts";
 import {
   migrationScript,
@@ -47,6 +48,29 @@ const UNIQUE_VIOLATION = "23505";
 /** Series ids cached per database; cleared whole when it grows past this. */
 const MAX_CACHED_SERIES = 100_000;
 
+/** Most calls in one coalesced statement, and most samples in one coalesced insert. */
+const MAX_COALESCED_CALLS = 64;
+const MAX_COALESCED_SAMPLES = 20_000;
+
+/** One call's samples and their series ids. */
+interface SampleWrite {
+  samples: readonly Sample[];
+  ids: Int32Array;
+}
+
+/** One anomaly to mark resolved. */
+interface Resolution {
+  id: string;
+  resolvedAt: number;
+}
+
+/** One task's partials to merge. */
+interface MergeWrite {
+  taskId: string;
+  rows: AggregatePartial[];
+  now: number;
+}
+
 /** Merges partials of the same key, then sorts them so concurrent upserts lock in one order. */
 export function combinePartials(partials: readonly AggregatePartial[]): AggregatePartial[] {
   const byKey = new Map<string, AggregatePartial>();
@@ -75,12 +99,40 @@ export class DatabaseCore {
   readonly #s: string;
   readonly #series = new Map<string, number>();
   readonly #sql: Statements;
+  /** Inserts of concurrent workers, two statements at a time (PGlite runs one anyway). */
+  readonly #inserts: Coalescer<SampleWrite, number>;
+  /**
+   * Merges, one statement at a time: concurrent merges would wait for each other's row
+   * locks on the same hot aggregate rows anyway.
+   */
+  readonly #merges: Coalescer<MergeWrite, boolean>;
+  readonly #resolutions: Coalescer<Resolution, boolean>;
 
   constructor(driver: Driver, schema: string) {
     this.driver = driver;
     this.schema = schema;
     this.#s = quoteIdent(schema);
     this.#sql = statements(this.#s);
+    this.#inserts = new Coalescer((writes) => this.#insertMany(writes), {
+      inFlight: driver.kind === "pglite" ? 1 : 2,
+      maxCalls: MAX_COALESCED_CALLS,
+      fits: (batch, next) =>
+        batch.reduce((n, w) => n + w.samples.length, next.samples.length) <=
+          MAX_COALESCED_SAMPLES,
+    });
+    this.#merges = new Coalescer((writes) => this.#mergeMany(writes), {
+      inFlight: 1,
+      maxCalls: MAX_COALESCED_CALLS,
+      // A task redelivered while its first delivery is still merging waits for the next
+      // statement, which finds it in the ledger.
+      fits: (batch, next) => !batch.some((w) => w.taskId === next.taskId),
+    });
+    this.#resolutions = new Coalescer((items) => this.#resolveMany(items), {
+      inFlight: 1,
+      maxCalls: MAX_COALESCED_CALLS,
+      // The second of two calls for one anomaly finds it resolved, as it would alone.
+      fits: (batch, next) => !batch.some((r) => r.id === next.id),
+    });
   }
 
   /**
@@ -130,19 +182,35 @@ export class DatabaseCore {
   }
 
   /**
-   * Stores samples in one statement; samples already stored (same device,
-   * metric, timestamp and seq) are skipped.
-   * Returns the number of rows inserted.
+   * Stores samples; samples already stored (same device, metric, timestamp
+   * and seq) are skipped. Calls made while other inserts are in flight go
+   * together in one statement (see {@link Coalescer}). Returns the number of
+   * rows inserted.
    */
   async insertSamples(samples: readonly Sample[]): Promise<number> {
     const n = samples.length;
     if (n === 0) return 0;
     try {
       const ids = await this.#seriesIds(samples);
-      return await this.#unnestSamples(samples, ids);
+      return await this.#inserts.call({ samples, ids });
     } catch (error) {
       throw classifyError(error, `Cannot store ${n} samples in schema "${this.schema}"`);
     }
+  }
+
+  /**
+   * Several calls' samples in one statement. When it fails (it then changes
+   * nothing) each call runs again alone, so a duplicate or a bad sample
+   * concerns only its own call.
+   */
+  async #insertMany(writes: SampleWrite[]): Promise<Settled<number>[]> {
+    if (writes.length > 1) {
+      try {
+        await this.#insertRows(writes, false);
+        return writes.map((w) => ({ ok: true, value: w.samples.length }));
+      } catch { /* each alone, below */ }
+    }
+    return await Promise.all(writes.map((w) => settle(() => this.#insertAlone(w))));
   }
 
   /**
@@ -153,22 +221,38 @@ export class DatabaseCore {
    * during a COPY crashes the process (the COPY stream writes to the socket
    * postgres.js has set to null; see `_drivers.ts`).
    */
-  async #unnestSamples(samples: readonly Sample[], ids: Int32Array): Promise<number> {
-    const n = samples.length;
-    const ts = new Array<number>(n), values = new Array<number>(n);
+  async #insertAlone(write: SampleWrite): Promise<number> {
+    try {
+      return await this.#insertRows([write], false);
+    } catch (error) {
+      // A statement that fails changes nothing: on a duplicate, skip the stored ones.
+      if (errorCode(error) !== UNIQUE_VIOLATION) throw error;
+      return await this.#insertRows([write], true);
+    }
+  }
+
+  async #insertRows(writes: readonly SampleWrite[], skipStored: boolean): Promise<number> {
+    let n = 0;
+    for (const w of writes) n += w.samples.length;
+    const ids = new Array<number>(n), ts = new Array<number>(n), values = new Array<number>(n);
     const seq = new Array<number | undefined>(n), unit = new Array<string | undefined>(n);
     const quality = new Array<string | undefined>(n), tags = new Array<string | undefined>(n);
-    for (let i = 0; i < n; i++) {
-      const s = samples[i]!;
-      ts[i] = s.ts;
-      values[i] = s.value;
-      seq[i] = s.seq;
-      unit[i] = s.unit;
-      quality[i] = s.quality;
-      tags[i] = s.tags === undefined ? undefined : JSON.stringify(s.tags);
+    let i = 0;
+    for (const w of writes) {
+      const { samples } = w;
+      for (let j = 0; j < samples.length; j++, i++) {
+        const s = samples[j]!;
+        ids[i] = w.ids[j]!;
+        ts[i] = s.ts;
+        values[i] = s.value;
+        seq[i] = s.seq;
+        unit[i] = s.unit;
+        quality[i] = s.quality;
+        tags[i] = s.tags === undefined ? undefined : JSON.stringify(s.tags);
+      }
     }
     const params = [
-      numberArray(Array.from(ids)),
+      numberArray(ids),
       numberArray(ts),
       numberArray(values),
       numberArray(seq),
@@ -176,13 +260,8 @@ export class DatabaseCore {
       textArray(quality),
       textArray(tags),
     ];
-    try {
-      return (await this.driver.query(this.#sql.samples, params)).count;
-    } catch (error) {
-      // A statement that fails changes nothing: on a duplicate, skip the stored ones.
-      if (errorCode(error) !== UNIQUE_VIOLATION) throw error;
-      return (await this.driver.query(`${this.#sql.samples} ON CONFLICT DO NOTHING`, params)).count;
-    }
+    const text = skipStored ? `${this.#sql.samples} ON CONFLICT DO NOTHING` : this.#sql.samples;
+    return (await this.driver.query(text, params)).count;
   }
 
   /**
@@ -242,31 +321,72 @@ export class DatabaseCore {
    * Adds partial statistics to `aggregates` exactly once per `taskId`: the
    * id goes into the `aggregate_tasks` ledger in the same statement as
    * the upsert (counts and sums added, min and max widened), so a task seen
-   * again is skipped. Resolves `false` when it was skipped.
+   * again is skipped. Merges of other tasks made meanwhile go in the same
+   * statement (see {@link Coalescer}). Resolves `false` when it was skipped.
    */
   async mergeAggregates(
     taskId: string,
     partials: readonly AggregatePartial[],
     now: number = Date.now(),
   ): Promise<boolean> {
-    const rows = combinePartials(partials);
     try {
-      const { rows: [result] } = await this.driver.query(this.#sql.merge, [
-        taskId,
-        now,
-        textArray(rows.map((r) => r.device)),
-        textArray(rows.map((r) => r.metric)),
-        numberArray(rows.map((r) => r.window_ms)),
-        numberArray(rows.map((r) => r.window_start)),
-        numberArray(rows.map((r) => r.count)),
-        numberArray(rows.map((r) => r.sum)),
-        numberArray(rows.map((r) => r.min)),
-        numberArray(rows.map((r) => r.max)),
-      ]);
-      return Number(result?.fresh) > 0;
+      return await this.#merges.call({ taskId, rows: combinePartials(partials), now });
     } catch (error) {
       throw classifyError(error, `Cannot merge aggregates of task "${taskId}"`);
     }
+  }
+
+  /**
+   * Several tasks' merges in one statement (see {@link Coalescer}); when it
+   * fails (changing nothing) each task runs again alone, so an error
+   * concerns only its own task.
+   */
+  async #mergeMany(writes: MergeWrite[]): Promise<Settled<boolean>[]> {
+    if (writes.length > 1) {
+      try {
+        const fresh = await this.#mergeRows(writes);
+        return writes.map((w) => ({ ok: true, value: fresh.has(w.taskId) }));
+      } catch { /* each alone, below */ }
+    }
+    return await Promise.all(
+      writes.map((w) => settle(async () => (await this.#mergeRows([w])).has(w.taskId))),
+    );
+  }
+
+  /** Merges the tasks' partials and records them in the ledger; resolves the ids new to it. */
+  async #mergeRows(writes: readonly MergeWrite[]): Promise<Set<string>> {
+    const task: number[] = [], device: string[] = [], metric: string[] = [];
+    const window: number[] = [], start: number[] = [], count: number[] = [];
+    const sum: number[] = [], min: number[] = [], max: number[] = [];
+    let now = 0;
+    writes.forEach((w, k) => {
+      now = Math.max(now, w.now);
+      for (const r of w.rows) {
+        task.push(k + 1);
+        device.push(r.device);
+        metric.push(r.metric);
+        window.push(r.window_ms);
+        start.push(r.window_start);
+        count.push(r.count);
+        sum.push(r.sum);
+        min.push(r.min);
+        max.push(r.max);
+      }
+    });
+    const { rows } = await this.driver.query(this.#sql.mergeMany, [
+      textArray(writes.map((w) => w.taskId)),
+      now,
+      numberArray(task),
+      textArray(device),
+      textArray(metric),
+      numberArray(window),
+      numberArray(start),
+      numberArray(count),
+      numberArray(sum),
+      numberArray(min),
+      numberArray(max),
+    ]);
+    return new Set(rows.map((r) => String(r.task_id)));
   }
 
   /** Forgets ledger entries older than `before` (ms); returns how many. */
@@ -302,13 +422,34 @@ export class DatabaseCore {
     }
   }
 
-  /** Sets `resolved_at` of an open anomaly; resolves `false` when none was open. */
+  /**
+   * Sets `resolved_at` of an open anomaly; resolves `false` when none was
+   * open. Calls made meanwhile go in one statement (see {@link Coalescer}).
+   */
   async resolveAnomaly(id: string, resolvedAt: number): Promise<boolean> {
     try {
-      return (await this.driver.query(this.#sql.resolve, [id, resolvedAt])).count > 0;
+      return await this.#resolutions.call({ id, resolvedAt });
     } catch (error) {
       throw classifyError(error, `Cannot resolve anomaly "${id}"`);
     }
+  }
+
+  /** Several resolutions in one statement; on failure (changing nothing) each alone. */
+  async #resolveMany(items: Resolution[]): Promise<Settled<boolean>[]> {
+    const resolve = async (batch: Resolution[]) => {
+      const { rows } = await this.driver.query(this.#sql.resolve, [
+        textArray(batch.map((r) => r.id)),
+        numberArray(batch.map((r) => r.resolvedAt)),
+      ]);
+      return new Set(rows.map((r) => String(r.id)));
+    };
+    if (items.length > 1) {
+      try {
+        const done = await resolve(items);
+        return items.map((r) => ({ ok: true, value: done.has(r.id) }));
+      } catch { /* each alone, below */ }
+    }
+    return await Promise.all(items.map((r) => settle(async () => (await resolve([r])).has(r.id))));
   }
 
   /**

@@ -57,26 +57,31 @@ export function statements(s: string) {
       SELECT i, to_timestamp(t / 1000), v, q, u, ql, g::jsonb
       FROM unnest($1::int4[], $2::float8[], $3::float8[], $4::int8[], $5::text[], $6::text[],
         $7::text[]) AS x(i, t, v, q, u, ql, g)`,
-    // One statement, so atomic without a transaction: the ledger entry and the merge commit
-    // together, and a task already in the ledger merges nothing.
-    merge: `WITH ledger AS (
+    // One statement, so atomic without a transaction: the ledger entries and the merge commit
+    // together, and a task already in the ledger merges nothing. $1 the tasks' ids, $2 now, then partials tagged with the
+    // (1-based) index of their task in $1. Only tasks new to the ledger count; their partials
+    // of the same key are summed first (an upsert may touch a row once per statement), in one
+    // order, so concurrent merges lock rows in the same order.
+    mergeMany: `WITH ledger AS (
         INSERT INTO ${s}.aggregate_tasks (task_id, done_at)
-        VALUES ($1, to_timestamp($2::float8 / 1000)) ON CONFLICT DO NOTHING RETURNING 1
+        SELECT id, to_timestamp($2::float8 / 1000) FROM unnest($1::text[]) AS t(id)
+        ON CONFLICT DO NOTHING RETURNING task_id
       ), merged AS (
         INSERT INTO ${s}.aggregates AS a
           (device, metric, window_ms, window_start, count, sum, min, max, updated_at)
-        SELECT d, m, w, to_timestamp(st::float8 / 1000), c, su, mi, ma,
+        SELECT d, m, w, to_timestamp(st::float8 / 1000), sum(c), sum(su), min(mi), max(ma),
           to_timestamp($2::float8 / 1000)
-        FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::float8[],
-          $9::float8[], $10::float8[]) WITH ORDINALITY AS x(d, m, w, st, c, su, mi, ma, n)
-        WHERE EXISTS (SELECT FROM ledger)
-        ORDER BY n
+        FROM unnest($3::int4[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[],
+          $9::float8[], $10::float8[], $11::float8[]) AS x(k, d, m, w, st, c, su, mi, ma)
+        WHERE ($1::text[])[k] IN (SELECT task_id FROM ledger)
+        GROUP BY d, m, w, st
+        ORDER BY d, m, w, st
         ON CONFLICT (device, metric, window_ms, window_start) DO UPDATE SET
           count = a.count + excluded.count, sum = a.sum + excluded.sum,
           min = least(a.min, excluded.min), max = greatest(a.max, excluded.max),
           updated_at = excluded.updated_at
       )
-      SELECT count(*)::int AS fresh FROM ledger`,
+      SELECT task_id FROM ledger`,
     // One chunk of a retention pass; $3 names the advisory lock that lets one process at a
     // time delete from the schema (held until the statement commits). Returns locked, deleted.
     expire: expireChunk(s, "telemetry_samples", "ts < to_timestamp($1::float8 / 1000)"),
@@ -93,8 +98,11 @@ export function statements(s: string) {
         $7::float8[], $8::float8[], $9::text[], $10::text[], $11::text[])
         AS x(id, d, m, t, v, lo, hi, sc, r, sv, dt)
       ON CONFLICT (id) DO NOTHING`,
-    resolve: `UPDATE ${s}.anomalies SET resolved_at = to_timestamp($2::float8 / 1000)
-      WHERE id = $1 AND resolved_at IS NULL`,
+    // $1 ids, $2 when each was resolved; returns the ids that were open.
+    resolve: `UPDATE ${s}.anomalies AS a SET resolved_at = to_timestamp(x.at / 1000)
+      FROM unnest($1::text[], $2::float8[]) AS x(id, at)
+      WHERE a.id = x.id AND a.resolved_at IS NULL
+      RETURNING a.id`,
     // Reads for GET /api/v1/series: the latest $5 (or $6) rows of the range, newest first
     // (the caller reverses them). $1 device, $2 metric, $3..$4 the range in ms.
     readSamples: `SELECT (extract(epoch FROM ts) * 1000)::float8 AS ts, value

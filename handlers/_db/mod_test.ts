@@ -110,6 +110,19 @@ Deno.test("combinePartials() merges equal keys and orders rows by key", () => {
   );
 });
 
+const ANOMALY: AnomalyRow = {
+  id: "a-1",
+  device: "d",
+  metric: "m",
+  ts: 1_700_000_000_000,
+  value: 99,
+  expected_low: 0,
+  expected_high: 50,
+  score: 4.2,
+  rule: "above",
+  severity: "critical",
+};
+
 Deno.test({
   name: "openDatabase() on PGlite migrates, shares one instance, stores samples and anomalies " +
     "idempotently",
@@ -151,18 +164,7 @@ Deno.test({
         { value: 2, unit: null, seq: null, tags: { a: "x\ty" } },
       ]);
 
-      const anomaly: AnomalyRow = {
-        id: "a-1",
-        device: "d",
-        metric: "m",
-        ts: 1_700_000_000_000,
-        value: 99,
-        expected_low: 0,
-        expected_high: 50,
-        score: 4.2,
-        rule: "above",
-        severity: "critical",
-      };
+      const anomaly = ANOMALY;
       assert.equal(await db.insertAnomalies([anomaly, { ...anomaly, id: "a-2", detail: "x" }]), 2);
       assert.equal(await db.insertAnomalies([anomaly]), 0);
       assert.equal(await db.resolveAnomaly("a-1", 1_700_000_060_000), true);
@@ -181,5 +183,75 @@ Deno.test({
       await Deno.remove(baseDir, { recursive: true });
     }
     assert.equal(openDatabaseCount(), before);
+  },
+});
+
+Deno.test({
+  name: "concurrent writes share statements yet each call gets its own result: duplicates are " +
+    "skipped, repeated tasks merged once, anomalies resolved once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const baseDir = await Deno.makeTempDir({ prefix: "th_db_" });
+    const db = await openDatabase(
+      schema.parse({ data_dir: "pg", schema: "telemetry" }),
+      testContext({ baseDir }),
+    );
+    try {
+      const batch = (from: number) =>
+        Array.from({ length: 5 }, (_, i) => ({
+          device: "d",
+          metric: "m",
+          value: from + i,
+          ts: 1_700_000_000_000 + from + i,
+          seq: from + i,
+        }));
+      assert.deepEqual(
+        await Promise.all([
+          db.insertSamples(batch(0)),
+          db.insertSamples(batch(10)),
+          db.insertSamples(batch(0)),
+          db.insertSamples(batch(20)),
+        ]),
+        [5, 5, 0, 5],
+      );
+      const partial = (value: number) => ({
+        device: "d",
+        metric: "m",
+        window_ms: 1000,
+        window_start: 0,
+        count: 1,
+        sum: value,
+        min: value,
+        max: value,
+      });
+      assert.deepEqual(
+        await Promise.all([
+          db.mergeAggregates("t0", [partial(1)]),
+          db.mergeAggregates("t1", [partial(2)]),
+          db.mergeAggregates("t2", [partial(4)]),
+          db.mergeAggregates("t1", [partial(2)]),
+        ]),
+        [true, true, true, false],
+      );
+      const { rows } = await db.query(
+        "SELECT count::int AS count, sum, min, max FROM telemetry.aggregates",
+      );
+      assert.deepEqual(rows, [{ count: 3, sum: 7, min: 1, max: 4 }]);
+      const anomaly = ANOMALY;
+      await db.insertAnomalies([anomaly, { ...anomaly, id: "a-2" }]);
+      assert.deepEqual(
+        await Promise.all([
+          db.resolveAnomaly("a-1", 1_700_000_060_000),
+          db.resolveAnomaly("a-2", 1_700_000_060_000),
+          db.resolveAnomaly("a-1", 1_700_000_070_000),
+          db.resolveAnomaly("a-3", 1_700_000_070_000),
+        ]),
+        [true, true, false, false],
+      );
+    } finally {
+      await db.release();
+      await Deno.remove(baseDir, { recursive: true });
+    }
   },
 });

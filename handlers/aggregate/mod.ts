@@ -42,29 +42,47 @@ export function partialsOf(
   includeBad = false,
 ): AggregatePartial[] {
   const byKey = new Map<string, AggregatePartial>();
+  // Tasks hold runs of one series (the columnar wire form decodes series by series): the
+  // partial of each window is looked up by key only when the series or window changes.
+  const current: (AggregatePartial | undefined)[] = new Array(windows.length);
+  let device: string | undefined, metric: string | undefined;
   for (const s of samples) {
     if (!includeBad && s.quality === "bad") continue;
-    for (const w of windows) {
+    if (s.device !== device || s.metric !== metric) {
+      device = s.device;
+      metric = s.metric;
+      current.fill(undefined);
+    }
+    const v = s.value;
+    for (let k = 0; k < windows.length; k++) {
+      const w = windows[k]!;
       const start = Math.floor(s.ts / w) * w;
-      const key = `${s.device}\u0000${s.metric}\u0000${w}\u0000${start}`;
-      const p = byKey.get(key);
-      if (!p) {
-        byKey.set(key, {
-          device: s.device,
-          metric: s.metric,
-          window_ms: w,
-          window_start: start,
-          count: 1,
-          sum: s.value,
-          min: s.value,
-          max: s.value,
-        });
-      } else {
-        p.count++;
-        p.sum += s.value;
-        if (s.value < p.min) p.min = s.value;
-        if (s.value > p.max) p.max = s.value;
+      let p = current[k];
+      if (p === undefined || p.window_start !== start) {
+        const key = `${device}\u0000${metric}\u0000${w}\u0000${start}`;
+        p = byKey.get(key);
+        if (p === undefined) {
+          byKey.set(
+            key,
+            current[k] = {
+              device,
+              metric,
+              window_ms: w,
+              window_start: start,
+              count: 1,
+              sum: v,
+              min: v,
+              max: v,
+            },
+          );
+          continue;
+        }
+        current[k] = p;
       }
+      p.count++;
+      p.sum += v;
+      if (v < p.min) p.min = v;
+      if (v > p.max) p.max = v;
     }
   }
   return [...byKey.values()];

@@ -83,3 +83,12 @@ Deno.test("aggregate config takes window durations and refuses a zero window", (
   assert.match(zero.error!.issues[0]!.message, /at least 1ms/);
   assert.equal(aggregate.config.safeParse({ windows: [] }).success, false);
 });
+
+Deno.test("partialsOf() adds a series that comes back later in the task to the same window", () => {
+  const rows = partialsOf([s("a", 0, 1), s("b", 0, 5), s("a", 500, 3), s("a", 1000, 7)], [1000]);
+  assert.deepEqual(rows.map((p) => [p.device, p.window_start, p.count, p.sum, p.min, p.max]), [
+    ["a", 0, 2, 4, 1, 3],
+    ["b", 0, 1, 5, 5, 5],
+    ["a", 1000, 1, 7, 7, 7],
+  ]);
+});
