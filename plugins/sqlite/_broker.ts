@@ -135,7 +135,7 @@ export class SqliteBroker implements BrokerInstance {
         await this.#wakeups.waitForWork(signal);
         continue;
       }
-      const taken = await this.#queue.submit(false, () => take(st, this, consumer, max));
+      const taken = (await this.#queue.submit(false, () => take(st, this, consumer, max)))();
       if (taken.length > 0) return taken;
       if (st.closed || signal.aborted) return [];
       // Tasks committed after this reserve looked (in the same transaction, say): look again.
