@@ -31,6 +31,8 @@ const TASKS = Number(Deno.env.get("THREADS_TASKS") ?? 12000);
 const PER_TASK = Number(Deno.env.get("THREADS_PER_TASK") ?? 1000);
 /** `sqlite` (default: the broker of the embedded default) or `redis` (the local server). */
 const BROKER = Deno.env.get("THREADS_BROKER") === "redis" ? "redis" : "sqlite";
+/** Tasks each worker reserves at once (the pipeline's `prefetch`). */
+const PREFETCH = Number(Deno.env.get("THREADS_PREFETCH") ?? 128);
 /** A fresh Redis key prefix per run. */
 let redisPrefix = "";
 const CHAIN = Deno.env.get("THREADS_CHAIN") === "discard"
@@ -146,7 +148,7 @@ handlers:
   detect: { type: anomaly, config: { store: false } }
   drop: { type: discard }
 pipelines:
-  ${PIPELINE}: { via: queue, handlers: [${CHAIN.join(", ")}], workers: 2, prefetch: 4 }
+  ${PIPELINE}: { via: queue, handlers: [${CHAIN.join(", ")}], workers: 2, prefetch: ${PREFETCH} }
 `;
 }
 
@@ -300,6 +302,7 @@ export async function threadsScenario(): Promise<BenchResult> {
     extra: {
       broker: BROKER,
       chain: CHAIN,
+      prefetch: PREFETCH,
       tasks: TASKS,
       samples_per_task: PER_TASK,
       threads_1_samples_per_second: one,
