@@ -46,6 +46,7 @@ import { RedisDeadLetters } from "./_dead_letters.ts";
 import { Leases } from "./_recovery.ts";
 import { Receipt, settleArgs, settleGroup } from "./_settle.ts";
 import type { RedisBrokerOptions } from "./_config.ts";
+import { topology } from "./_topology.ts";
 
 /** Most due retries moved back to their queues per reserve call. */
 const PROMOTE_PER_RESERVE = 500;
@@ -88,7 +89,7 @@ export class RedisBroker implements BrokerInstance {
     this.#log = ctx.logger;
     this.keys = redisKeys(options.prefix, options.task_key);
     this.#conn = new RedisConnections({
-      url: options.url,
+      topology: topology(options),
       name: ctx.name,
       wakeChannel: this.keys.wake,
       logger: ctx.logger,
@@ -109,6 +110,8 @@ export class RedisBroker implements BrokerInstance {
   /** Waits up to `ms` for the first connection; logs and carries on when Redis is down. */
   async ready(ms: number): Promise<void> {
     await this.#conn.whenReady(this.#conn.redis, ms);
+    // Opened now, so the first batch does not find it still connecting.
+    if (this.#o.wait_replicas > 0) await this.#conn.whenReady(this.#conn.producer, ms);
     if ((this.#conn.redis.status as string) !== "ready") {
       this.#log.error("Redis is unreachable; retrying in the background", {
         url: this.#conn.safeUrl,
@@ -154,17 +157,29 @@ export class RedisBroker implements BrokerInstance {
       );
     }
     const { keys } = this;
+    const replicas = this.#o.wait_replicas;
+    const conn = replicas > 0 ? this.#conn.producer : this.#conn.redis;
     for (;;) {
-      const reply = await this.#conn.script("thEnqueue", keys.queues, [
-        this.#now(),
-        keys.taskPrefix,
-        keys.taskSuffix,
-        this.#o.capacity ?? 0,
-        ...args,
-      ]) as string[];
+      const reply = await this.#conn.script(
+        "thEnqueue",
+        keys.queues,
+        [
+          this.#now(),
+          keys.taskPrefix,
+          keys.taskSuffix,
+          this.#o.capacity ?? 0,
+          ...args,
+        ],
+        false,
+        conn,
+      ) as string[];
       const error = scriptError("thEnqueue", reply[0]!, reply[1], this.#name);
       if (error) throw error;
       if (reply[0] !== "full") {
+        // "again" writes too (see ENQUEUE), so WAIT also covers a batch sent earlier.
+        if (replicas > 0) {
+          await this.#conn.waitForReplicas(conn, replicas, this.#o.wait_timeout);
+        }
         if (wake) this.#conn.wakeConsumers();
         return;
       }

@@ -6,10 +6,45 @@
  */
 import { duration, z } from "../../core/mod.ts";
 
+/** Where the broker connects when neither `url` nor `sentinels` is given. */
+export const DEFAULT_URL = "redis://127.0.0.1:6379";
+
+/** `host:port` of a Sentinel or cluster node. */
+const hostPort = z.string().regex(/^\S+:\d{1,5}$/, {
+  error: 'Expected "host:port"',
+});
+
 /** The `config:` block of a `type: redis` broker. */
 export const redisBrokerConfig = z.strictObject({
-  url: z.string().min(1).default("redis://127.0.0.1:6379").describe(
-    "Redis URL (redis:// or rediss://, optionally with user, password and database number)",
+  url: z.string().min(1).optional().describe(
+    "Redis URL (redis:// or rediss://, optionally with user, password and database number); " +
+      `${DEFAULT_URL} when neither \`url\` nor \`sentinels\` is given. Put a password in ` +
+      "as ${REDIS_PASSWORD}",
+  ),
+  sentinels: z.array(hostPort).min(1).optional().describe(
+    'Sentinels to ask for the current master ("host:port" each), instead of `url`: on a ' +
+      "failover the broker reconnects to the new master by itself",
+  ),
+  name: z.string().min(1).optional().describe(
+    "Name of the master the sentinels monitor (required with `sentinels`)",
+  ),
+  username: z.string().min(1).optional().describe(
+    "User of the Redis servers (ACL) found through `sentinels`",
+  ),
+  password: z.string().min(1).optional().describe(
+    "Password of the Redis servers found through `sentinels`; use ${REDIS_PASSWORD}",
+  ),
+  sentinel_password: z.string().min(1).optional().describe(
+    "Password of the sentinels themselves, when they require one; use ${SENTINEL_PASSWORD}",
+  ),
+  wait_replicas: z.int().min(0).default(0).describe(
+    "Replicas that must hold a batch before it counts as enqueued (Redis `WAIT`): with 1 or " +
+      "more, a failover cannot lose a batch the hub acknowledged. 0 acknowledges once the " +
+      "master has it (replication is asynchronous)",
+  ),
+  wait_timeout: duration({ timer: true }).prefault("1s").describe(
+    "How long a batch waits for `wait_replicas`; when fewer replicas confirm in time, the " +
+      "enqueue fails and the hub sends the batch again (it is not added twice)",
   ),
   prefix: z.string().regex(/^[^\s{}]+$/, {
     error: "Prefix must not contain spaces or braces",
@@ -49,6 +84,30 @@ export const redisBrokerConfig = z.strictObject({
   connect_timeout: duration({ timer: true }).prefault("2s").describe(
     "How long start-up waits for Redis before going on and retrying in the background",
   ),
+}).superRefine((config, ctx) => {
+  if (config.sentinels && config.url !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["url"],
+      message: "Give either `url` or `sentinels`, not both",
+    });
+  }
+  if (config.sentinels && config.name === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["name"],
+      message: "`sentinels` needs the `name` of the master they monitor",
+    });
+  }
+  for (const field of ["name", "username", "password", "sentinel_password"] as const) {
+    if (!config.sentinels && config[field] !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [field],
+        message: `\`${field}\` is only used with \`sentinels\` (put credentials in \`url\`)`,
+      });
+    }
+  }
 });
 
 /** Validated options of the Redis broker (the parsed `config:` block). */

@@ -8,8 +8,9 @@
  */
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
-import { errorMessage, type Logger, redactText } from "../../core/mod.ts";
+import { errorMessage, type Logger } from "../../core/mod.ts";
 import { type ScriptName, SCRIPTS } from "./_scripts.ts";
+import type { Topology } from "./_topology.ts";
 
 /** An argument of a Lua script. */
 export type ScriptArg = string | number | Buffer;
@@ -20,7 +21,8 @@ const CONNECTION_LOST = /Stream isn't writeable|Connection is closed|ECONNREFUSE
 
 /** Options of {@link RedisConnections}. */
 export interface RedisConnectionsOptions {
-  url: string;
+  /** Where the connections go (one server, or the master the sentinels name). */
+  topology: Topology;
   /** The broker's name, in connection names. */
   name: string;
   /** The channel on which enqueues of high or low priority tasks wake idle consumers. */
@@ -66,13 +68,13 @@ export class RedisConnections {
     });
   }
 
-  /** The URL without its password, for messages. */
+  /** The target without secrets, for messages. */
   get safeUrl(): string {
-    return redactText(this.#o.url);
+    return this.#o.topology.where;
   }
 
   #connect(role: string): Redis {
-    const redis = new this.#o.Redis(this.#o.url, {
+    const redis = this.#o.topology.open(this.#o.Redis, {
       // Fail fast while disconnected: callers (gateway, workers) hold their
       // work and retry with backoff, which keeps backpressure honest.
       enableOfflineQueue: false,
@@ -80,6 +82,8 @@ export class RedisConnections {
       connectionName: `telemetryhub:${this.#o.name}:${role}`,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
       lazyConnect: false,
+      // A master demoted by a failover refuses writes: find the new one.
+      reconnectOnError: (error) => error.message.startsWith("READONLY") ? 2 : false,
     });
     for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { lua });
     redis.on("error", (error: Error) => {
@@ -115,26 +119,58 @@ export class RedisConnections {
     }
   }
 
-  /** Runs a script; with `buffers`, its bulk replies come back as bytes. */
+  /**
+   * The connection enqueues go through when they wait for replicas: `WAIT`
+   * blocks its connection until the replicas confirm, so it gets its own
+   * rather than holding up reserves and settlements behind it.
+   */
+  get producer(): Redis {
+    if (!this.#producer) this.#producer = this.#connect("producer");
+    return this.#producer;
+  }
+  #producer: Redis | undefined;
+
+  /**
+   * Waits until `replicas` replicas hold every write made so far on `conn`
+   * (`WAIT`), at most `timeoutMs`; throws (so the caller sends the batch
+   * again) when fewer confirm in time.
+   */
+  async waitForReplicas(conn: Redis, replicas: number, timeoutMs: number): Promise<void> {
+    let confirmed: number;
+    try {
+      confirmed = await conn.wait(replicas, timeoutMs);
+    } catch (error) {
+      throw this.wrap(error, conn);
+    }
+    if (confirmed < replicas) {
+      throw new Error(
+        `Only ${confirmed} of ${replicas} replicas of Redis at "${this.safeUrl}" confirmed ` +
+          `the batch within ${timeoutMs} ms (wait_replicas); it is not acknowledged yet`,
+      );
+    }
+  }
+
+  /** Runs a script (on `conn`, the command connection by default); with `buffers`, its bulk replies come back as bytes. */
   async script(
     name: ScriptName,
     keys: readonly string[],
     args: ScriptArg[],
     buffers = false,
+    conn: Redis = this.redis,
   ): Promise<unknown> {
-    const fn = (this.redis as unknown as Record<string, ScriptFn>)[
+    const fn = (conn as unknown as Record<string, ScriptFn>)[
       buffers ? `${name}Buffer` : name
     ]!;
     try {
-      return await fn.call(this.redis, keys.length, ...keys, ...args);
+      return await fn.call(conn, keys.length, ...keys, ...args);
     } catch (error) {
-      throw this.wrap(error);
+      throw this.wrap(error, conn);
     }
   }
 
   /** Says "unreachable" in words when the connection is down, instead of ioredis's wording. */
-  wrap(error: unknown): Error {
-    const status = this.redis.status;
+  wrap(error: unknown, conn: Redis = this.redis): Error {
+    const status = conn.status;
     if (status === "ready" && !CONNECTION_LOST.test(errorMessage(error))) {
       return error instanceof Error ? error : new Error(String(error));
     }
@@ -309,8 +345,9 @@ export class RedisConnections {
     this.#wake?.disconnect();
   }
 
-  /** Closes the command connection. */
+  /** Closes the command connection (and the producer's). */
   async quit(): Promise<void> {
+    this.#producer?.disconnect();
     try {
       await this.redis.quit();
     } catch {

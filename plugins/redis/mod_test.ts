@@ -15,6 +15,7 @@ import {
   redisKeys,
 } from "./_codec.ts";
 import { scriptError } from "./_scripts.ts";
+import { hostPort, topology } from "./_topology.ts";
 import redis from "./mod.ts";
 
 Deno.test("redisKeys() follows the original design's layout", () => {
@@ -192,4 +193,33 @@ Deno.test("scriptError() maps every status code, and names unknown ones", () => 
     scriptError("thSettle", "weird", undefined, "b")?.message,
     'Script "thSettle" of broker "b" returned unknown code "weird"',
   );
+});
+
+Deno.test("the config takes sentinels and a master name instead of a url, never both", () => {
+  const ok = redis.config.parse({ sentinels: ["10.0.0.1:26379"], name: "mymaster" });
+  assert.equal(ok.url, undefined);
+  assert.equal(ok.wait_replicas, 0);
+  const issues = (input: Record<string, unknown>) =>
+    redis.config.safeParse(input).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  assert.deepEqual(issues({ sentinels: ["h:1"] }), [
+    "name: `sentinels` needs the `name` of the master they monitor",
+  ]);
+  assert.deepEqual(issues({ sentinels: ["h:1"], name: "m", url: "redis://h" }), [
+    "url: Give either `url` or `sentinels`, not both",
+  ]);
+  assert.deepEqual(issues({ password: "x" }), [
+    "password: `password` is only used with `sentinels` (put credentials in `url`)",
+  ]);
+  assert.match(issues({ sentinels: ["h"], name: "m" })?.[0] ?? "", /host:port/);
+});
+
+Deno.test("topology() names the target without its secrets", () => {
+  const parse = (input: Record<string, unknown>) => topology(redis.config.parse(input));
+  assert.equal(parse({}).where, "redis://127.0.0.1:6379");
+  assert.equal(parse({ url: "redis://app:s3cret@h:6380/2" }).where, "redis://app:***@h:6380/2");
+  assert.equal(
+    parse({ sentinels: ["a:1", "b:2"], name: "m", password: "s3cret" }).where,
+    "redis-sentinel://a:1,b:2/m",
+  );
+  assert.deepEqual(hostPort("::1:26379"), { host: "::1", port: 26379 });
 });
