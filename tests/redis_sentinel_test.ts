@@ -7,42 +7,30 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { systemClock } from "../core/mod.ts";
-import { brokerConformance, testContext } from "../core/testing.ts";
-import redisPlugin, { type RedisBroker } from "../plugins/redis/mod.ts";
+import { brokerConformance } from "../core/testing.ts";
 import { failoverUnderLoad } from "./_fixtures/broker_failover.ts";
 import {
   HAVE_REDIS_TOOLS,
   killHard,
+  openBroker,
   type SentinelSet,
   startSentinelSet,
 } from "./_fixtures/redis_topologies.ts";
 import { randomPrefix } from "./_fixtures/redis_server.ts";
 
 /** A broker on the master `set`'s sentinels name, on a fresh prefix. */
-async function sentinelBroker(
+function sentinelBroker(
   set: SentinelSet,
   config: Record<string, unknown> = {},
   prefix = randomPrefix("sentinel"),
-): Promise<{ broker: RedisBroker; close(): Promise<void> }> {
-  const abort = new AbortController();
-  const broker = await redisPlugin.create(
-    redisPlugin.config.parse({
-      sentinels: set.sentinelAddresses,
-      name: set.name,
-      prefix,
-      task_key: `${prefix}:task:{id}`,
-      ...config,
-    }),
-    testContext({ clock: systemClock, signal: abort.signal }),
-  ) as RedisBroker;
-  return {
-    broker,
-    async close() {
-      await broker.close();
-      abort.abort();
-    },
-  };
+) {
+  return openBroker({
+    sentinels: set.sentinelAddresses,
+    name: set.name,
+    prefix,
+    task_key: `${prefix}:task:{id}`,
+    ...config,
+  });
 }
 
 if (HAVE_REDIS_TOOLS) {

@@ -28,11 +28,20 @@ export const redisBrokerConfig = z.strictObject({
   name: z.string().min(1).optional().describe(
     "Name of the master the sentinels monitor (required with `sentinels`)",
   ),
+  cluster: z.array(hostPort).min(1).optional().describe(
+    'Nodes of a Redis Cluster to start from ("host:port" each), instead of `url`: tasks are ' +
+      "spread over `shards` queue shards, so N masters carry about N times the traffic",
+  ),
+  shards: z.int().min(1).max(1024).default(12).describe(
+    "Queue shards with `cluster` (each one hash slot, spread evenly over the slot ranges); " +
+      "more shards than masters keeps the load even when masters are added. Every process " +
+      "of a fleet must use the same number",
+  ),
   username: z.string().min(1).optional().describe(
-    "User of the Redis servers (ACL) found through `sentinels`",
+    "User of the Redis servers (ACL) found through `sentinels` or `cluster`",
   ),
   password: z.string().min(1).optional().describe(
-    "Password of the Redis servers found through `sentinels`; use ${REDIS_PASSWORD}",
+    "Password of the Redis servers found through `sentinels` or `cluster`; use ${REDIS_PASSWORD}",
   ),
   sentinel_password: z.string().min(1).optional().describe(
     "Password of the sentinels themselves, when they require one; use ${SENTINEL_PASSWORD}",
@@ -85,11 +94,19 @@ export const redisBrokerConfig = z.strictObject({
     "How long start-up waits for Redis before going on and retrying in the background",
   ),
 }).superRefine((config, ctx) => {
-  if (config.sentinels && config.url !== undefined) {
+  const given = (["url", "sentinels", "cluster"] as const).filter((f) => config[f] !== undefined);
+  if (given.length > 1) {
     ctx.addIssue({
       code: "custom",
-      path: ["url"],
-      message: "Give either `url` or `sentinels`, not both",
+      path: [given[1]!],
+      message: "Give one of `url`, `sentinels` or `cluster`, not several",
+    });
+  }
+  if (config.cluster && config.wait_replicas > 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["wait_replicas"],
+      message: "`wait_replicas` is not supported with `cluster` yet",
     });
   }
   if (config.sentinels && config.name === undefined) {
@@ -99,12 +116,22 @@ export const redisBrokerConfig = z.strictObject({
       message: "`sentinels` needs the `name` of the master they monitor",
     });
   }
-  for (const field of ["name", "username", "password", "sentinel_password"] as const) {
+  for (const field of ["name", "sentinel_password"] as const) {
     if (!config.sentinels && config[field] !== undefined) {
       ctx.addIssue({
         code: "custom",
         path: [field],
-        message: `\`${field}\` is only used with \`sentinels\` (put credentials in \`url\`)`,
+        message: `\`${field}\` is only used with \`sentinels\``,
+      });
+    }
+  }
+  for (const field of ["username", "password"] as const) {
+    if (!config.sentinels && !config.cluster && config[field] !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [field],
+        message: `\`${field}\` is only used with \`sentinels\` or \`cluster\` ` +
+          "(put credentials in `url`)",
       });
     }
   }

@@ -7,10 +7,10 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { errorMessage, type Logger } from "../../core/mod.ts";
 import { type ScriptName, SCRIPTS } from "./_scripts.ts";
-import type { Topology } from "./_topology.ts";
+import type { IoRedis, Topology } from "./_topology.ts";
 
 /** An argument of a Lua script. */
 export type ScriptArg = string | number | Buffer;
@@ -29,10 +29,10 @@ export interface RedisConnectionsOptions {
   wakeChannel: string;
   logger: Logger;
   /**
-   * ioredis's `Redis`, passed in so that the plugin loads ioredis only when
-   * a broker is created.
+   * ioredis, passed in so that the plugin loads it only when a broker is
+   * created.
    */
-  Redis: typeof Redis;
+  io: IoRedis;
 }
 
 /** The connections of one broker instance. */
@@ -66,6 +66,24 @@ export class RedisConnections {
       this.epoch++;
       void this.#checkEvictionPolicy();
     });
+    // A cluster connection stays ready while one of its masters fails over:
+    // a node's error starts a new epoch, as a reconnect does (see `epoch`).
+    if (this.cluster) this.redis.on("node error", () => this.epoch++);
+  }
+
+  /** Whether the connections are to a Redis Cluster. */
+  get cluster(): boolean {
+    return this.#o.topology.cluster;
+  }
+
+  /**
+   * The connections to every master: the one connection of a standalone
+   * Redis, or each master of a cluster (for commands that are per node,
+   * such as SCAN).
+   */
+  masters(): Redis[] {
+    if (!this.cluster) return [this.redis];
+    return (this.redis as unknown as Cluster).nodes("master");
   }
 
   /** The target without secrets, for messages. */
@@ -74,7 +92,7 @@ export class RedisConnections {
   }
 
   #connect(role: string): Redis {
-    const redis = this.#o.topology.open(this.#o.Redis, {
+    const redis = this.#o.topology.open(this.#o.io, {
       // Fail fast while disconnected: callers (gateway, workers) hold their
       // work and retry with backoff, which keeps backpressure honest.
       enableOfflineQueue: false,
@@ -193,6 +211,8 @@ export class RedisConnections {
    * it cannot be had (the consumer then waits out its poll interval).
    */
   async clientId(conn: Redis): Promise<number | undefined> {
+    // A cluster's blocking connection is one per node: no single id to unblock.
+    if (this.cluster) return undefined;
     this.#listenForWake();
     const known = this.#clientIds.get(conn);
     if (known !== undefined) return known;
@@ -237,6 +257,8 @@ export class RedisConnections {
 
   /** Tells every process's idle consumers that high or low priority tasks arrived. */
   wakeConsumers(): void {
+    // Cluster consumers are not woken: they look at every shard each poll_interval.
+    if (this.cluster) return;
     this.redis.publish(this.#o.wakeChannel, "1").catch((error) =>
       // Idle consumers then find the tasks within poll_interval.
       this.#log.debug("Cannot publish a wake-up", { error: errorMessage(error) })

@@ -174,7 +174,7 @@ return out
 /**
  * Marks reserved tasks running.
  *
- * KEYS: none
+ * KEYS: [1] any key of the tasks' shard (unused: it routes the call to the right cluster node)
  * ARGV: [1] now, [2] task key prefix, [3] task key suffix, then task ids
  * Returns: number of records updated
  */

@@ -6,6 +6,9 @@
  * @module
  */
 import { Redis } from "ioredis";
+import { systemClock } from "../../core/mod.ts";
+import { testContext } from "../../core/testing.ts";
+import redisPlugin, { type RedisBroker } from "../../plugins/redis/mod.ts";
 import { requireService } from "./services.ts";
 import { freePort, hasCommand, run, spawnListening } from "./tools.ts";
 
@@ -82,6 +85,8 @@ async function startServer(dir: string, args: string[], sentinel = false): Promi
     "",
     "--dir",
     dir,
+    "--logfile",
+    `${dir}/${port}.log`,
     ...args,
   ];
   if (sentinel) {
@@ -223,6 +228,8 @@ export async function startSentinelSet(
 
 /** A Redis Cluster of masters (and replicas, one per master when asked). */
 export interface ClusterSet {
+  /** The servers' working directory (their logs are `<port>.log`). */
+  dir: string;
   masters: ServerProcess[];
   replicas: ServerProcess[];
   /** `host:port` of every node, for the broker's `cluster`. */
@@ -279,7 +286,17 @@ export async function startCluster(
       return true;
     });
     const roles = await Promise.all(procs.map((p) => ask(p.port, "ROLE") as Promise<unknown[]>));
+    // A replica that never synced cannot take over: wait until every one has.
+    await until("the replicas to sync", async () => {
+      for (const [i, p] of procs.entries()) {
+        if (roles[i]?.[0] !== "master") continue;
+        const info = String(await ask(p.port, "INFO", "replication") ?? "");
+        if ((info.match(/state=online/g) ?? []).length < replicasPerMaster) return false;
+      }
+      return true;
+    });
     return {
+      dir,
       masters: procs.filter((_, i) => roles[i]?.[0] === "master"),
       replicas: procs.filter((_, i) => roles[i]?.[0] !== "master"),
       addresses,
@@ -294,4 +311,22 @@ export async function startCluster(
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
   }
+}
+
+/** A Redis broker with `config` (its topology and prefix included), on real time. */
+export async function openBroker(
+  config: Record<string, unknown>,
+): Promise<{ broker: RedisBroker; close(): Promise<void> }> {
+  const abort = new AbortController();
+  const broker = await redisPlugin.create(
+    redisPlugin.config.parse(config),
+    testContext({ clock: systemClock, signal: abort.signal }),
+  ) as RedisBroker;
+  return {
+    broker,
+    async close() {
+      await broker.close();
+      abort.abort();
+    },
+  };
 }
