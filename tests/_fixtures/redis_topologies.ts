@@ -242,12 +242,20 @@ export interface ClusterSet {
 /**
  * Starts `masters` cluster-enabled servers (plus `replicasPerMaster` each),
  * joins them with `redis-cli --cluster create` and waits for the cluster to
- * be ok on every node.
+ * be ok on every node. Their directory is made in `parent` (the system's
+ * temporary directory by default).
  */
 export async function startCluster(
-  { masters = 3, replicasPerMaster = 0, nodeTimeoutMs = 1000 } = {},
+  {
+    masters = 3,
+    replicasPerMaster = 0,
+    nodeTimeoutMs = 1000,
+    parent = undefined as
+      | string
+      | undefined,
+  } = {},
 ): Promise<ClusterSet> {
-  const dir = await Deno.makeTempDir({ prefix: "th-cluster-" });
+  const dir = await Deno.makeTempDir({ prefix: "th-cluster-", ...(parent ? { dir: parent } : {}) });
   const procs: ServerProcess[] = [];
   try {
     for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
