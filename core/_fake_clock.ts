@@ -30,6 +30,10 @@ export class FakeClock implements Clock {
   #timers: Timer[] = [];
   #seq = 0;
 
+  /**
+   * A clock stopped at `start` (milliseconds since the epoch; 2023-11-14 by
+   * default) until the test advances it.
+   */
   constructor(start = 1_700_000_000_000) {
     this.#now = start;
   }
@@ -87,12 +91,30 @@ export class FakeClock implements Clock {
 /**
  * Lets chains of promise callbacks run without giving the event loop a
  * turn: fast, and enough for code that only awaits promises and fake sleeps.
+ *
+ * @example
+ * ```ts
+ * import { settlePromises } from "@telemetryhub/telemetryhub/testing";
+ * let done = false;
+ * Promise.resolve().then(() => Promise.resolve()).then(() => done = true);
+ * await settlePromises(); // done is true
+ * ```
  */
 export async function settlePromises(rounds = 50): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();
 }
 
-/** Lets pending promise callbacks and timers run (a few event-loop turns). */
+/**
+ * Lets pending promise callbacks and timers run (a few event-loop turns).
+ *
+ * @example
+ * ```ts
+ * import { flushMicrotasks } from "@telemetryhub/telemetryhub/testing";
+ * let fired = false;
+ * setTimeout(() => fired = true, 0);
+ * await flushMicrotasks(); // fired is true
+ * ```
+ */
 export async function flushMicrotasks(turns = 3): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise<void>((r) => setTimeout(r, 0));
 }

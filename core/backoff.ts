@@ -48,6 +48,14 @@ export type FailureDecision =
 /**
  * Decides what happens after attempt number `attempts` failed.
  * `attempts` counts the attempt that just failed.
+ *
+ * @example
+ * ```ts
+ * import { decideFailure } from "@telemetryhub/telemetryhub";
+ * const policy = { max_attempts: 3, delay: 100, max: 10_000, jitter: 0 };
+ * decideFailure(policy, 1, false, Math.random); // { action: "retry", delay: 100 }
+ * decideFailure(policy, 3, false, Math.random); // { action: "dead_letter", reason: "exhausted" }
+ * ```
  */
 export function decideFailure(
   policy: RetryPolicy,

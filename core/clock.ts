@@ -55,7 +55,20 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Sleeps and resolves `false` instead of throwing when the signal aborts. */
+/**
+ * Sleeps and resolves `false` instead of throwing when the signal aborts.
+ *
+ * @example
+ * ```ts
+ * import { sleepUnlessAborted } from "@telemetryhub/telemetryhub";
+ * import { FakeClock } from "@telemetryhub/telemetryhub/testing";
+ * const clock = new FakeClock(0);
+ * const stop = new AbortController();
+ * const slept = sleepUnlessAborted(clock, 1000, stop.signal);
+ * stop.abort();
+ * await slept; // false: stopped before the second was up
+ * ```
+ */
 export async function sleepUnlessAborted(
   clock: Clock,
   ms: number,

@@ -44,7 +44,16 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(total) ? total : undefined;
 }
 
-/** Formats milliseconds compactly (`1500` → `1.5s`). */
+/**
+ * Formats milliseconds compactly (`1500` → `1.5s`).
+ *
+ * @example
+ * ```ts
+ * import { formatDuration } from "@telemetryhub/telemetryhub";
+ * formatDuration(1500); // "1.5s"
+ * formatDuration(3_600_000); // "1h"
+ * ```
+ */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;
   if (ms < 60_000) return `${+(ms / 1000).toFixed(3)}s`;

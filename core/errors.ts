@@ -17,6 +17,7 @@
  * ```
  */
 export class RetryableError extends Error {
+  /** `"RetryableError"`: the name a task's {@link TaskError} records. */
   override name = "RetryableError";
 }
 
@@ -34,10 +35,23 @@ export class RetryableError extends Error {
  * ```
  */
 export class UnavailableError extends RetryableError {
+  /**
+   * `"UnavailableError"`: {@link isUnavailable} also goes by the name, so an
+   * error made by another copy of the SDK counts too.
+   */
   override name = "UnavailableError";
 }
 
-/** Whether an error means "a dependency is down; try again later without spending an attempt". */
+/**
+ * Whether an error means "a dependency is down; try again later without spending an attempt".
+ *
+ * @example
+ * ```ts
+ * import { isUnavailable, UnavailableError } from "@telemetryhub/telemetryhub";
+ * isUnavailable(new UnavailableError("Database unreachable")); // true
+ * isUnavailable(new Error("Bad row")); // false
+ * ```
+ */
 export function isUnavailable(error: unknown): boolean {
   return error instanceof UnavailableError ||
     (error instanceof Error && error.name === "UnavailableError");
@@ -54,6 +68,10 @@ export function isUnavailable(error: unknown): boolean {
  * ```
  */
 export class PermanentError extends Error {
+  /**
+   * `"PermanentError"`: {@link isPermanent} also goes by the name, so an
+   * error made by another copy of the SDK counts too.
+   */
   override name = "PermanentError";
 }
 
@@ -67,37 +85,90 @@ export interface ConfigProblem {
   col: number;
   /** Dotted path in the document, e.g. `pipelines.main.workers`; empty for the root. */
   path: string;
+  /** What is wrong, in sentence case without a final period, e.g. `Expected a number`. */
   message: string;
 }
 
-/** Formats a problem as `file:line:col path: message`. */
+/**
+ * Formats a problem as `file:line:col path: message`.
+ *
+ * @example
+ * ```ts
+ * import { formatProblem } from "@telemetryhub/telemetryhub";
+ * formatProblem({ file: "telemetry.yaml", line: 3, col: 5, path: "pipelines.main.workers", message: "Expected a number" });
+ * // "telemetry.yaml:3:5 pipelines.main.workers: Expected a number"
+ * ```
+ */
 export function formatProblem(p: ConfigProblem): string {
   const where = `${p.file}:${p.line}:${p.col}`;
   return p.path ? `${where} ${p.path}: ${p.message}` : `${where} ${p.message}`;
 }
 
-/** A configuration that cannot be used; carries every problem found. */
+/**
+ * A configuration that cannot be used; carries every problem found.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError } from "@telemetryhub/telemetryhub";
+ * const error = new ConfigError([
+ *   { file: "telemetry.yaml", line: 3, col: 5, path: "pipelines.main.workers", message: "Expected a number" },
+ * ]);
+ * error.problems.length; // 1
+ * error.message; // "telemetry.yaml:3:5 pipelines.main.workers: Expected a number"
+ * ```
+ */
 export class ConfigError extends Error {
+  /** The class name, which logs and serialized errors keep where `instanceof` cannot be used. */
   override name = "ConfigError";
+  /** Every problem found, not only the first (the loader sorts them by line and column). */
   readonly problems: readonly ConfigProblem[];
+  /** The message lists each problem as {@link formatProblem} writes it, one per line. */
   constructor(problems: readonly ConfigProblem[], options?: ErrorOptions) {
     super(problems.map(formatProblem).join("\n"), options);
     this.problems = problems;
   }
 }
 
-/** A plugin module that cannot be loaded or registered. */
+/**
+ * A plugin module that cannot be loaded or registered.
+ *
+ * @example
+ * ```ts
+ * import { PluginError } from "@telemetryhub/telemetryhub";
+ * const error = new PluginError('Plugin module "./my_plugin.ts" has no default export');
+ * error.name; // "PluginError"
+ * ```
+ */
 export class PluginError extends Error {
+  /** The class name, which logs and serialized errors keep where `instanceof` cannot be used. */
   override name = "PluginError";
 }
 
-/** Whether an error means "do not try again". */
+/**
+ * Whether an error means "do not try again".
+ *
+ * @example
+ * ```ts
+ * import { isPermanent, PermanentError } from "@telemetryhub/telemetryhub";
+ * isPermanent(new PermanentError("Malformed payload")); // true
+ * isPermanent(new Error("Connection reset")); // false: retried
+ * ```
+ */
 export function isPermanent(error: unknown): boolean {
   return error instanceof PermanentError ||
     (error instanceof Error && error.name === "PermanentError");
 }
 
-/** A short, single-line description of any thrown value. */
+/**
+ * A short, single-line description of any thrown value.
+ *
+ * @example
+ * ```ts
+ * import { errorMessage } from "@telemetryhub/telemetryhub";
+ * errorMessage(new TypeError("Bad value")); // "Bad value"
+ * errorMessage("boom"); // "boom"
+ * ```
+ */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return String(error);

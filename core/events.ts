@@ -83,19 +83,28 @@ export type Severity = (typeof SEVERITIES)[number];
 export interface AnomalyEvent {
   /** Deterministic (rule, device, metric, time), so redelivery stores it once. */
   id: string;
+  /** Device of the sample that showed it (or of the silent device). */
   device: string;
+  /** Metric of that sample. */
   metric: string;
   /** Milliseconds since the epoch of the sample that showed it. */
   ts: number;
+  /**
+   * The value judged: the sample's value, or for a rule on silence the
+   * seconds without a sample.
+   */
   value: number;
-  /** The expected band; `null` on an open side. */
+  /** Lower end of the expected band; `null` when open. */
   expected_low: number | null;
+  /** Upper end of the expected band; `null` when open. */
   expected_high: number | null;
   /** How far outside the band (rule-specific, e.g. a z-score). */
   score: number;
   /** Name of the rule that fired. */
   rule: string;
+  /** The severity configured on that rule. */
   severity: Severity;
+  /** A human-readable line on what was seen, e.g. `Value 98 is above 90`; shown by alert sinks. */
   detail?: string;
 }
 
@@ -103,8 +112,12 @@ export interface AnomalyEvent {
 export interface AnomalyResolvedEvent {
   /** Id of the anomaly that opened the condition. */
   anomaly_id: string;
+  /** Device of the anomaly. */
   device: string;
+  /** Metric of the anomaly. */
   metric: string;
+  /** Name of the rule whose condition cleared. */
   rule: string;
+  /** Milliseconds since the epoch when it cleared: the first normal sample's `ts`, or when a silent device was heard again. */
   ts: number;
 }

@@ -5,7 +5,17 @@
  * @module
  */
 
-/** Compiles a glob into a predicate. */
+/**
+ * Compiles a glob into a predicate.
+ *
+ * @example
+ * ```ts
+ * import { globMatcher } from "@telemetryhub/telemetryhub";
+ * const boiler = globMatcher("boiler-?");
+ * boiler("boiler-2"); // true
+ * boiler("boiler-12"); // false
+ * ```
+ */
 export function globMatcher(pattern: string): (name: string) => boolean {
   if (pattern === "*") return () => true;
   if (!/[*?]/.test(pattern)) return (name) => name === pattern;

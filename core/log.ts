@@ -18,9 +18,13 @@ export type LogFields = Record<string, unknown>;
 
 /** A logger handed to plugins and used by the runtime. */
 export interface Logger {
+  /** Detail for diagnosing a problem; hidden at the default level `info`. */
   debug(message: string, fields?: LogFields): void;
+  /** A normal event worth a line (started, connected). */
   info(message: string, fields?: LogFields): void;
+  /** Something went wrong and was handled (a retry, a dropped item). */
   warn(message: string, fields?: LogFields): void;
+  /** Something failed and needs attention. */
   error(message: string, fields?: LogFields): void;
   /** A logger that adds `fields` to every line. */
   child(fields: LogFields): Logger;
@@ -31,11 +35,18 @@ export type LogSink = (line: string, level: LogLevel) => void;
 
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
+  /** Lines below this level are dropped; default `info`. */
   level?: LogLevel;
+  /**
+   * `json` (one object per line) or `pretty` (a readable line); default
+   * `pretty` when stderr is a terminal, `json` otherwise.
+   */
   format?: "json" | "pretty";
+  /** Where lines go, already formatted and redacted; default stderr. */
   sink?: LogSink;
   /** Values never to print (secrets); replaced by `***`. */
   secrets?: ReadonlySet<string>;
+  /** Time of each line in milliseconds since the epoch; default `Date.now`. */
   clock?: () => number;
 }
 

@@ -5,24 +5,37 @@
  * @module
  */
 export {
-  brokerClosedError,
+  ALL_CAPABILITIES,
+  BROKER_CAPABILITIES,
+  type BrokerCapabilities,
+  type BrokerCapability,
+  type BrokerCore,
   type BrokerDepth,
   type BrokerInstance,
+  type CapabilityMethods,
+  checkCapabilities,
+  type DeadLetter,
+  type DeadLetterBrowsing,
+  type DeadLetterPage,
+  type DeadLetterSelector,
+  type Delivery,
+  hasCapability,
+  type Settlement,
+  SETTLEMENT_EVENT,
+  type TaskRecords,
+} from "./broker.ts";
+export {
+  brokerClosedError,
   checkReserveSize,
   checkSettlements,
   checkStarts,
   closeOnAbort,
-  type DeadLetter,
-  type DeadLetterPage,
-  type DeadLetterSelector,
   decodeDeadLetterCursor,
-  type Delivery,
   encodeDeadLetterCursor,
   ownReceipt,
   PRIORITY_SCHEDULE,
-  type Settlement,
-  SETTLEMENT_EVENT,
-} from "./broker.ts";
+  recordRetentionFields,
+} from "./broker_kit.ts";
 export {
   type Clock,
   settledOrAborted,
@@ -65,10 +78,12 @@ export {
 } from "./errors.ts";
 export {
   createLogger,
+  LOG_LEVELS,
   type LogFields,
   type Logger,
   type LoggerOptions,
   type LogLevel,
+  type LogSink,
   silentLogger,
 } from "./log.ts";
 export {
@@ -83,6 +98,7 @@ export {
   type HandlerContext,
   type HandlerInstance,
   type HandlerResult,
+  type InstanceOf,
   type MetricLabels,
   type PluginContext,
   type PluginCounter,
@@ -127,6 +143,7 @@ export {
   canTransition,
   IllegalTransitionError,
   newTaskId,
+  type QuarantinedSample,
   type Task,
   TASK_EVENTS,
   TASK_STATES,

@@ -23,7 +23,6 @@ export {
   type DeadLetterPage,
   type DeadLetterSelector,
   type Delivery,
-  ownReceipt,
   type Settlement,
 } from "./broker.ts";
 
@@ -36,7 +35,9 @@ export const PLUGIN_KINDS: readonly PluginKind[] = ["device", "broker", "handler
 export interface PluginContext {
   /** The component's name in `telemetry.yaml` (the key under `devices:` etc.). */
   name: string;
+  /** The runtime's logger, adding the component to every line (`{handler: "db"}`). */
   logger: Logger;
+  /** The runtime's clock: take time and timers from it, so tests can use a fake one. */
   clock: Clock;
   /** Seeded per component, so behaviour is reproducible. */
   random: Random;
@@ -71,18 +72,23 @@ export type MetricLabels<L extends string> = Partial<Record<L, string | number>>
 
 /** A plugin counter: only goes up. */
 export interface PluginCounter<L extends string = string> {
+  /** Adds `value` (default 1, never negative) to the series of `labels`. */
   inc(labels?: MetricLabels<L>, value?: number): void;
 }
 
 /** A plugin gauge: a value that goes up and down. */
 export interface PluginGauge<L extends string = string> {
+  /** Sets the series of `labels` to `value`. */
   set(labels: MetricLabels<L>, value: number): void;
+  /** Adds `value` (default 1) to the series of `labels`. */
   inc(labels?: MetricLabels<L>, value?: number): void;
+  /** Subtracts `value` (default 1) from the series of `labels`. */
   dec(labels?: MetricLabels<L>, value?: number): void;
 }
 
 /** A plugin histogram: observations counted in buckets. */
 export interface PluginHistogram<L extends string = string> {
+  /** Counts one observation of `value` (seconds for a `_seconds` metric) in the series of `labels`. */
   observe(labels: MetricLabels<L>, value: number): void;
 }
 
@@ -99,16 +105,22 @@ export interface PluginHistogram<L extends string = string> {
  * (`metrics.max_devices`), so labelling by request data stays bounded.
  */
 export interface PluginMetrics {
+  /** The counter `telemetry_<name>` (`name` ending in `_total`), with the label names `labels`. */
   counter<L extends string = never>(
     name: string,
     help: string,
     labels?: readonly L[],
   ): PluginCounter<L>;
+  /** The gauge `telemetry_<name>`, with the label names `labels`. */
   gauge<L extends string = never>(
     name: string,
     help: string,
     labels?: readonly L[],
   ): PluginGauge<L>;
+  /**
+   * The histogram `telemetry_<name>`, with the label names `labels`;
+   * `buckets` are the upper bounds (default: Prometheus' defaults, in seconds).
+   */
   histogram<L extends string = never>(
     name: string,
     help: string,
@@ -171,11 +183,18 @@ export interface DeviceInstance {
 
 /** What a handler sees about the task it is working on. */
 export interface HandlerContext {
+  /** The task being handled, its payload not yet decoded (id, type, attempts, pipeline). */
   task: Readonly<Task>;
   /** 1 for the first attempt. */
   attempt: number;
+  /** Name of the pipeline whose handler chain is running the task. */
   pipeline: string;
+  /**
+   * Aborts when shutdown's grace period is over: stop and throw. The task
+   * then goes back to the queue without spending an attempt.
+   */
   signal: AbortSignal;
+  /** The runtime's clock, as in {@link PluginContext.clock}. */
   clock: Clock;
   /**
    * Passes items (anomalies, say) to later handlers of the same chain, by
@@ -198,11 +217,17 @@ export type HandlerResult = void | readonly Sample[];
  * return new objects to change them.
  */
 export interface HandlerInstance {
+  /**
+   * Handles the samples of one task (already decoded and checked): returns
+   * nothing to pass them on unchanged, or the samples for the next handler
+   * (an empty array stops the chain for this task, which still completes).
+   */
   handle(samples: readonly Sample[], ctx: HandlerContext): HandlerResult | Promise<HandlerResult>;
   /** Writes out buffered state (partial windows) before shutdown. */
   flush?(): Promise<void>;
   /** Throws when a dependency (database, webhook) is unreachable. */
   health?(): Promise<void>;
+  /** Releases connections and timers when the component stops, after `flush`. */
   close?(): Promise<void>;
   /**
    * Optional, read-only: the stored points of one series, for the admin
@@ -216,7 +241,9 @@ export interface HandlerInstance {
 
 /** What {@link HandlerInstance.series} is asked for. */
 export interface SeriesQuery {
+  /** Device name, exactly as in the samples. */
   device: string;
+  /** Metric name, exactly as in the samples. */
   metric: string;
   /** First timestamp included (ms since epoch). */
   from: number;
@@ -250,10 +277,13 @@ export interface SeriesAnswer {
 
 // ---------------------------------------------------------------- definitions
 
-/** Instance type created by each kind. */
+/** Instance type created by each kind: what {@link PluginDefinition.create} returns. */
 export interface InstanceOf {
+  /** A device reads samples and emits them. */
   device: DeviceInstance;
+  /** A broker queues tasks between the hub and the workers. */
   broker: BrokerInstance;
+  /** A handler works on the samples of tasks. */
   handler: HandlerInstance;
 }
 
@@ -269,9 +299,11 @@ export interface PluginDefinition<
 > {
   /** The `type:` users write; lower-case letters, digits, `_` and `-`. */
   name: string;
+  /** Whether this is a device, a broker or a handler. */
   kind: K;
   /** One line shown by `plugins`. */
   summary: string;
+  /** The plugin's version, shown by `plugins` as `name@version`. */
   version?: string;
   /** Longer text, Markdown. */
   description?: string;
@@ -317,21 +349,78 @@ export function definePlugin<K extends PluginKind, S extends z.ZodType>(
   return definition;
 }
 
-/** {@link definePlugin} for devices. */
+/**
+ * {@link definePlugin} for devices.
+ *
+ * @example
+ * ```ts
+ * import { defineDevice, duration, sleepUnlessAborted, z } from "@telemetryhub/telemetryhub";
+ * export default defineDevice({
+ *   name: "counter",
+ *   summary: "Emits a count that goes up",
+ *   config: z.strictObject({
+ *     interval: duration({ timer: true }).prefault("1s").describe("Time between samples"),
+ *   }),
+ *   create(config, ctx) {
+ *     return {
+ *       async run(io) {
+ *         for (let n = 0; await sleepUnlessAborted(ctx.clock, config.interval, io.signal); n++) {
+ *           await io.emit([{ device: ctx.name, metric: "count", value: n }]);
+ *           io.up();
+ *         }
+ *       },
+ *     };
+ *   },
+ * });
+ * ```
+ */
 export function defineDevice<S extends z.ZodType>(
   definition: Omit<PluginDefinition<"device", S>, "kind">,
 ): PluginDefinition<"device", S> {
   return { ...definition, kind: "device" };
 }
 
-/** {@link definePlugin} for brokers. */
+/**
+ * {@link definePlugin} for brokers.
+ *
+ * @example
+ * ```ts
+ * import { type BrokerInstance, defineBroker, z } from "@telemetryhub/telemetryhub";
+ * // Opens the connection and returns the broker: the part not shown here.
+ * function connect(url: string, _signal: AbortSignal): Promise<BrokerInstance> {
+ *   return Promise.reject(new Error(`Cannot connect to "${url}": not shown here`));
+ * }
+ * export default defineBroker({
+ *   name: "myqueue",
+ *   summary: "Keeps tasks in a MyQueue server",
+ *   shared: true,
+ *   config: z.strictObject({ url: z.string().describe("Server URL") }),
+ *   create: (config, ctx) => connect(config.url, ctx.signal),
+ * });
+ * ```
+ */
 export function defineBroker<S extends z.ZodType>(
   definition: Omit<PluginDefinition<"broker", S>, "kind">,
 ): PluginDefinition<"broker", S> {
   return { ...definition, kind: "broker" };
 }
 
-/** {@link definePlugin} for handlers. */
+/**
+ * {@link definePlugin} for handlers.
+ *
+ * @example
+ * ```ts
+ * import { defineHandler, z } from "@telemetryhub/telemetryhub";
+ * export default defineHandler({
+ *   name: "scale",
+ *   summary: "Multiplies every value",
+ *   config: z.strictObject({ factor: z.number().default(1).describe("Multiplier") }),
+ *   create(config) {
+ *     return { handle: (samples) => samples.map((s) => ({ ...s, value: s.value * config.factor })) };
+ *   },
+ * });
+ * ```
+ */
 export function defineHandler<S extends z.ZodType>(
   definition: Omit<PluginDefinition<"handler", S>, "kind">,
 ): PluginDefinition<"handler", S> {

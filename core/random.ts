@@ -29,7 +29,15 @@ export function seededRandom(seed: number): Random {
   };
 }
 
-/** Derives a stable 32-bit seed from a string (FNV-1a), e.g. a device name. */
+/**
+ * Derives a stable 32-bit seed from a string (FNV-1a), e.g. a device name.
+ *
+ * @example
+ * ```ts
+ * import { seededRandom, seedFrom } from "@telemetryhub/telemetryhub";
+ * const rng = seededRandom(seedFrom("boiler")); // the same numbers on every run for "boiler"
+ * ```
+ */
 export function seedFrom(text: string, base = 0): number {
   let h = (0x811c9dc5 ^ base) >>> 0;
   for (let i = 0; i < text.length; i++) {
@@ -39,7 +47,16 @@ export function seedFrom(text: string, base = 0): number {
   return h;
 }
 
-/** A standard normal variate (Box-Muller) from a uniform source. */
+/**
+ * A standard normal variate (Box-Muller) from a uniform source.
+ *
+ * @example
+ * ```ts
+ * import { gaussian, seededRandom } from "@telemetryhub/telemetryhub";
+ * const rng = seededRandom(7);
+ * const noise = 0.5 * gaussian(rng); // mean 0, standard deviation 0.5
+ * ```
+ */
 export function gaussian(rng: Random): number {
   const u = 1 - rng();
   const v = rng();

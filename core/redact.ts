@@ -26,6 +26,13 @@ const SECRET_KEY =
 /**
  * Whether a config key or header name says its value is a secret
  * (`password`, `token`, `api_key`, `Authorization`, `client_secret`…).
+ *
+ * @example
+ * ```ts
+ * import { isSecretKey } from "@telemetryhub/telemetryhub";
+ * isSecretKey("client_secret"); // true
+ * isSecretKey("host"); // false
+ * ```
  */
 export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);
@@ -35,7 +42,16 @@ export function isSecretKey(key: string): boolean {
 const SECRET_PARAM =
   /^(key|apikey|sig|signature|code|auth|access_token|refresh_token|jwt|session|sid)$/i;
 
-/** Whether a URL query parameter's name says its value is a credential. */
+/**
+ * Whether a URL query parameter's name says its value is a credential.
+ *
+ * @example
+ * ```ts
+ * import { isSecretParam } from "@telemetryhub/telemetryhub";
+ * isSecretParam("sig"); // true
+ * isSecretParam("page"); // false
+ * ```
+ */
 export function isSecretParam(name: string): boolean {
   return SECRET_PARAM.test(name) || isSecretKey(name);
 }
@@ -63,7 +79,15 @@ function looksLikeToken(segment: string): boolean {
     /^[A-Za-z0-9_~.+=%-]+$/.test(segment);
 }
 
-/** Passwords found inside URLs in `text` (`redis://user:pw@host` → `pw`). */
+/**
+ * Passwords found inside URLs in `text` (`redis://user:pw@host` → `pw`).
+ *
+ * @example
+ * ```ts
+ * import { urlPasswords } from "@telemetryhub/telemetryhub";
+ * urlPasswords("redis://app:pw@cache:6379 and amqp://u:p2@mq"); // ["pw", "p2"]
+ * ```
+ */
 export function urlPasswords(text: string): string[] {
   const found: string[] = [];
   for (const [url] of text.matchAll(URL_IN_TEXT)) {

@@ -10,14 +10,18 @@ import { seedFrom } from "./random.ts";
 
 /** One reading of one metric of one device. */
 export interface Sample {
+  /** Name of the device read: non-empty, at most 256 bytes of UTF-8, no control characters. */
   device: string;
+  /** Name of the metric, same rules as `device` (e.g. `temperature`). */
   metric: string;
+  /** The reading, a finite number, in `unit` when given. */
   value: number;
   /**
    * Milliseconds since the epoch, taken as close to the read as possible;
    * may have a fractional part at rates above 1,000 samples/s.
    */
   ts: number;
+  /** Unit of `value` (e.g. `°C`, `kPa`), at most 64 bytes of UTF-8; absent when unknown. */
   unit?: string;
   /**
    * Sequence number per device and metric; with `device`, `metric` and
@@ -25,6 +29,7 @@ export interface Sample {
    * may start again from 0 when a device restarts.
    */
   seq?: number;
+  /** Extra dimensions (site, line), stored with the sample: at most 32 tags. */
   tags?: Record<string, string>;
   /** Data quality, set by handlers such as `analyze` (absent means good). */
   quality?: "good" | "bad";
@@ -41,13 +46,21 @@ export type SampleInput = Omit<Sample, "ts"> & { ts?: number };
  * values. Parses far faster than an array of sample objects.
  */
 export interface Series {
+  /** {@link Sample.device} of every sample. */
   device: string;
+  /** {@link Sample.metric} of every sample. */
   metric: string;
+  /** {@link Sample.unit} of every sample. */
   unit?: string;
+  /** {@link Sample.ts} of each sample; as long as `values`. */
   ts: number[];
+  /** {@link Sample.value} of each sample. */
   values: number[];
+  /** {@link Sample.seq} of each sample when present; then as long as `ts`. */
   seq?: number[];
+  /** {@link Sample.tags} of every sample. */
   tags?: Record<string, string>;
+  /** {@link Sample.quality} of every sample. */
   quality?: "good" | "bad";
 }
 
@@ -164,6 +177,13 @@ function tagsProblem(tags: unknown): string | undefined {
  * Why a value is not a valid sample, or `undefined` when it is one: the
  * edge contract every way in applies (see {@link SAMPLE_LIMITS}). `ts` and
  * `seq` may be absent; the edge stamps them (see {@link SampleStamper}).
+ *
+ * @example
+ * ```ts
+ * import { sampleProblem } from "@telemetryhub/telemetryhub";
+ * sampleProblem({ device: "boiler", metric: "temp", value: NaN }); // '"value" must be a finite number'
+ * sampleProblem({ device: "boiler", metric: "temp", value: 71.5 }); // undefined
+ * ```
  */
 export function sampleProblem(value: unknown): string | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -205,11 +225,20 @@ export function sampleProblem(value: unknown): string | undefined {
  * to this stamper, so samples arriving in the same millisecond stay
  * distinct. A stamper draws a random 21-bit prefix, so two processes (or a
  * restarted one) do not hand out the same numbers.
+ *
+ * @example
+ * ```ts
+ * import { type SampleInput, SampleStamper } from "@telemetryhub/telemetryhub";
+ * const stamper = new SampleStamper();
+ * const sample: SampleInput = { device: "boiler", metric: "temp", value: 71.5 };
+ * stamper.stamp(sample, Date.now()); // sample.ts and sample.seq are set
+ * ```
  */
 export class SampleStamper {
   #prefix: number;
   #counter = 0;
 
+  /** `random` (0 ≤ x < 1) draws the prefix; pass a seeded one for repeatable `seq`s. */
   constructor(random: () => number = Math.random) {
     this.#prefix = Math.floor(random() * 2 ** 21) * 2 ** 32;
   }
@@ -233,6 +262,14 @@ export class SampleStamper {
  * The edge, for one item: why it is refused, or `undefined` once it is
  * accepted and stamped (a sample without `ts` gets one, see
  * {@link SampleStamper}). Every way into the hub calls this.
+ *
+ * @example
+ * ```ts
+ * import { admitSample, SampleStamper } from "@telemetryhub/telemetryhub";
+ * const stamper = new SampleStamper();
+ * admitSample({ device: "boiler", metric: "temp", value: 71.5 }, Date.now(), stamper); // undefined: accepted
+ * admitSample({ device: "", metric: "temp", value: 1 }, Date.now(), stamper); // '"device" must be a non-empty string'
+ * ```
  */
 export function admitSample(
   value: unknown,
@@ -247,6 +284,12 @@ export function admitSample(
 /**
  * The `seq` of the `index`th sample of a task that carries no timestamp for
  * it: derived from the task id, so a redelivery gives the same identity.
+ *
+ * @example
+ * ```ts
+ * import { taskSampleSeq } from "@telemetryhub/telemetryhub";
+ * taskSampleSeq("task-1", 0) === taskSampleSeq("task-1", 0); // true: a redelivery keeps its identity
+ * ```
  */
 export function taskSampleSeq(taskId: string, index: number): number {
   return (seedFrom(taskId) >>> 11) * 2 ** 32 + (index % 2 ** 32);
@@ -256,12 +299,15 @@ export function taskSampleSeq(taskId: string, index: number): number {
 export interface RefusedItem {
   /** Its position, e.g. `samples[3]` or `series[0][2]`. */
   where: string;
+  /** Why, as {@link sampleProblem} words it, e.g. `"value" must be a finite number`. */
   reason: string;
+  /** The refused item (for a series, the sample built from its arrays). */
   item: unknown;
 }
 
 /** What {@link decodeTaskSamples} found in a payload. */
 export interface DecodedPayload {
+  /** The valid samples, in payload order, each with a `ts`. */
   samples: Sample[];
   /** Items that are not valid samples (never for a task the hub's gateway made). */
   refused: RefusedItem[];
@@ -275,6 +321,18 @@ export interface DecodedPayload {
  * samples without `ts` take the task's `created_at` with a `seq` derived
  * from the task id and position, so a redelivery is recognised.
  * Throws {@link PermanentError} when the payload is no sample container.
+ *
+ * @example
+ * ```ts
+ * import { decodeTaskSamples } from "@telemetryhub/telemetryhub";
+ * const { samples, refused } = decodeTaskSamples({
+ *   id: "task-1",
+ *   created_at: 1000,
+ *   payload: { samples: [{ device: "boiler", metric: "temp", value: 71.5 }, { device: "boiler" }] },
+ * });
+ * samples.length; // 1, with ts 1000
+ * refused[0]?.where; // "samples[1]"
+ * ```
  */
 export function decodeTaskSamples(
   task: { id: string; payload: unknown; created_at: number; checked?: boolean },
@@ -325,6 +383,13 @@ export function decodeTaskSamples(
  * Throws {@link PermanentError} on the first item that is not a valid sample.
  * Samples without `ts` get `now` (see {@link decodeTaskSamples} for the
  * identity-keeping form the runtime uses).
+ *
+ * @example
+ * ```ts
+ * import { decodeSamples } from "@telemetryhub/telemetryhub";
+ * decodeSamples({ series: [{ device: "boiler", metric: "temp", ts: [1000, 2000], values: [71.5, 72] }] });
+ * // [{ device: "boiler", metric: "temp", value: 71.5, ts: 1000 }, { …, value: 72, ts: 2000 }]
+ * ```
  */
 export function decodeSamples(payload: unknown, now: number = Date.now()): Sample[] {
   const { samples, refused } = decodeTaskSamples({ id: "", payload, created_at: now });
@@ -374,6 +439,13 @@ function decodeSeries(
  * columnar `{series: [...]}` (smaller, and parses several times faster);
  * anything else is kept as it is. A payload of the hub's gateway
  * (`checked`) holds only samples that passed the edge, so it is not scanned.
+ *
+ * @example
+ * ```ts
+ * import { compactPayload } from "@telemetryhub/telemetryhub";
+ * compactPayload({ samples: [{ device: "boiler", metric: "temp", value: 71.5, ts: 1000 }] });
+ * // { series: [{ device: "boiler", metric: "temp", ts: [1000], values: [71.5] }] }
+ * ```
  */
 export function compactPayload(payload: unknown, checked = false): unknown {
   if (!isRecord(payload) || !Array.isArray(payload.samples)) return payload;
@@ -390,6 +462,15 @@ export function compactPayload(payload: unknown, checked = false): unknown {
 /**
  * Encodes samples as columnar series (grouped by device, metric and unit),
  * the compact wire form for brokers that serialize.
+ *
+ * @example
+ * ```ts
+ * import { encodeSeries } from "@telemetryhub/telemetryhub";
+ * encodeSeries([
+ *   { device: "boiler", metric: "temp", value: 71.5, ts: 1000 },
+ *   { device: "boiler", metric: "temp", value: 72, ts: 2000 },
+ * ]); // { series: [{ device: "boiler", metric: "temp", ts: [1000, 2000], values: [71.5, 72] }] }
+ * ```
  */
 export function encodeSeries(samples: readonly Sample[]): { series: Series[] } {
   return plainSeries(samples) ?? groupedSeries(samples);

@@ -87,7 +87,18 @@ export { formatDuration };
 export const PRIORITIES = ["high", "normal", "low"] as const;
 /** Priority of a task. */
 export type Priority = (typeof PRIORITIES)[number];
-/** The priority field schema. */
+/**
+ * The priority field schema.
+ *
+ * @example
+ * ```ts
+ * import { priority, z } from "@telemetryhub/telemetryhub";
+ * const schema = z.strictObject({
+ *   priority: priority().default("normal").describe("Priority of the tasks this device makes"),
+ * });
+ * schema.parse({}).priority; // "normal"
+ * ```
+ */
 export function priority(): z.ZodEnum<{ high: "high"; normal: "normal"; low: "low" }> {
   return z.enum(PRIORITIES);
 }

@@ -9,21 +9,31 @@ import {
   transition,
 } from "./task.ts";
 
-/** The lifecycle written out in full: every legal move; anything absent is illegal. */
-const EXPECTED: Record<TaskState, Partial<Record<TaskEvent, TaskState>>> = {
-  created: { enqueue: "queued" },
-  queued: { assign: "assigned" },
-  assigned: { start: "running", release: "queued", dead_letter: "dead_letter" },
-  running: {
-    complete: "completed",
-    fail: "failed",
-    dead_letter: "dead_letter",
-    release: "queued",
-  },
-  failed: { enqueue: "queued", dead_letter: "dead_letter" },
-  completed: {},
-  dead_letter: { replay: "queued" },
-};
+/**
+ * The lifecycle written out in full as the design states it, one legal move
+ * per line (state, event, next state); any move absent is illegal.
+ */
+const LEGAL_MOVES = `
+  created      enqueue      queued
+  queued       assign       assigned
+  assigned     start        running
+  assigned     release      queued
+  assigned     dead_letter  dead_letter
+  running      complete     completed
+  running      fail         failed
+  running      dead_letter  dead_letter
+  running      release      queued
+  failed       enqueue      queued
+  failed       dead_letter  dead_letter
+  dead_letter  replay       queued
+`;
+
+const EXPECTED = new Map<string, TaskState>(
+  LEGAL_MOVES.trim().split("\n").map((line) => {
+    const [state, event, next] = line.trim().split(/\s+/);
+    return [`${state} ${event}`, next as TaskState];
+  }),
+);
 
 Deno.test("TASK_STATES and TASK_EVENTS list every state and event once", () => {
   assert.deepEqual(
@@ -38,7 +48,7 @@ Deno.test("TASK_STATES and TASK_EVENTS list every state and event once", () => {
 
 for (const state of TASK_STATES) {
   for (const event of TASK_EVENTS) {
-    const next = EXPECTED[state][event];
+    const next = EXPECTED.get(`${state} ${event}`);
     if (next !== undefined) {
       Deno.test(`transition("${state}", "${event}") is "${next}"`, () => {
         assert.equal(transition(state, event), next);

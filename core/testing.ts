@@ -10,14 +10,24 @@ import { createLogger, type Logger, silentLogger } from "./log.ts";
 import client from "prom-client";
 import type { HandlerContext, PluginContext, PluginKind, PluginMetrics } from "./plugin.ts";
 import { seededRandom } from "./random.ts";
-import { pluginMetrics } from "./runtime/metrics.ts";
+import { pluginMetrics } from "./plugin_metrics.ts";
 import { chainTopics } from "./chain.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
 export { brokerConformance, type BrokerFixture } from "./_conformance.ts";
 export { FakeClock, flushMicrotasks, settlePromises } from "./_fake_clock.ts";
 
-/** A logger that keeps its lines (parsed JSON) for assertions. */
+/**
+ * A logger that keeps its lines (parsed JSON) for assertions.
+ *
+ * @example
+ * ```ts
+ * import { recordingLogger } from "@telemetryhub/telemetryhub/testing";
+ * const { logger, lines } = recordingLogger();
+ * logger.warn("Device down", { device: "boiler" });
+ * lines[0]?.msg; // "Device down"
+ * ```
+ */
 export function recordingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({
@@ -30,6 +40,7 @@ export function recordingLogger(): { logger: Logger; lines: Record<string, unkno
 
 /** Plugin metrics on a registry of their own, read back by {@link RecordedMetrics.value}. */
 export interface RecordedMetrics {
+  /** Hand these to the plugin under test (as its context's `metrics`). */
   metrics: PluginMetrics;
   /**
    * The sum of the series of `telemetry_<name>` whose labels include
@@ -77,7 +88,26 @@ export function recordingMetrics(
   };
 }
 
-/** A plugin context for tests; override any part. */
+/**
+ * A plugin context for tests; override any part.
+ *
+ * @example
+ * ```ts
+ * import { defineHandler, z } from "@telemetryhub/telemetryhub";
+ * import { recordingMetrics, testContext } from "@telemetryhub/telemetryhub/testing";
+ * const plugin = defineHandler({
+ *   name: "count",
+ *   summary: "Counts samples",
+ *   config: z.strictObject({}),
+ *   create: (_config, ctx) => {
+ *     const seen = ctx.metrics.counter("count_samples_total", "Samples seen");
+ *     return { handle: (samples) => seen.inc({}, samples.length) };
+ *   },
+ * });
+ * const recorded = recordingMetrics("handler", "count");
+ * const handler = await plugin.create({}, testContext({ name: "count", metrics: recorded.metrics }));
+ * ```
+ */
 export function testContext(overrides: Partial<PluginContext> = {}): PluginContext {
   return {
     metrics: recordingMetrics("handler", overrides.name ?? "test").metrics,

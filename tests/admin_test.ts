@@ -4,6 +4,7 @@ import { createAdminApp } from "../core/admin/app.ts";
 import { adminFixture, stopQuietly } from "./_fixtures/admin.ts";
 import { recording, recordings } from "./_fixtures/plugins.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
+import type { MemoryBroker } from "../plugins/memory/_broker.ts";
 
 const BASE = `
 devices:
@@ -349,7 +350,7 @@ pipelines:
   main: { from: [boiler], via: mem, handlers: [bad], batch: { max_samples: 1, max_wait: 1ms } }
 `);
   runtime.start();
-  const broker = runtime.brokers.get("mem")!;
+  const broker = runtime.brokers.get("mem") as MemoryBroker;
   await waitFor(async () => (await broker.depth()).dead === 3, "3 dead letters");
   const page1 = await (await app.request("/api/v1/dlq?limit=2")).json();
   assert.equal(page1.items.length, 2);

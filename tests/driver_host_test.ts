@@ -107,7 +107,13 @@ Deno.test("driver host refuses a fake bus unless started with --allow-fake-bus",
 Deno.test("driver host without its packages answers with code missing_packages", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bare_host_" });
   try {
-    await Deno.copyFile(HOST_SCRIPT, `${dir}/host.mjs`);
+    // The host's modules alone, without its node_modules.
+    const hostDir = new URL(".", `file://${HOST_SCRIPT}`).pathname;
+    for await (const entry of Deno.readDir(hostDir)) {
+      if (entry.name.endsWith(".mjs")) {
+        await Deno.copyFile(hostDir + entry.name, `${dir}/${entry.name}`);
+      }
+    }
     assert.equal(await hostPackagesInstalled(["serial"], dir), false);
     const host = rawHost(`${dir}/host.mjs`);
     try {

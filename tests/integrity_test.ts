@@ -14,6 +14,7 @@ import type { Runtime } from "../core/runtime/runtime.ts";
 import { adminFixture, stopQuietly } from "./_fixtures/admin.ts";
 import { dropSchema, freshSchema, HAVE_POSTGRES, PG_URL, queryRows } from "./_fixtures/pg_env.ts";
 import { waitFor } from "./_fixtures/runtime.ts";
+import type { MemoryBroker } from "../plugins/memory/_broker.ts";
 
 const T0 = 1_700_000_000_000;
 
@@ -74,7 +75,7 @@ async function assertAggregatesMatchRows(schema: string): Promise<void> {
 /** accepted = stored + quarantined + counted drops. */
 async function assertConserved(runtime: Runtime, schema: string, quarantined = 0) {
   const totals = runtime.metrics.totals("main");
-  const broker = runtime.brokers.get("mem")!;
+  const broker = runtime.brokers.get("mem") as MemoryBroker;
   let dead = 0;
   for (const letter of (await broker.listDeadLetters({ limit: 1000 })).items) {
     dead += (letter.task.payload as { samples: unknown[] }).samples.length;
@@ -366,7 +367,7 @@ pgTest(
   "a foreign task's invalid items are quarantined alone and its valid samples stored, also on replay",
   {},
   async ({ app, runtime, schema }) => {
-    const broker = runtime.brokers.get("mem")!;
+    const broker = runtime.brokers.get("mem") as MemoryBroker;
     const items: unknown[] = [
       good("foreign", 1),
       { device: "foreign", metric: "t", value: "x" },
@@ -417,7 +418,7 @@ pgTest(
     const batch = Array.from({ length: 100 }, (_, i) => good(i % 2 ? "a" : "b", i));
     const res = await app.request("/api/v1/samples?pipeline=main", post(JSON.stringify(batch)));
     assert.equal(res.status, 202);
-    const broker = runtime.brokers.get("mem")!;
+    const broker = runtime.brokers.get("mem") as MemoryBroker;
     await waitFor(async () => (await broker.depth()).dead === 1, "a dead letter");
     await waitFor(async () => (await storedTotal(schema)) === 99, "99 samples");
     const [letter] = (await broker.listDeadLetters({})).items;

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { HAVE_OPCUA, type OpcuaServer, startOpcuaServer } from "./_fixtures/opcua.ts";
 import { recordings } from "./_fixtures/plugins.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
-import { needs, run } from "./_fixtures/tools.ts";
-import { runTask } from "./_fixtures/cli.ts";
+import { freePort, needs, run } from "./_fixtures/tools.ts";
+import { collect, runTask, spawnTask } from "./_fixtures/cli.ts";
 
 const test = (name: string, fn: () => Promise<void>, ignore = !HAVE_OPCUA) =>
   Deno.test({ name, ignore, fn, sanitizeOps: false, sanitizeResources: false });
@@ -256,12 +256,13 @@ test("opcua: SignAndEncrypt with Basic256Sha256 and certificate files", async ()
 test("opcua: `deno task run` with its own permissions reads an OPC UA server", async () => {
   await withServer(async (server) => {
     const dir = await Deno.makeTempDir({ prefix: "opcua-run-" });
+    const port = freePort();
     try {
       const config = `${dir}/telemetry.yaml`;
       // pki_dir in ./data: the only place `deno task run` may write.
       await Deno.writeTextFile(
         config,
-        `admin: { enabled: false }
+        `admin: { listen: "127.0.0.1:${port}" }
 devices:
   plant:
     type: opcua
@@ -275,11 +276,30 @@ handlers: { drop: { type: discard } }
 pipelines: { main: { from: [plant], via: mem, handlers: [drop] } }
 `,
       );
-      const out = await runTask("run", ["--config", config, "--for", "4s"]);
-      assert.equal(out.code, 0, out.stderr);
-      const read = Number(/Stopped after [\d.]+s: (\d+) samples read/.exec(out.stdout)?.[1]);
-      assert.ok(read > 0, `samples read: ${out.stdout}\n${out.stderr}`);
-      assert.doesNotMatch(out.stderr, /NotCapable|Requires .* access/);
+      const child = await spawnTask("run", ["--config", config]);
+      const stdout = collect(child.stdout);
+      const stderr = collect(child.stderr);
+      try {
+        // Until the first samples arrive, however long the client's first certificate takes.
+        await waitFor(
+          async () => {
+            const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+              .then((r) => r.text())
+              .catch(() => "");
+            return /^telemetry_samples_ingested_total\{[^}]*\} [1-9]/m.test(text);
+          },
+          "samples from the OPC UA server",
+          60_000,
+        );
+      } finally {
+        child.kill("SIGTERM");
+      }
+      const { code } = await child.status;
+      const [out, err] = [await stdout.done, await stderr.done];
+      assert.equal(code, 0, err);
+      const read = Number(/Stopped after [\d.]+s: (\d+) samples read/.exec(out)?.[1]);
+      assert.ok(read > 0, `samples read: ${out}\n${err}`);
+      assert.doesNotMatch(err, /NotCapable|Requires .* access/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

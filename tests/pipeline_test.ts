@@ -4,6 +4,7 @@ import { StartupError } from "../core/runtime/runtime.ts";
 import { FakeClock } from "../core/testing.ts";
 import { outages, recording, recordings } from "./_fixtures/plugins.ts";
 import { createRuntime, waitFor } from "./_fixtures/runtime.ts";
+import type { MemoryBroker } from "../plugins/memory/_broker.ts";
 
 function pipelineYaml(opts: {
   key: string;
@@ -81,7 +82,7 @@ Deno.test("a task that fails twice is retried with backoff and then completes", 
   assert.equal(summary.tasks_dead_lettered, 0);
   const id = [...rec.tasks][0]!;
   // Completed records stay retrievable for a while.
-  const record = await runtime.brokers.get("mem")!.getTask(id);
+  const record = await (runtime.brokers.get("mem") as MemoryBroker).getTask(id);
   assert.equal(record?.state, "completed");
   assert.equal(record?.attempts, 3);
 });
@@ -97,7 +98,7 @@ Deno.test("a task whose retries run out is dead-lettered with its last error", a
       "  flaky:\n    type: flaky\n    config: { fail_times: 99, message: Sensor DB down }",
   }));
   runtime.start();
-  const broker = runtime.brokers.get("mem")!;
+  const broker = runtime.brokers.get("mem") as MemoryBroker;
   await waitFor(async () => (await broker.depth()).dead >= 1, "a dead letter");
   const summary = await runtime.stop();
   assert.equal(recording("exhaust").seen.length, 0);
@@ -123,7 +124,7 @@ Deno.test("a permanent error dead-letters the task at once", async () => {
       "  flaky:\n    type: flaky\n    config: { permanent: true, message: Bad calibration }",
   }));
   runtime.start();
-  const broker = runtime.brokers.get("mem")!;
+  const broker = runtime.brokers.get("mem") as MemoryBroker;
   await waitFor(async () => (await broker.depth()).dead >= 1, "a dead letter");
   const summary = await runtime.stop();
   assert.equal(summary.tasks_retried, 0);
@@ -222,7 +223,7 @@ pipelines:
     p.gateway!.start();
     for (const d of p.devices) d.start();
   }
-  const broker = runtime.brokers.get("mem")!;
+  const broker = runtime.brokers.get("mem") as MemoryBroker;
   await waitFor(async () => (await broker.depth()).queued >= 40, "40 queued tasks");
   runtime.start();
   await waitFor(() => recording("prio").seen.length >= 400, "400 samples");

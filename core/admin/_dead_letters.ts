@@ -5,7 +5,12 @@
  * @module
  */
 import { type Context, Hono } from "@hono/hono";
-import type { BrokerInstance, DeadLetterSelector } from "../plugin.ts";
+import {
+  type BrokerInstance,
+  type DeadLetterBrowsing,
+  type DeadLetterSelector,
+  hasCapability,
+} from "../broker.ts";
 import { bodyLimit } from "./_body.ts";
 import { accepts } from "./_guard.ts";
 import { problem } from "./_problem.ts";
@@ -25,9 +30,15 @@ export function deadLetterRoutes(desk: DeadLetterDesk, { maxBody }: { maxBody: n
 
   routes.get("/tasks/:id", async (c) => {
     const id = c.req.param("id");
+    let keeping = 0;
     for (const broker of desk.brokers()) {
+      if (!hasCapability(broker, "taskRecords")) continue;
+      keeping++;
       const record = await broker.getTask(id);
       if (record) return c.json(record);
+    }
+    if (keeping === 0) {
+      return problem(c, 501, "No task records", "No broker of this process keeps task records");
     }
     return problem(c, 404, "Unknown task", `No task "${id}" is retained`);
   });
@@ -95,25 +106,39 @@ function selectorFrom(
   return selector;
 }
 
+/** The broker whose dead letters a request means, or the problem response. */
 function pickBroker(
   c: Context,
   desk: DeadLetterDesk,
   pipeline?: string,
-): BrokerInstance | Response {
+): DeadLetterBrowsing | Response {
   const name = pipeline ?? c.req.query("pipeline");
+  let broker: BrokerInstance | undefined;
   if (name !== undefined && name !== "") {
-    const broker = desk.brokerOf(name);
+    broker = desk.brokerOf(name);
     if (!broker) return problem(c, 404, "Unknown pipeline", `No pipeline "${name}"`);
-    return broker;
+  } else {
+    const brokers = [...desk.brokers()];
+    if (brokers.length !== 1) {
+      return problem(
+        c,
+        400,
+        "Pipeline required",
+        "This process has several brokers; name one with ?pipeline=",
+      );
+    }
+    broker = brokers[0]!;
   }
-  const brokers = [...desk.brokers()];
-  if (brokers.length === 1) return brokers[0]!;
-  return problem(
-    c,
-    400,
-    "Pipeline required",
-    "This process has several brokers; name one with ?pipeline=",
-  );
+  if (!hasCapability(broker, "deadLetterBrowsing")) {
+    const which = name ? `of pipeline "${name}"` : "of this process";
+    return problem(
+      c,
+      501,
+      "Dead letters cannot be browsed",
+      `The broker ${which} does not list, replay or purge dead letters`,
+    );
+  }
+  return broker;
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown> | Response> {

@@ -19,7 +19,7 @@ import { createEventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { type ChainLink, chainTopics, pluginContext, runChain } from "../chain.ts";
 import type { HandlerContext, HandlerInstance } from "../plugin.ts";
-import { pluginMetrics } from "../runtime/metrics.ts";
+import { pluginMetrics } from "../plugin_metrics.ts";
 import type { Sample } from "../sample.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { ConfigTest } from "./schema.ts";

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { checkCapabilities } from "../broker.ts";
 import { pluginContext } from "../chain.ts";
 import type { RetryPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
@@ -157,6 +158,11 @@ export class Assembly {
         `Cannot start broker "${name}" (plugin "${block.type}"): its definition says ` +
           `shared: ${declared} but the instance it created says shared: ${broker.shared}`,
       );
+    }
+    try {
+      checkCapabilities(broker, name);
+    } catch (error) {
+      throw new StartupError(`${errorMessage(error)} (plugin "${block.type}")`, { cause: error });
     }
     // The configuration loader refuses this already when the plugin declares `shared`.
     if (this.#deps.role !== "all" && !broker.shared) {

@@ -17,8 +17,8 @@ import {
   MAX_LABEL_LENGTH,
   MAX_UNROUTED_TASK_TYPES,
   OVERFLOW_LABEL,
-} from "./_labels.ts";
-import { pluginMetrics } from "./_plugin_metrics.ts";
+} from "../_metric_labels.ts";
+import { pluginMetrics } from "../plugin_metrics.ts";
 
 export {
   CappedLabels,
@@ -28,7 +28,6 @@ export {
   MAX_LABEL_LENGTH,
   MAX_UNROUTED_TASK_TYPES,
   OVERFLOW_LABEL,
-  pluginMetrics,
 };
 
 /** Totals of one pipeline, cheap to read. */

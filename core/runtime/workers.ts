@@ -18,6 +18,7 @@ import type { RuntimeMetrics } from "./metrics.ts";
 import { BrokerRouter, type Route } from "./_router.ts";
 import { countOutcomes, type Outcome } from "./_outcome.ts";
 import { encodable, isolate, type Quarantined, quarantineOutcome } from "./_quarantine.ts";
+import { DeferredRetries } from "./_deferred_retries.ts";
 
 export { BrokerRouter, type ChainLink, chainTopics, type Route };
 
@@ -74,9 +75,14 @@ export class WorkerPool {
   #reserveFailing = false;
   /** While a dependency is down: when workers may reserve again, and since when it is down. */
   #hold: { until: number; since: number; failures: number } | undefined;
+  /** Retries waiting out their delay here, for a broker without `delayedRetries`. */
+  #deferred: DeferredRetries | undefined;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
+    if (!options.broker.capabilities.delayedRetries) {
+      this.#deferred = new DeferredRetries(options.clock, (o) => this.#settleNow(o));
+    }
   }
 
   /** Workers currently running a task. */
@@ -110,7 +116,10 @@ export class WorkerPool {
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (deadline.aborted) timer = giveUp();
     else deadline.addEventListener("abort", () => timer = giveUp(), { once: true });
-    const outcome = await Promise.race([Promise.all(this.#workers), stuck.promise]);
+    const outcome = await Promise.race([
+      Promise.all(this.#workers).then(() => this.#deferred?.flush()),
+      stuck.promise,
+    ]);
     clearTimeout(timer);
     deadline.removeEventListener("abort", onDeadline);
     if (outcome === "stuck") {
@@ -214,6 +223,11 @@ export class WorkerPool {
   }
 
   async #settle(outcomes: Outcome[]): Promise<void> {
+    const now = this.#deferred ? this.#deferred.split(outcomes) : outcomes;
+    if (now.length > 0) await this.#settleNow(now);
+  }
+
+  async #settleNow(outcomes: Outcome[]): Promise<void> {
     const settlements = outcomes.map((o) => o.settlement);
     const { broker, logger, pipeline, clock } = this.#o;
     for (let failures = 0;; failures++) {

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  ALL_CAPABILITIES,
   brokerClosedError,
   type BrokerDepth,
   type BrokerInstance,
@@ -55,6 +56,7 @@ class Receipt {
  */
 export class MemoryBroker implements BrokerInstance {
   readonly shared = false;
+  readonly capabilities = ALL_CAPABILITIES;
 
   readonly #name: string;
   readonly #clock: Clock;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { duration, z } from "../../core/mod.ts";
+import { recordRetentionFields, z } from "../../core/mod.ts";
 
 /** The `config:` block of a `type: memory` broker. */
 export const memoryBrokerConfig = z.strictObject({
@@ -14,16 +14,7 @@ export const memoryBrokerConfig = z.strictObject({
       "devices blocked) instead of growing memory. Retries, releases and replays are always " +
       "accepted. 256 tasks of 1,000 samples is about 60 MB",
   ),
-  retention: duration().prefault("5m").describe(
-    "How long the record of a completed task stays readable by id (admin API, getTask())",
-  ),
-  max_retained: z.int().min(0).default(10_000).describe(
-    "Most completed task records kept; beyond it the oldest are forgotten first",
-  ),
-  max_dead_letters: z.int().min(1).default(10_000).describe(
-    "Most dead letters kept until replayed or purged; when full the oldest is dropped " +
-      "and a warning is logged",
-  ),
+  ...recordRetentionFields,
 });
 
 /** Validated options of the memory broker (the parsed `config:` block). */

@@ -11,6 +11,7 @@
  */
 import type { Buffer } from "node:buffer";
 import {
+  ALL_CAPABILITIES,
   brokerClosedError,
   type BrokerDepth,
   type BrokerInstance,
@@ -62,6 +63,7 @@ export type RedisBrokerContext = Pick<PluginContext, "name" | "clock" | "logger"
  */
 export class RedisBroker implements BrokerInstance {
   readonly shared = true;
+  readonly capabilities = ALL_CAPABILITIES;
   // Once a task is in Redis it outlives this process; how it outlives Redis is its persistence.
   readonly durable = true;
   /**

@@ -9,6 +9,7 @@
  * @module
  */
 import {
+  ALL_CAPABILITIES,
   brokerClosedError,
   type BrokerDepth,
   type BrokerInstance,
@@ -50,6 +51,7 @@ export type SqliteBrokerContext = Pick<
  */
 export class SqliteBroker implements BrokerInstance {
   readonly shared = true;
+  readonly capabilities = ALL_CAPABILITIES;
   // enqueue() resolves once its tasks are committed (and, with synchronous: full, fsynced).
   readonly durable = true;
   /** The database file. */

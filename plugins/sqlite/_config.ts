@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { duration, z } from "../../core/mod.ts";
+import { duration, recordRetentionFields, z } from "../../core/mod.ts";
 
 /** The `config:` block of a `type: sqlite` broker. */
 export const sqliteBrokerConfig = z.strictObject({
@@ -27,16 +27,7 @@ export const sqliteBrokerConfig = z.strictObject({
       "503, MQTT unacknowledged, devices blocked) instead of filling the disk. Retries, " +
       "releases and replays are always accepted. 10,000 tasks of 1,000 samples is about 200 MB",
   ),
-  retention: duration().prefault("5m").describe(
-    "How long the record of a completed task stays readable by id (admin API, getTask())",
-  ),
-  max_retained: z.int().min(0).default(10_000).describe(
-    "Most completed task records kept; beyond it the oldest are forgotten first",
-  ),
-  max_dead_letters: z.int().min(1).default(10_000).describe(
-    "Most dead letters kept until replayed or purged; when full the oldest is dropped " +
-      "and a warning is logged",
-  ),
+  ...recordRetentionFields,
   lease: duration({ timer: true }).prefault("5s").describe(
     "How long a process's reserved tasks stay its own without a heartbeat; the tasks of a " +
       "process that died are requeued this long after its last heartbeat, or at once when " +

@@ -1,12 +1,24 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { type Delivery, systemClock, type Task } from "../../core/mod.ts";
+import { type DeadLetter, type Delivery, systemClock, type Task } from "../../core/mod.ts";
 import { brokerConformance, FakeClock, recordingLogger, testContext } from "../../core/testing.ts";
 import sqlite, { SqliteBroker, sqliteBrokerConfig } from "./mod.ts";
 
 async function tempDb(): Promise<{ path: string; remove(): Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "sqlite-broker-" });
   return { path: `${dir}/broker.db`, remove: () => Deno.remove(dir, { recursive: true }) };
+}
+
+/** A test body given the path of a database file in a directory removed afterwards. */
+function inTempDb(fn: (path: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const { path, remove } = await tempDb();
+    try {
+      await fn(path);
+    } finally {
+      await remove();
+    }
+  };
 }
 
 brokerConformance("sqlite (fake clock)", async () => {
@@ -72,9 +84,9 @@ function open(path: string, config: Record<string, unknown> = {}, extra = {}) {
 
 // ---------------------------------------------------------------- durability
 
-Deno.test("sqlite broker: tasks enqueued before a close are delivered by the next instance, payload intact", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: tasks enqueued before a close are delivered by the next instance, payload intact",
+  inTempDb(async (path) => {
     const first = open(path).broker;
     const tasks = [task(), task({ priority: "high" }), task({ payload: { free: ["form", 1] } })];
     await first.enqueue(tasks);
@@ -90,14 +102,12 @@ Deno.test("sqlite broker: tasks enqueued before a close are delivered by the nex
       series: [{ device: "d", metric: "m", ts: [1_700_000_000_000 + n - 2], values: [n - 2] }],
     });
     await second.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: tasks held by a closed instance go back to the queue at once", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: tasks held by a closed instance go back to the queue at once",
+  inTempDb(async (path) => {
     const a = open(path).broker;
     const b = open(path).broker;
     const t = task();
@@ -106,14 +116,12 @@ Deno.test("sqlite broker: tasks held by a closed instance go back to the queue a
     await a.close();
     assert.deepEqual((await reserve(b)).map((d) => d.task.id), [t.id]);
     await b.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: a settle after the lease expired is ignored with a warning and the task runs again", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: a settle after the lease expired is ignored with a warning and the task runs again",
+  inTempDb(async (path) => {
     const a = open(path, { lease: "300ms" });
     const b = open(path, { lease: "300ms" });
     const t = task();
@@ -130,16 +138,14 @@ Deno.test("sqlite broker: a settle after the lease expired is ignored with a war
     assert.equal(again?.task.attempts, 0, "a lost run counts no attempt");
     await a.broker.close();
     await b.broker.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
 // ---------------------------------------------------------------- settlements
 
-Deno.test("sqlite broker: a dead letter with a replacement task keeps only the replacement (quarantine)", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: a dead letter with a replacement task keeps only the replacement (quarantine)",
+  inTempDb(async (path) => {
     const { broker } = open(path);
     const t = task();
     await broker.enqueue([t]);
@@ -169,80 +175,83 @@ Deno.test("sqlite broker: a dead letter with a replacement task keeps only the r
     const [replayed] = await reserve(broker);
     assert.deepEqual(replayed!.task.payload, items[0]!.task.payload);
     await broker.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: a stored payload that is not JSON is delivered invalid and dead-lettered raw", async () => {
-  const { path, remove } = await tempDb();
+/**
+ * Enqueues a task, damages its stored payload with `damage`, then reserves
+ * it (delivered `invalid`, matching `invalid`) and dead-letters it as the
+ * runtime would; returns the dead letter.
+ */
+async function deadLetterDamaged(
+  path: string,
+  damage: (db: DatabaseSync) => void,
+  invalid: RegExp,
+): Promise<DeadLetter> {
+  const producer = open(path).broker;
+  await producer.enqueue([task()]);
+  await producer.close();
+  const db = new DatabaseSync(path);
+  damage(db);
+  db.close();
+  const { broker } = open(path);
   try {
-    const producer = open(path).broker;
-    await producer.enqueue([task()]);
-    await producer.close();
-    const db = new DatabaseSync(path);
-    db.exec("UPDATE bodies SET payload = '{not json'");
-    db.close();
-    const { broker } = open(path);
     const [d] = await reserve(broker);
-    assert.match(d!.invalid ?? "", /not valid JSON/);
+    assert.match(d!.invalid ?? "", invalid);
     await broker.settle([{
       delivery: d!,
       outcome: "dead_letter",
       error: { message: d!.invalid!, name: "Error", permanent: true },
     }]);
     const { items } = await broker.listDeadLetters({});
-    assert.equal(items[0]!.raw, "{not json");
-    assert.equal(items[0]!.attempts, 0);
-    await broker.close();
+    assert.equal(items.length, 1);
+    return items[0]!;
   } finally {
-    await remove();
-  }
-});
-
-Deno.test("sqlite broker: a blob that is not UTF-8 is dead-lettered base64-encoded", async () => {
-  const { path, remove } = await tempDb();
-  try {
-    const producer = open(path).broker;
-    await producer.enqueue([task()]);
-    await producer.close();
-    const db = new DatabaseSync(path);
-    db.prepare("UPDATE bodies SET payload = ?").run(new Uint8Array([0xff, 0xfe, 0x7b]));
-    db.close();
-    const { broker } = open(path);
-    const [d] = await reserve(broker);
-    assert.match(d!.invalid ?? "", /not valid UTF-8/);
-    await broker.settle([{
-      delivery: d!,
-      outcome: "dead_letter",
-      error: { message: d!.invalid!, name: "Error", permanent: true },
-    }]);
-    const { items } = await broker.listDeadLetters({});
-    assert.equal(items[0]!.raw_base64, btoa("\xff\xfe\x7b"));
-    assert.equal(items[0]!.raw, undefined);
     await broker.close();
-  } finally {
-    await remove();
   }
-});
+}
 
-Deno.test("sqlite broker: a payload that is not JSON is refused as permanent at enqueue", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: a stored payload that is not JSON is delivered invalid and dead-lettered raw",
+  inTempDb(async (path) => {
+    const dead = await deadLetterDamaged(
+      path,
+      (db) => db.exec("UPDATE bodies SET payload = '{not json'"),
+      /not valid JSON/,
+    );
+    assert.equal(dead.raw, "{not json");
+    assert.equal(dead.attempts, 0);
+  }),
+);
+
+Deno.test(
+  "sqlite broker: a blob that is not UTF-8 is dead-lettered base64-encoded",
+  inTempDb(async (path) => {
+    const dead = await deadLetterDamaged(
+      path,
+      (db) => db.prepare("UPDATE bodies SET payload = ?").run(new Uint8Array([0xff, 0xfe, 0x7b])),
+      /not valid UTF-8/,
+    );
+    assert.equal(dead.raw_base64, btoa("\xff\xfe\x7b"));
+    assert.equal(dead.raw, undefined);
+  }),
+);
+
+Deno.test(
+  "sqlite broker: a payload that is not JSON is refused as permanent at enqueue",
+  inTempDb(async (path) => {
     const { broker } = open(path);
     await assert.rejects(
       broker.enqueue([task({ payload: { big: 1n } })]),
       (e: Error) => e.name === "PermanentError" && /cannot be stored/.test(e.message),
     );
     await broker.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: a batch holding an id still held is refused whole, other callers' batches commit", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: a batch holding an id still held is refused whole, other callers' batches commit",
+  inTempDb(async (path) => {
     const { broker } = open(path);
     const held = task();
     await broker.enqueue([held]);
@@ -256,14 +265,12 @@ Deno.test("sqlite broker: a batch holding an id still held is refused whole, oth
     assert.equal(accepted.status, "fulfilled");
     assert.equal((await broker.depth()).queued, 2);
     await broker.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: enqueue waits for room when the queue is at capacity", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: enqueue waits for room when the queue is at capacity",
+  inTempDb(async (path) => {
     const { broker } = open(path, { capacity: 2 });
     await broker.enqueue([task(), task()]);
     let done = false;
@@ -274,29 +281,25 @@ Deno.test("sqlite broker: enqueue waits for room when the queue is at capacity",
     await waiting;
     assert.equal((await broker.depth()).queued, 2);
     await broker.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
 // ---------------------------------------------------------------- files and disks
 
-Deno.test("sqlite broker: a file that is not a database is refused with its name", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: a file that is not a database is refused with its name",
+  inTempDb(async (path) => {
     await Deno.writeTextFile(path, "not a database at all\n".repeat(100));
     assert.throws(
       () => open(path),
       new Error(`Cannot open broker database "${path}": file is not a database`),
     );
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: another application's SQLite database is refused", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: another application's SQLite database is refused",
+  inTempDb((path) => {
     const db = new DatabaseSync(path);
     db.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY)");
     db.close();
@@ -304,27 +307,24 @@ Deno.test("sqlite broker: another application's SQLite database is refused", asy
       () => open(path),
       /^Error: Cannot open broker database ".*": it is not a TelemetryHub broker database \(application_id 0, tables invoices\)$/,
     );
-  } finally {
-    await remove();
-  }
-});
+    return Promise.resolve();
+  }),
+);
 
-Deno.test("sqlite broker: a file of another schema version is refused", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: a file of another schema version is refused",
+  inTempDb(async (path) => {
     await open(path).broker.close();
     const db = new DatabaseSync(path);
     db.exec("PRAGMA user_version = 99");
     db.close();
     assert.throws(() => open(path), /schema version 99 is not 1/);
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: a full disk fails enqueue with a clear error and health(), keeps what was committed, and recovers", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: a full disk fails enqueue with a clear error and health(), keeps what was committed, and recovers",
+  inTempDb(async (path) => {
     await open(path).broker.close(); // the schema, then a size cap just above it
     const pages = Number(new DatabaseSync(path).prepare("PRAGMA page_count").get()?.page_count);
     const { broker, lines } = open(path, {}, { maxPageCount: pages + 40 });
@@ -357,14 +357,12 @@ Deno.test("sqlite broker: a full disk fails enqueue with a clear error and healt
     await broker.enqueue([big()]);
     await broker.health();
     await broker.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: completed records beyond max_retained are forgotten oldest first", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: completed records beyond max_retained are forgotten oldest first",
+  inTempDb(async (path) => {
     const { broker, clock } = open(path, { max_retained: 2, recover_interval: "50ms" });
     const tasks = [task(), task(), task(), task()];
     await broker.enqueue(tasks);
@@ -380,14 +378,12 @@ Deno.test("sqlite broker: completed records beyond max_retained are forgotten ol
     assert.equal((await broker.getTask(tasks[2]!.id))?.state, "completed");
     assert.equal((await broker.getTask(tasks[3]!.id))?.state, "completed");
     await broker.close();
-  } finally {
-    await remove();
-  }
-});
+  }),
+);
 
-Deno.test("sqlite broker: lock files of instances that are gone are removed at open, held ones kept", async () => {
-  const { path, remove } = await tempDb();
-  try {
+Deno.test(
+  "sqlite broker: lock files of instances that are gone are removed at open, held ones kept",
+  inTempDb(async (path) => {
     const running = open(path).broker;
     await Deno.writeTextFile(`${path}-owners/stale.lock`, "");
     const next = open(path).broker;
@@ -397,7 +393,5 @@ Deno.test("sqlite broker: lock files of instances that are gone are removed at o
     await running.close();
     await next.close();
     assert.deepEqual([...Deno.readDirSync(`${path}-owners`)], []);
-  } finally {
-    await remove();
-  }
-});
+  }),
+);

@@ -123,7 +123,7 @@ export const flakyHandler = defineHandler({
   },
 });
 
-/** A broker that is never reachable: enqueue always fails, reserve waits. */
+/** A broker that is never reachable: enqueue always fails, reserve waits; the core contract alone. */
 export const unreachableBroker = defineBroker({
   name: "unreachable",
   summary: "A broker that refuses everything (tests)",
@@ -132,16 +132,13 @@ export const unreachableBroker = defineBroker({
     const down = () => Promise.reject(new Error("Connection refused"));
     return {
       shared: true,
+      capabilities: {},
       enqueue: down,
       reserve: (_consumer, _max, signal) =>
         new Promise((resolve) => signal.addEventListener("abort", () => resolve([]))),
       started: () => Promise.resolve(),
       settle: down,
-      getTask: () => Promise.resolve(undefined),
       depth: () => Promise.resolve({ queued: 0, inflight: 0, delayed: 0, dead: 0 }),
-      listDeadLetters: () => Promise.resolve({ items: [] }),
-      replayDeadLetters: () => Promise.resolve(0),
-      purgeDeadLetters: () => Promise.resolve(0),
       health: down,
       close: () => Promise.resolve(),
     };

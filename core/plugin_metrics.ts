@@ -12,8 +12,8 @@ import type {
   PluginHistogram,
   PluginKind,
   PluginMetrics,
-} from "../plugin.ts";
-import { labelValue } from "./_labels.ts";
+} from "./plugin.ts";
+import { labelValue } from "./_metric_labels.ts";
 
 /** Plugin metric names: after `telemetry_`, lower-case words joined by `_`. */
 const PLUGIN_METRIC_NAME = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
