@@ -130,10 +130,19 @@ test("redis (cluster): stop the servers of the suite", async () => {
   if (shared) await (await shared).dispose();
 });
 
-test("redis (cluster): a master killed under load is replaced by its replica; figures reported", async () => {
-  const set = await startCluster({ masters: 3, replicasPerMaster: 1 });
+/** Kills a master under load (its replica takes over); returns the figures (and prints them). */
+async function killMasterUnderLoad(waitReplicas: number) {
+  // Waiting for N replicas needs N left after the promotion: N + 1 per master.
+  const set = await startCluster({ masters: 3, replicasPerMaster: waitReplicas + 1 });
   const prefix = randomPrefix("cfail");
-  const config = { shards: 12, lease: "1s", recover_interval: "200ms", poll_interval: "50ms" };
+  const config = {
+    shards: 12,
+    wait_replicas: waitReplicas,
+    wait_timeout: "500ms",
+    lease: "1s",
+    recover_interval: "200ms",
+    poll_interval: "50ms",
+  };
   const hub = await clusterBroker(set, config, prefix);
   const processors = [
     await clusterBroker(set, config, prefix),
@@ -155,11 +164,25 @@ test("redis (cluster): a master killed under load is replaced by its replica; fi
       }
       return false;
     });
-    console.log(`cluster failover (3 masters, 12 shards): ${JSON.stringify(figures)}`);
-    assert.ok(figures.acknowledged > 0);
-    assert.ok(figures.lost <= figures.acknowledged);
+    console.log(
+      `cluster failover (3 masters, 12 shards), wait_replicas ${waitReplicas}: ` +
+        JSON.stringify(figures),
+    );
+    return figures;
   } finally {
     for (const b of [hub, ...processors]) await b.close();
     await set.dispose();
   }
+}
+
+test("redis (cluster): with wait_replicas 1, a master killed under load loses no acknowledged sample", async () => {
+  const figures = await killMasterUnderLoad(1);
+  assert.ok(figures.acknowledged > 0);
+  assert.equal(figures.lost, 0, `lost ${figures.lost} of ${figures.acknowledged}`);
+});
+
+test("redis (cluster): without wait_replicas, a master killed under load is replaced by its replica (loss reported)", async () => {
+  const figures = await killMasterUnderLoad(0);
+  assert.ok(figures.acknowledged > 0);
+  assert.ok(figures.lost <= figures.acknowledged);
 });

@@ -186,6 +186,9 @@ export class RedisBroker implements BrokerInstance {
     // The capacity is shared evenly by the shards.
     const capacity = Math.ceil((this.#o.capacity ?? 0) / this.shards.length);
     for (;;) {
+      // WAIT counts the writes of one connection: on a cluster, the one to the
+      // shard's master, which must not have changed while the script ran.
+      const node = replicas > 0 ? this.#conn.nodeOf(conn, keys.queues[1]) : undefined;
       const reply = await this.#conn.script(
         "thEnqueue",
         keys.queues,
@@ -204,7 +207,13 @@ export class RedisBroker implements BrokerInstance {
       if (reply[0] !== "full") {
         // "again" writes too (see ENQUEUE), so WAIT also covers a batch sent earlier.
         if (replicas > 0) {
-          await this.#conn.waitForReplicas(conn, replicas, this.#o.wait_timeout);
+          if (!node || this.#conn.nodeOf(conn, keys.queues[1]) !== node) {
+            throw new Error(
+              `Shard "${keys.prefix}" changed masters during the enqueue; the batch is not ` +
+                "acknowledged yet",
+            );
+          }
+          await this.#conn.waitForReplicas(node, replicas, this.#o.wait_timeout);
         }
         return;
       }

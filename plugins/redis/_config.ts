@@ -102,13 +102,6 @@ export const redisBrokerConfig = z.strictObject({
       message: "Give one of `url`, `sentinels` or `cluster`, not several",
     });
   }
-  if (config.cluster && config.wait_replicas > 0) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["wait_replicas"],
-      message: "`wait_replicas` is not supported with `cluster` yet",
-    });
-  }
   if (config.sentinels && config.name === undefined) {
     ctx.addIssue({
       code: "custom",

@@ -11,6 +11,7 @@ import type { Cluster, Redis } from "ioredis";
 import { errorMessage, type Logger } from "../../core/mod.ts";
 import { type ScriptName, SCRIPTS } from "./_scripts.ts";
 import type { IoRedis, Topology } from "./_topology.ts";
+import { slotOf } from "./_shards.ts";
 
 /** An argument of a Lua script. */
 export type ScriptArg = string | number | Buffer;
@@ -74,6 +75,18 @@ export class RedisConnections {
   /** Whether the connections are to a Redis Cluster. */
   get cluster(): boolean {
     return this.#o.topology.cluster;
+  }
+
+  /**
+   * The connection through which `conn` sends commands on `key`: itself on
+   * a standalone Redis; on a cluster, its connection to the master that
+   * serves the key's slot now (`undefined` while no master does).
+   */
+  nodeOf(conn: Redis, key: string): Redis | undefined {
+    if (!this.cluster) return conn;
+    const cluster = conn as unknown as Cluster;
+    const owner = cluster.slots[slotOf(key)]?.[0];
+    return cluster.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === owner);
   }
 
   /**

@@ -95,16 +95,19 @@ export async function failoverUnderLoad(o: FailoverLoadOptions): Promise<Failove
           })),
         },
       }));
-      // Like the hub's gateway: the same batch again until the broker takes it.
-      for (;;) {
+      // Like the hub's gateway: the same batch again until the broker takes it
+      // (or the run ends: then it was never acknowledged).
+      let taken = false;
+      while (!taken && producing) {
         try {
           await o.producer.enqueue(tasks);
-          break;
+          taken = true;
         } catch {
           enqueueFailures++;
           await pause(20);
         }
       }
+      if (!taken) break;
       if (killedAt > 0) enqueuedAt.push(Date.now());
       for (const t of tasks) {
         for (const s of (t.payload as { samples: { device: string; seq: number }[] }).samples) {
