@@ -8,7 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { brokerConformance } from "../core/testing.ts";
-import { slotOf } from "../plugins/redis/_shards.ts";
+import { Cluster } from "ioredis";
+import { shardOf, slotOf } from "../plugins/redis/_shards.ts";
 import { failoverUnderLoad } from "./_fixtures/broker_failover.ts";
 import {
   ask,
@@ -122,6 +123,34 @@ test("redis (cluster): dead letters of every shard list oldest first across page
     assert.equal((await broker.getTask("dl-1"))?.state, "queued");
     assert.equal(await broker.purgeDeadLetters({}), 4);
   } finally {
+    await close();
+  }
+});
+
+test("redis (cluster): a foreign RPUSH to any shard's queue is delivered and its record found", async () => {
+  const set = await cluster();
+  const { broker, close } = await clusterBroker(set, { shards: 12 });
+  const foreign = new Cluster(set.addresses.map((a) => {
+    const [host, port] = a.split(":");
+    return { host: host!, port: Number(port) };
+  }));
+  try {
+    const sample = { device: "d1", metric: "temp", value: 21.5, ts: 1_700_000_000_000 };
+    // Not the shard its id hashes to, so getTask() has to look further.
+    const other = (shardOf("seed-1", 12) + 5) % 12;
+    await foreign.rpush(
+      broker.shards[other]!.queues[1],
+      JSON.stringify({ type: "telemetry.analyze", id: "seed-1", payload: sample }),
+    );
+    const [delivery] = await broker.reserve("w1", 10, new AbortController().signal);
+    assert.equal(delivery?.task.id, "seed-1");
+    assert.deepEqual(delivery?.task.payload, sample);
+    assert.equal((await broker.getTask("seed-1"))?.state, "assigned");
+    await broker.started([delivery!]);
+    await broker.settle([{ delivery: delivery!, outcome: "completed" }]);
+    assert.deepEqual(await broker.depth(), { queued: 0, inflight: 0, delayed: 0, dead: 0 });
+  } finally {
+    foreign.disconnect();
     await close();
   }
 });
