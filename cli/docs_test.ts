@@ -6,12 +6,12 @@ import { describeFields } from "../core/plugin_docs.ts";
 import { BUILTIN_PLUGINS, builtinRegistry } from "./builtins.ts";
 import { expectedTables, normalizeTables, replaceRegion } from "./docs.ts";
 
-Deno.test("every README's config table matches its schema (run `deno task docs`)", async () => {
+Deno.test("every README's config table and the admin route table match their schemas (run `deno task docs`)", async () => {
   const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-  for (const { path, table } of expectedTables(root)) {
+  for (const { path, table, region = "config" } of await expectedTables(root)) {
     const text = await Deno.readTextFile(path);
-    const next = replaceRegion(text, table);
-    assert.notEqual(next, undefined, `${path} has no config:begin/config:end region`);
+    const next = replaceRegion(text, table, region);
+    assert.notEqual(next, undefined, `${path} has no ${region}:begin/${region}:end region`);
     assert.equal(
       normalizeTables(next!),
       normalizeTables(text),

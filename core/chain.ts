@@ -16,8 +16,9 @@ import type {
   PluginKind,
   PluginMetrics,
 } from "./plugin.ts";
+import { PermanentError } from "./errors.ts";
 import { seededRandom, seedFrom } from "./random.ts";
-import type { Sample } from "./sample.ts";
+import { type Sample, sampleProblem } from "./sample.ts";
 
 /** A handler in a chain, with its component name (for metrics and logs). */
 export interface ChainLink {
@@ -55,9 +56,29 @@ export interface ChainHooks {
 }
 
 /**
+ * Why what a link returned cannot go on down the chain, naming the link,
+ * the sample and the field; `undefined` when it can. Later handlers and the
+ * stores trust samples past the edge, so a handler's output is held to the
+ * edge's contract (a string `value`, say, is caught here, not in the store).
+ */
+export function outputProblem(link: string, output: unknown): string | undefined {
+  if (!Array.isArray(output)) {
+    const got = output === null ? "null" : typeof output;
+    return `Handler "${link}" returned ${got}, not an array of samples (or nothing)`;
+  }
+  for (let i = 0; i < output.length; i++) {
+    const problem = sampleProblem(output[i]);
+    if (problem) return `Handler "${link}" returned an invalid sample [${i}]: ${problem}`;
+  }
+  return undefined;
+}
+
+/**
  * Runs `samples` through `chain` in order: each link gets what the one
  * before returned, or what it was given when it returned nothing. Returns
- * what the last link passed on.
+ * what the last link passed on. A link that returns something other than
+ * valid samples fails the chain with a {@link PermanentError} naming it and
+ * the field ({@link outputProblem}).
  *
  * @example
  * ```ts
@@ -79,11 +100,18 @@ export async function runChain(
     if (hooks.stopWhenEmpty && current.length === 0) break;
     const started = performance.now();
     let next: readonly Sample[];
+    let returned: unknown;
     try {
-      next = (await link.instance.handle(current, ctx)) ?? current;
+      returned = await link.instance.handle(current, ctx);
+      next = (returned as readonly Sample[] | undefined) ?? current;
     } catch (error) {
       if (!hooks.failed) throw error;
       next = await hooks.failed(link, current, error);
+    }
+    // What it was given, passed on as is, was checked already.
+    if (returned !== undefined && returned !== current) {
+      const problem = outputProblem(link.name, returned);
+      if (problem) throw new PermanentError(problem);
     }
     hooks.ran?.(link, performance.now() - started, current, next);
     current = next;

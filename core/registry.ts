@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { isAbsolute, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { PluginError } from "./errors.ts";
 import { type AnyPluginDefinition, PLUGIN_KINDS, type PluginKind } from "./plugin.ts";
 
@@ -137,22 +137,77 @@ export function resolvePluginSpecifier(specifier: string, baseDir: string): stri
   return pathToFileURL(path).href;
 }
 
+/** The content hash of each `file:` plugin module as first imported, by URL. */
+const firstImported = new Map<string, string>();
+
 /**
- * Imports a plugin module and returns its checked default export. Throws
- * {@link PluginError} naming the module when it cannot be imported, has no
+ * The URL to import a `file:` module by so that a changed file is imported
+ * afresh: the plain URL while the file holds what it held when first
+ * imported (the module cache answers), else the URL with `?v=<hash of the
+ * content>` (a new module, evaluated once per version). Other URLs (`npm:`,
+ * `https:`, `jsr:`) are returned as they are: they name fixed versions.
+ * Only the module itself is re-read: modules it imports are cached by
+ * their own URLs and keep their first version.
+ */
+export async function freshModuleUrl(url: string): Promise<string> {
+  if (!url.startsWith("file:")) return url;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await Deno.readFile(new URL(url));
+  } catch {
+    return url; // The import says why it cannot be read.
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const hash = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  const first = firstImported.get(url);
+  if (first === undefined) firstImported.set(url, hash);
+  return first === undefined || first === hash ? url : `${url}?v=${hash}`;
+}
+
+/**
+ * What went wrong importing a module, in one line: with the `file:line:col`
+ * Deno gives for a syntax error (the module's path, relative to the working
+ * directory when inside it, without the `?v=` of {@link freshModuleUrl}).
+ */
+export function importErrorMessage(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const first = error.message.split("\n")[0]!;
+  const at = error.message.match(/\n\s*at (\S+?)(?:\?v=[0-9a-f]+)?:(\d+):(\d+)\s*$/);
+  if (!at) return first;
+  return `${displayPath(at[1]!)}:${at[2]}:${at[3]}: ${first}`;
+}
+
+function displayPath(url: string): string {
+  if (!url.startsWith("file:")) return url;
+  try {
+    const path = fileURLToPath(url);
+    const rel = relative(Deno.cwd(), path);
+    return rel.startsWith("..") || isAbsolute(rel) ? path : rel;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Imports a plugin module and returns its checked default export; a `file:`
+ * module changed since it was first imported is imported afresh
+ * ({@link freshModuleUrl}). Throws {@link PluginError} naming the module
+ * when it cannot be imported (with the position of a syntax error), has no
  * default export, or exports something that is not a definition.
  */
 export async function importPlugin(
   specifier: string,
   baseDir: string,
 ): Promise<AnyPluginDefinition> {
-  const url = resolvePluginSpecifier(specifier, baseDir);
+  const url = await freshModuleUrl(resolvePluginSpecifier(specifier, baseDir));
   let mod: Record<string, unknown>;
   try {
     mod = await import(url);
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new PluginError(`Cannot load plugin module "${specifier}": ${reason}`, { cause: error });
+    throw new PluginError(
+      `Cannot load plugin module "${specifier}": ${importErrorMessage(error)}`,
+      { cause: error },
+    );
   }
   if (!("default" in mod) || mod.default === undefined) {
     throw new PluginError(

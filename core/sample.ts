@@ -173,6 +173,13 @@ function tagsProblem(tags: unknown): string | undefined {
   return undefined;
 }
 
+/** A short description of a wrong value: `the string "21.5"`, `null`, `NaN`. */
+function describeValue(v: unknown): string {
+  if (typeof v === "string") return `the string ${JSON.stringify(v.slice(0, 40))}`;
+  if (v === null || typeof v === "number") return String(v);
+  return `a ${Array.isArray(v) ? "array" : typeof v}`;
+}
+
 /**
  * Why a value is not a valid sample, or `undefined` when it is one: the
  * edge contract every way in applies (see {@link SAMPLE_LIMITS}). `ts` and
@@ -196,7 +203,10 @@ export function sampleProblem(value: unknown): string | undefined {
   const problem = textProblem(device, "device", SAMPLE_LIMITS.maxNameBytes) ??
     textProblem(metric, "metric", SAMPLE_LIMITS.maxNameBytes);
   if (problem) return problem;
-  if (typeof v !== "number" || !Number.isFinite(v)) return '"value" must be a finite number';
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    const got = v === undefined ? " (none given)" : `, not ${describeValue(v)}`;
+    return `"value" must be a finite number${got}`;
+  }
   if (ts !== undefined) {
     if (typeof ts !== "number" || !(ts >= SAMPLE_LIMITS.minTs && ts <= SAMPLE_LIMITS.maxTs)) {
       return '"ts" must be a finite number of milliseconds since the epoch, from 1970 to 9999';

@@ -60,11 +60,11 @@ Deno.test("decodeSamples() refuses payloads that are not samples with a clear Pe
   rejects(null, "Payload must be an object");
   rejects("text", "Payload must be an object");
   rejects({ foo: 1 }, 'Payload must be a sample, {"samples": [...]} or {"series": [...]}');
-  rejects({ device: "d", metric: "m" }, 'payload: "value" must be a finite number');
+  rejects({ device: "d", metric: "m" }, 'payload: "value" must be a finite number (none given)');
   rejects({ device: "", metric: "m", value: 1 }, 'payload: "device" must be a non-empty string');
   rejects(
     { device: "d", metric: "m", value: Infinity },
-    'payload: "value" must be a finite number',
+    'payload: "value" must be a finite number, not Infinity',
   );
   rejects(
     { device: "d", metric: "m", value: 1, ts: "now" },
@@ -105,7 +105,7 @@ Deno.test("decodeSamples() refuses malformed series with the failing position", 
   );
   rejects(
     { series: [{ device: "d", metric: "m", ts: [1], values: ["x"] }] },
-    'series[0][0]: "value" must be a finite number',
+    'series[0][0]: "value" must be a finite number, not the string "x"',
   );
 });
 

@@ -211,3 +211,31 @@ Deno.test("an unknown option exits 2 with usage", async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /Usage: telemetryhub/);
 });
+
+Deno.test("validate and run position a plugin module's syntax error at its file, line and column", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/broken.ts`,
+      'import { defineHandler, z } from "' + new URL("../core/mod.ts", import.meta.url).href +
+        '";\nexport default defineHandler({\n  name: "broken",\n  summary: "x"\n  config: ' +
+        "z.strictObject({}),\n  create: () => ({ handle() {} }),\n});\n",
+    );
+    await Deno.writeTextFile(`${dir}/telemetry.yaml`, "plugins: [./broken.ts]\n");
+    for (const command of ["validate", "run"]) {
+      const args = command === "run"
+        ? ["--config", `${dir}/telemetry.yaml`]
+        : [`${dir}/telemetry.yaml`];
+      const r = await runTask(command, args, { env: {} });
+      assert.equal(r.code, 2, `${command}: ${r.stderr}`);
+      // Line 5, column 3 of broken.ts: `config` where a comma was expected.
+      assert.match(
+        r.stderr,
+        /telemetry\.yaml:1:11 plugins\[0\]: Cannot load plugin module "\.\/broken\.ts": \S*broken\.ts:5:3: SyntaxError: Expected ',', got 'config'/,
+        command,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

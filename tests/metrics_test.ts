@@ -137,6 +137,24 @@ pipelines:
   },
 });
 
+Deno.test("telemetry_queue_depth names the broker, so two pipelines on one broker show its queue once with max by (broker)", async () => {
+  // BASE's devices, broker and handler, in two pipelines on the one broker.
+  const { app, runtime } = await adminFixture(BASE.replace(
+    /pipelines:[\s\S]*/,
+    "pipelines:\n  a: { from: [boiler], via: mem, handlers: [rec] }\n" +
+      "  b: { from: [pump], via: mem, handlers: [rec] }\n",
+  ));
+
+  const text = await (await app.request("/metrics")).text();
+  for (const pipeline of ["a", "b"]) {
+    for (const queue of ["hub", "broker", "inflight", "delayed", "dead_letter"]) {
+      const line = `telemetry_queue_depth{pipeline="${pipeline}",broker="mem",queue="${queue}"} 0`;
+      assert.ok(text.includes(`${line}\n`), line);
+    }
+  }
+  await stopQuietly(runtime);
+});
+
 Deno.test("100,000 posted device names keep /metrics bounded: past metrics.max_devices they count as _other, warned once", async () => {
   const { app, runtime, lines } = await adminFixture(`${BASE}\nmetrics: { max_devices: 100 }\n`);
   const before = (await (await app.request("/metrics")).text()).length;

@@ -651,7 +651,7 @@ Deno.test("the admin API serves TLS that a verifying client accepts, and a reloa
 });
 
 Deno.test("the compose file requires TELEMETRY_ADMIN_TOKEN instead of defaulting it", async () => {
-  const compose = await Deno.readTextFile(new URL("../deploy/docker-compose.yml", import.meta.url));
+  const compose = await Deno.readTextFile(new URL("../compose.yaml", import.meta.url));
   const line = compose.split("\n").find((l) => /^\s*TELEMETRY_ADMIN_TOKEN:/.test(l));
   assert.ok(line, "the hub gets a token");
   assert.match(line, /\$\{TELEMETRY_ADMIN_TOKEN:\?[^}]+\}/);

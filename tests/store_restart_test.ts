@@ -119,10 +119,18 @@ pipelines:
         "windows whose count differs from their rows",
       );
       assert.equal(windows.reduce((n, w) => n + (w.counted as number), 0), accepted);
-      // One warning and one recovery per outage, for the pool the two handlers share.
+      // One warning and one recovery per outage, for the pool the two handlers share: they
+      // alternate. A loaded machine may see an extra outage (a connect timeout while the
+      // server is up), which must be logged the same way.
       const warnings = logged(UNREACHABLE, "warn");
-      assert.equal(warnings.length, RESTARTS);
-      assert.equal(logged(REACHABLE, "info").length, RESTARTS);
+      const transitions = lines
+        .filter((l) => l.msg === UNREACHABLE || l.msg === REACHABLE)
+        .map((l) => l.msg === UNREACHABLE ? "down" : "up");
+      assert.ok(warnings.length >= RESTARTS, `${warnings.length} outages logged`);
+      assert.deepEqual(
+        transitions,
+        Array.from({ length: warnings.length * 2 }, (_, i) => i % 2 === 0 ? "down" : "up"),
+      );
       assert.equal(typeof warnings[0]!.error, "string");
       assert.equal(warnings[0]!.database, server.url);
     } finally {

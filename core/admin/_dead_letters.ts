@@ -4,16 +4,20 @@
  *
  * @module
  */
-import { type Context, Hono } from "@hono/hono";
+import type { Context } from "@hono/hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   type BrokerInstance,
   type DeadLetterBrowsing,
   type DeadLetterSelector,
   hasCapability,
 } from "../broker.ts";
+import { PRIORITIES } from "../schema.ts";
+import { TASK_STATES } from "../task.ts";
 import { bodyLimit } from "./_body.ts";
 import { accepts } from "./_guard.ts";
-import { problem } from "./_problem.ts";
+import { problem, type ProblemResponse } from "./_problem.ts";
+import { invalidRequest, json, optionalText, problemResponse } from "./openapi.ts";
 
 /** What these routes need from the runtime. */
 export interface DeadLetterDesk {
@@ -23,19 +27,172 @@ export interface DeadLetterDesk {
   brokerOf(pipeline: string): BrokerInstance | undefined;
 }
 
+const TaskErrorSchema = z.object({
+  message: z.string(),
+  name: z.string(),
+  permanent: z.boolean(),
+  samples: z.array(z.object({ index: z.number().int(), reason: z.string() }))
+    .optional().openapi({ description: "Quarantined samples: why each one failed, by index" }),
+}).openapi("TaskError");
+
+const TaskRecordSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  state: z.enum(TASK_STATES as [string, ...string[]]),
+  attempts: z.number().int(),
+  priority: z.enum(PRIORITIES),
+  created_at: z.number(),
+  updated_at: z.number(),
+  pipeline: z.string().optional(),
+  worker: z.string().optional(),
+  due_at: z.number().optional(),
+  last_error: TaskErrorSchema.optional(),
+  completed_at: z.number().optional(),
+  dead_lettered_at: z.number().optional(),
+}).openapi("TaskRecord");
+
+const DeadLetterSchema = z.object({
+  task: z.object({
+    id: z.string(),
+    type: z.string(),
+    payload: z.unknown(),
+    attempts: z.number().int(),
+    created_at: z.number(),
+    priority: z.enum(PRIORITIES).optional(),
+    pipeline: z.string().optional(),
+    checked: z.boolean().optional(),
+  }).openapi("Task"),
+  error: TaskErrorSchema,
+  attempts: z.number().int(),
+  dead_lettered_at: z.number(),
+  raw: z.string().optional().openapi({ description: "The message when it could not be decoded" }),
+  raw_base64: z.string().optional().openapi({ description: "The same, when not UTF-8" }),
+}).openapi("DeadLetter");
+
+/** The body of `POST /dlq/replay`; one of its fields is required. */
+const SelectorSchema = z.object({
+  ids: z.array(z.string()).optional(),
+  type: z.string().optional(),
+  pipeline: z.string().optional(),
+  all: z.boolean().optional(),
+}).openapi("Selector", { description: 'Which dead letters: "ids", "type", "pipeline" or "all"' });
+
+const selectorQuery = {
+  pipeline: optionalText("Pipeline (required when several brokers run)"),
+  type: optionalText("Task type"),
+  ids: optionalText("Comma-separated task ids"),
+};
+
+const unknownPipeline = problemResponse("Unknown pipeline");
+const notBrowsable = problemResponse("The broker does not list, replay or purge dead letters");
+
+const getTask = createRoute({
+  method: "get",
+  path: "/tasks/{id}",
+  operationId: "getTask",
+  summary: "A task's state record while the broker retains it",
+  tags: ["dead letters"],
+  request: { params: z.object({ id: z.string().openapi({ description: "Task id" }) }) },
+  responses: {
+    200: json(TaskRecordSchema, "The record"),
+    404: problemResponse("No such task is retained"),
+    501: problemResponse("No broker of this process keeps task records"),
+  },
+});
+
+const listDeadLetters = createRoute({
+  method: "get",
+  path: "/dlq",
+  operationId: "listDeadLetters",
+  summary: "Dead letters with error and attempts, oldest first, paginated",
+  tags: ["dead letters"],
+  request: {
+    query: z.object({
+      ...selectorQuery,
+      limit: z.string().regex(/^\d+$/, "must be an integer from 1 to 1000").optional().openapi({
+        description: "Page size, 1 to 1000 (default 100)",
+        example: "100",
+      }),
+      cursor: optionalText("Cursor from the previous page"),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({
+        items: z.array(DeadLetterSchema),
+        cursor: z.string().optional().openapi({ description: "Absent on the last page" }),
+      }).openapi("DeadLetterPage"),
+      "A page",
+    ),
+    400: problemResponse("Invalid limit or cursor, or no pipeline named where several run"),
+    404: unknownPipeline,
+    501: notBrowsable,
+  },
+});
+
+const replayDeadLetters = createRoute({
+  method: "post",
+  path: "/dlq/replay",
+  operationId: "replayDeadLetters",
+  summary: "Put dead letters back in the queue, attempts reset",
+  description: 'Body `{"ids": [...]}`, `{"type": "..."}`, `{"pipeline": "..."}` or ' +
+    '`{"all": true}`.',
+  tags: ["dead letters"],
+  request: {
+    body: {
+      required: true,
+      // Described, checked by the handler (a $ref is not validated twice).
+      content: { "application/json": { schema: { $ref: "#/components/schemas/Selector" } } },
+    },
+  },
+  responses: {
+    200: json(z.object({ replayed: z.number().int() }), "How many were replayed"),
+    400: problemResponse("Malformed body or selector"),
+    404: unknownPipeline,
+    413: problemResponse("Body over admin.max_body"),
+    415: problemResponse("Not application/json"),
+    501: notBrowsable,
+  },
+});
+
+const purgeDeadLetters = createRoute({
+  method: "delete",
+  path: "/dlq",
+  operationId: "purgeDeadLetters",
+  summary: "Purge dead letters (a selector is required)",
+  description: "`?ids=`, `?type=`, `?pipeline=` or `?all=true`.",
+  tags: ["dead letters"],
+  request: {
+    query: z.object({
+      ...selectorQuery,
+      all: z.enum(["true", "false"]).optional().openapi({ description: "Purge everything" }),
+    }),
+  },
+  responses: {
+    200: json(z.object({ purged: z.number().int() }), "How many were purged"),
+    400: problemResponse("No selector, or no pipeline named where several run"),
+    404: unknownPipeline,
+    501: notBrowsable,
+  },
+});
+
 /** The routes, relative to `/api/v1`. */
-export function deadLetterRoutes(desk: DeadLetterDesk, { maxBody }: { maxBody: number }): Hono {
-  const routes = new Hono();
+export function deadLetterRoutes(
+  desk: DeadLetterDesk,
+  { maxBody }: { maxBody: number },
+): OpenAPIHono {
+  const routes = new OpenAPIHono({ defaultHook: invalidRequest("Invalid request") });
+  routes.openAPIRegistry.register("Selector", SelectorSchema);
   const limit = bodyLimit(maxBody);
 
-  routes.get("/tasks/:id", async (c) => {
-    const id = c.req.param("id");
+  routes.openapi(getTask, async (c) => {
+    const { id } = c.req.valid("param");
     let keeping = 0;
     for (const broker of desk.brokers()) {
       if (!hasCapability(broker, "taskRecords")) continue;
       keeping++;
       const record = await broker.getTask(id);
-      if (record) return c.json(record);
+      if (record) return c.json(record, 200);
     }
     if (keeping === 0) {
       return problem(c, 501, "No task records", "No broker of this process keeps task records");
@@ -43,52 +200,59 @@ export function deadLetterRoutes(desk: DeadLetterDesk, { maxBody }: { maxBody: n
     return problem(c, 404, "Unknown task", `No task "${id}" is retained`);
   });
 
-  routes.get("/dlq", async (c) => {
-    const picked = pickBroker(c, desk);
-    if (picked instanceof Response) return picked;
-    const limitText = c.req.query("limit") ?? "100";
-    const limitValue = Number(limitText);
-    if (!Number.isInteger(limitValue) || limitValue < 1 || limitValue > 1000) {
-      return problem(c, 400, "Invalid limit", `"limit" must be an integer from 1 to 1000`);
-    }
-    const selector = selectorFrom(c.req.query("ids"), c.req.query("type"), c.req.query("pipeline"));
-    const cursor = c.req.query("cursor");
-    let page;
-    try {
-      page = await picked.listDeadLetters({
-        ...selector,
-        limit: limitValue,
-        ...(cursor ? { cursor } : {}),
-      });
-    } catch (error) {
-      // Cursors are opaque and each broker checks its own (RangeError, by the contract).
-      if (cursor && error instanceof RangeError) {
-        return problem(c, 400, "Invalid cursor", "Give a cursor from a previous page, or none");
+  routes.openapi(
+    listDeadLetters,
+    async (c) => {
+      const query = c.req.valid("query");
+      const picked = pickBroker(c, desk);
+      if (picked instanceof Response) return picked;
+      const limitValue = Number(query.limit ?? "100");
+      if (!Number.isInteger(limitValue) || limitValue < 1 || limitValue > 1000) {
+        return problem(c, 400, "Invalid limit", `"limit" must be an integer from 1 to 1000`);
       }
-      throw error;
-    }
-    return c.json(page);
-  });
+      const selector = selectorFrom(query.ids, query.type, query.pipeline);
+      const cursor = query.cursor;
+      let page;
+      try {
+        page = await picked.listDeadLetters({
+          ...selector,
+          limit: limitValue,
+          ...(cursor ? { cursor } : {}),
+        });
+      } catch (error) {
+        // Cursors are opaque and each broker checks its own (RangeError, by the contract).
+        if (cursor && error instanceof RangeError) {
+          return problem(c, 400, "Invalid cursor", "Give a cursor from a previous page, or none");
+        }
+        throw error;
+      }
+      return c.json(page, 200);
+    },
+    invalidRequest("Invalid limit"),
+  );
 
-  routes.post("/dlq/replay", accepts(["application/json"]), limit, async (c) => {
-    const body = await jsonBody(c);
-    if (body instanceof Response) return body;
-    const picked = pickBroker(c, desk, stringField(body, "pipeline"));
-    if (picked instanceof Response) return picked;
-    const selector = bodySelector(c, body);
-    if (selector instanceof Response) return selector;
-    return c.json({ replayed: await picked.replayDeadLetters(selector) });
-  });
+  routes.openapi(
+    { ...replayDeadLetters, middleware: [accepts(["application/json"]), limit] as const },
+    async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      const picked = pickBroker(c, desk, stringField(body, "pipeline"));
+      if (picked instanceof Response) return picked;
+      const selector = bodySelector(c, body);
+      if (selector instanceof Response) return selector;
+      return c.json({ replayed: await picked.replayDeadLetters(selector) }, 200);
+    },
+  );
 
-  routes.delete("/dlq", async (c) => {
+  routes.openapi(purgeDeadLetters, async (c) => {
+    const query = c.req.valid("query");
     const picked = pickBroker(c, desk);
     if (picked instanceof Response) return picked;
-    const all = c.req.query("all") === "true";
-    const selector = selectorFrom(c.req.query("ids"), c.req.query("type"), c.req.query("pipeline"));
-    if (!all && Object.keys(selector).length === 0) {
+    const selector = selectorFrom(query.ids, query.type, query.pipeline);
+    if (query.all !== "true" && Object.keys(selector).length === 0) {
       return problem(c, 400, "No selector", "Give ids=, type=, pipeline= or all=true");
     }
-    return c.json({ purged: await picked.purgeDeadLetters(selector) });
+    return c.json({ purged: await picked.purgeDeadLetters(selector) }, 200);
   });
 
   return routes;
@@ -111,7 +275,7 @@ function pickBroker(
   c: Context,
   desk: DeadLetterDesk,
   pipeline?: string,
-): DeadLetterBrowsing | Response {
+): DeadLetterBrowsing | ProblemResponse<400 | 404 | 501> {
   const name = pipeline ?? c.req.query("pipeline");
   let broker: BrokerInstance | undefined;
   if (name !== undefined && name !== "") {
@@ -141,7 +305,7 @@ function pickBroker(
   return broker;
 }
 
-async function jsonBody(c: Context): Promise<Record<string, unknown> | Response> {
+async function jsonBody(c: Context): Promise<Record<string, unknown> | ProblemResponse<400>> {
   const text = await c.req.text();
   if (text.trim() === "") return {};
   try {
@@ -159,7 +323,10 @@ function stringField(body: Record<string, unknown>, key: string): string | undef
   return typeof body[key] === "string" ? body[key] as string : undefined;
 }
 
-function bodySelector(c: Context, body: Record<string, unknown>): DeadLetterSelector | Response {
+function bodySelector(
+  c: Context,
+  body: Record<string, unknown>,
+): DeadLetterSelector | ProblemResponse<400> {
   const selector: DeadLetterSelector = {};
   if (body.ids !== undefined) {
     if (!Array.isArray(body.ids) || !body.ids.every((x) => typeof x === "string")) {

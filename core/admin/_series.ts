@@ -5,11 +5,13 @@
  *
  * @module
  */
-import { type Context, Hono } from "@hono/hono";
+import type { Context } from "@hono/hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { parseDuration } from "../duration.ts";
 import { errorMessage } from "../errors.ts";
 import type { SeriesAnswer, SeriesQuery } from "../plugin.ts";
-import { problem } from "./_problem.ts";
+import { problem, type ProblemResponse } from "./_problem.ts";
+import { invalidRequest, json, optionalText, problemResponse } from "./openapi.ts";
 
 /** Most points one answer holds (the latest of the range when more match). */
 export const MAX_SERIES_POINTS = 10_000;
@@ -43,11 +45,54 @@ export function parseTime(text: string): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** The routes, relative to `/api/v1`. */
-export function seriesRoutes(desk: SeriesDesk): Hono {
-  const routes = new Hono();
+const SeriesSchema = z.object({
+  device: z.string(),
+  metric: z.string(),
+  from: z.number(),
+  to: z.number(),
+  step_ms: z.number().int().openapi({ description: "Bucket length served; 0: the samples" }),
+  source: z.enum(["samples", "aggregates"]),
+  truncated: z.boolean().openapi({ description: "More points matched; the oldest left out" }),
+  points: z.array(z.union([
+    z.tuple([z.number(), z.number()]).readonly(),
+    z.tuple([z.number(), z.number(), z.number(), z.number(), z.number()]).readonly(),
+  ])).openapi({
+    description: "[ts, value] for samples; [ts, mean, min, max, count] for buckets",
+  }),
+}).openapi("Series");
 
-  routes.get("/series", async (c) => {
+const getSeries = createRoute({
+  method: "get",
+  path: "/series",
+  operationId: "getSeries",
+  summary: "One series' stored points over a time range",
+  description: "The samples, or buckets of `step` (from the aggregate handler's windows when " +
+    "one divides the step, else computed from the samples). At most 10000 points: the latest " +
+    "of the range.",
+  tags: ["data"],
+  request: {
+    query: z.object({
+      device: z.string().min(1).openapi({ description: "Device" }),
+      metric: z.string().min(1).openapi({ description: "Metric" }),
+      from: optionalText("Start: ms since epoch or ISO 8601; default an hour before `to`"),
+      to: optionalText("End: ms since epoch or ISO 8601; default now"),
+      step: optionalText('Bucket length ("10s", "1m", or ms); absent or 0: the samples'),
+      limit: optionalText(`Most points, 1 to ${MAX_SERIES_POINTS} (default ${MAX_SERIES_POINTS})`),
+    }),
+  },
+  responses: {
+    200: json(SeriesSchema, "The points, oldest first"),
+    400: problemResponse("Malformed parameters"),
+    404: problemResponse("No handler of this process can read series"),
+    503: problemResponse("The database does not answer"),
+  },
+});
+
+/** The routes, relative to `/api/v1`. */
+export function seriesRoutes(desk: SeriesDesk): OpenAPIHono {
+  const routes = new OpenAPIHono({ defaultHook: invalidRequest("Invalid series query") });
+
+  routes.openapi(getSeries, async (c) => {
     const query = parseQuery(c, desk.now());
     if (query instanceof Response) return query;
     const sources = desk.sources();
@@ -89,13 +134,13 @@ export function seriesRoutes(desk: SeriesDesk): Hono {
       source: best.source,
       truncated: best.truncated,
       points: best.points,
-    });
+    }, 200);
   });
 
   return routes;
 }
 
-function parseQuery(c: Context, now: number): SeriesQuery | Response {
+function parseQuery(c: Context, now: number): SeriesQuery | ProblemResponse<400> {
   const bad = (detail: string) => problem(c, 400, "Invalid series query", detail);
   const device = c.req.query("device") ?? "";
   const metric = c.req.query("metric") ?? "";

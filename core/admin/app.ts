@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { type Context, Hono } from "@hono/hono";
-import { streamSSE } from "@hono/hono/streaming";
+import type { Context } from "@hono/hono";
+import { HTTPException } from "@hono/hono/http-exception";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfigText } from "../config/mod.ts";
 import type { Role } from "../config/schema.ts";
 import { redactText, redactValue } from "../redact.ts";
@@ -17,13 +18,26 @@ import type { Runtime } from "../runtime/runtime.ts";
 import { authenticate, guardBrowsers, mediaType, type RouteAccess } from "./_guard.ts";
 import { type InvalidItem, type ParsedBody, parseJsonBody, parseNdjsonBody } from "./_ingest.ts";
 import { parseLineProtocolBody, type Precision, PRECISIONS } from "./_line_protocol.ts";
-import { problem } from "./_problem.ts";
+import { problem, type ProblemResponse } from "./_problem.ts";
 import { bodyLimit, readCapped, tooLarge } from "./_body.ts";
 import { configRoutes, type ReloadOutcome } from "./_config_routes.ts";
 import { deadLetterRoutes } from "./_dead_letters.ts";
 import { consoleRoutes, isConsolePath } from "./_console.ts";
 import { seriesRoutes, type SeriesSource } from "./_series.ts";
-import { openApiDocument } from "./openapi.ts";
+import { OVERVIEW_TAP_RATE, overviewRoutes } from "./_overview.ts";
+import { AnomalyFeed, anomalyRoutes } from "./_anomalies.ts";
+import { configSourceRoutes } from "./_config_source.ts";
+import { statusRoutes } from "./_status_routes.ts";
+import { tapRoutes } from "./_tap_routes.ts";
+import {
+  describeGuards,
+  documentInfo,
+  invalidRequest,
+  json,
+  type OpenAPIDocument,
+  problemResponse,
+  SampleSchema,
+} from "./openapi.ts";
 
 /** Options of {@link createAdminApp}. */
 export interface AdminOptions {
@@ -55,9 +69,12 @@ export type { ReloadOutcome };
 
 const PUBLIC_PATHS = new Set(["/healthz", "/readyz", "/openapi.json"]);
 
-/** The scope each route needs (see README, "Admin API"); unknown routes count as read. */
-function accessOf(c: Context): RouteAccess {
-  const { path, method } = c.req;
+/**
+ * The scope each route needs (see docs/admin-api.md, "Security"); unknown
+ * routes count as read. The guard asks it for every request, and the OpenAPI
+ * document for every operation.
+ */
+export function routeAccess(method: string, path: string): RouteAccess {
   // The console's files hold no data; the API calls they make carry the token.
   if (PUBLIC_PATHS.has(path) || (method === "GET" && isConsolePath(path))) return "public";
   if (path === "/metrics") return "metrics";
@@ -68,6 +85,82 @@ function accessOf(c: Context): RouteAccess {
   if (method === "DELETE" && path === "/api/v1/dlq") return "admin";
   return "read";
 }
+
+const openApiRoute = createRoute({
+  method: "get",
+  path: "/openapi.json",
+  operationId: "getOpenApi",
+  summary: "This document",
+  tags: ["probes"],
+  responses: {
+    200: json(z.record(z.string(), z.unknown()), "The OpenAPI 3.1 document"),
+  },
+});
+
+const ingestRoute = createRoute({
+  method: "post",
+  path: "/api/v1/samples",
+  operationId: "ingestSamples",
+  summary: "Ingest samples: JSON, NDJSON or InfluxDB line protocol, plain, gzip or deflate",
+  description: "One sample or an array (`application/json`), one per line " +
+    "(`application/x-ndjson`), or InfluxDB line protocol (`text/plain`, `?precision=`); " +
+    "`Content-Encoding` gzip, deflate or identity (admin.max_body bounds the decompressed size " +
+    "too). Routed to the pipeline owning each device, or `?pipeline=`. 202 once the samples are " +
+    "safe: held by the broker when it is durable, queued in the hub when it is not. A body with " +
+    "any invalid item is refused whole (400, every item by index and reason); 503 with " +
+    "Retry-After when a blocking hub queue is full.",
+  tags: ["data"],
+  request: {
+    query: z.object({
+      pipeline: z.string().optional().openapi({
+        description: "Pipeline to use instead of the device's owner",
+      }),
+      precision: z.string().optional().openapi({
+        description: "Timestamp unit of line protocol (text/plain); default ns",
+        enum: Object.keys(PRECISIONS),
+      }),
+    }),
+    body: {
+      required: true,
+      // Described here, checked by the edge (admitSample), which every way in shares.
+      content: {
+        "application/json": {
+          schema: {
+            oneOf: [{ $ref: "#/components/schemas/Sample" }, {
+              type: "array",
+              items: { $ref: "#/components/schemas/Sample" },
+            }],
+          },
+        },
+        "application/x-ndjson": {
+          schema: { type: "string", description: "One Sample object per line" },
+        },
+        "text/plain": {
+          schema: {
+            type: "string",
+            description: "InfluxDB line protocol: one sample per numeric field",
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    202: json(
+      z.object({
+        accepted: z.number().int(),
+        skipped_fields: z.number().int().optional().openapi({
+          description: "String fields of line protocol, which are not samples",
+        }),
+      }),
+      "Accepted",
+    ),
+    400: problemResponse("Malformed body, invalid samples (each listed) or precision"),
+    404: problemResponse("Unknown pipeline"),
+    413: problemResponse("Body over admin.max_body (compressed or decompressed)"),
+    415: problemResponse("Unsupported media type or content encoding"),
+    503: problemResponse("Hub queue full or broker unavailable; retry after Retry-After"),
+  },
+});
 
 /** Responses shown as they are: no configuration or error can be in them. */
 function unredacted(c: Context): boolean {
@@ -84,13 +177,16 @@ function unredacted(c: Context): boolean {
  * const res = await app.request("/healthz");
  * ```
  */
-export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
+export function createAdminApp(runtime: Runtime, options: AdminOptions): OpenAPIHono {
   const { registry, redactedConfig, version, secrets = new Set<string>() } = options;
   // Admin settings apply from start-up; a reload does not rebind or re-key the API.
   const admin = runtime.config.admin;
-  const app = new Hono();
+  const app = new OpenAPIHono({ defaultHook: invalidRequest("Invalid request") });
 
   app.onError((error, c) => {
+    if (error instanceof HTTPException && error.status < 500) {
+      return problem(c, error.status as 400, error.message || "Bad request");
+    }
     runtime.logger.error("Admin API request failed", {
       method: c.req.method,
       path: c.req.path,
@@ -135,29 +231,31 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
   app.use("*", guardBrowsers(admin));
 
   // Bearer tokens by scope: everything but the probes and the API description.
-  app.use("*", authenticate(admin, accessOf));
+  app.use("*", authenticate(admin, (c) => routeAccess(c.req.method, c.req.path)));
 
   const limit = bodyLimit(admin.max_body);
+  app.openAPIRegistry.register("Sample", SampleSchema);
 
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.route("/", statusRoutes(runtime, version));
 
-  app.get("/readyz", async (c) => {
-    const checks = await runtime.readiness();
-    const notReady = checks.filter((x) => !x.ready);
-    return c.json(
-      { ready: notReady.length === 0, not_ready: notReady, checks },
-      notReady.length === 0 ? 200 : 503,
-    );
+  let doc: OpenAPIDocument | undefined;
+  app.openapi(openApiRoute, (c) => {
+    // Built once, on first ask: every route is registered by then.
+    doc ??= describeGuards(app.getOpenAPI31Document(documentInfo(version)), routeAccess);
+    return c.json(doc as unknown as Record<string, unknown>, 200);
   });
 
-  app.get("/metrics", async (c) => {
-    const text = await runtime.metrics.metrics();
-    return c.body(text, 200, { "content-type": runtime.metrics.registry.contentType });
-  });
-
-  app.get("/openapi.json", (c) => c.json(openApiDocument(version)));
-
-  app.post("/api/v1/samples", limit, async (c) => {
+  // The hot path: its query is checked by the handler, not by a zod validator, which cost
+  // about 5 µs of the 35 µs of CPU a single-sample request takes (measured); the document
+  // still describes it from the same route definition.
+  app.openAPIRegistry.registerPath(ingestRoute);
+  const { query: _checkedByHandler, ...ingestRequest } = ingestRoute.request;
+  app.openapi({
+    ...ingestRoute,
+    request: ingestRequest,
+    hide: true,
+    middleware: [limit] as const,
+  }, async (c) => {
     const type = mediaType(c);
     const text = await ingestText(c, admin.max_body);
     if (typeof text !== "string") return text;
@@ -242,35 +340,6 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     return c.json({ accepted: parsed.samples.length, ...skipped }, 202);
   });
 
-  app.get("/api/v1/status", (c) => {
-    const rates = runtime.rates();
-    return c.json({
-      role: runtime.role,
-      version,
-      state: runtime.state,
-      uptime_s: Math.round((runtime.clock.now() - runtime.startedAt) / 1000),
-      pipelines: [...runtime.pipelines.values()].map((p) => ({
-        name: p.name,
-        broker: p.brokerName,
-        devices: p.devices.map((d) => d.status.name),
-        handlers: p.handlers,
-        hub_queue: p.queue ? { size: p.queue.size, capacity: p.queue.capacity } : null,
-        workers: p.pool ? runtime.config.pipelines[p.name]!.workers : 0,
-        totals: runtime.metrics.totals(p.name),
-        rates: rates[p.name],
-      })),
-    });
-  });
-
-  app.get("/api/v1/devices", (c) => c.json({ devices: runtime.devices() }));
-  app.get("/api/v1/devices/:id", (c) => {
-    const device = runtime.devices().find((d) => d.name === c.req.param("id"));
-    if (!device) {
-      return problem(c, 404, "Unknown device", `No device "${c.req.param("id")}" in this process`);
-    }
-    return c.json(device);
-  });
-
   app.route(
     "/api/v1",
     deadLetterRoutes({
@@ -295,6 +364,28 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
 
   app.route(
     "/api/v1",
+    overviewRoutes({
+      brokerDepths: () => runtime.brokerDepths(),
+      devices: () => runtime.devices(),
+      deviceRates: () => runtime.deviceRates(),
+      watch: (listener) => runtime.tap.subscribe({}, OVERVIEW_TAP_RATE, listener),
+      now: () => runtime.clock.now(),
+    }),
+  );
+
+  app.route(
+    "/api/v1",
+    configSourceRoutes({
+      file: () => runtime.config.file,
+      read: (path) => Deno.readTextFile(path),
+      redact: (text) => redactText(text, secrets),
+    }),
+  );
+
+  app.route("/api/v1", anomalyRoutes(new AnomalyFeed(runtime.events, runtime.clock.now())));
+
+  app.route(
+    "/api/v1",
     configRoutes({
       redactedConfig,
       // Never imports what it was sent: plugin modules must be loaded already.
@@ -311,38 +402,7 @@ export function createAdminApp(runtime: Runtime, options: AdminOptions): Hono {
     }, { maxBody: admin.max_body }),
   );
 
-  app.get("/api/v1/tap", (c) => {
-    const filter = {
-      ...(c.req.query("pipeline") ? { pipeline: c.req.query("pipeline")! } : {}),
-      ...(c.req.query("device") ? { device: c.req.query("device")! } : {}),
-      ...(c.req.query("metric") ? { metric: c.req.query("metric")! } : {}),
-    };
-    return streamSSE(c, async (stream) => {
-      let queue = Promise.resolve();
-      const off = runtime.tap.subscribe(filter, admin.tap_rate, (samples, skipped) => {
-        queue = queue.then(() =>
-          stream.writeSSE({
-            event: "samples",
-            data: redactText(JSON.stringify({ samples, skipped }), secrets),
-          })
-        ).catch(() => off());
-      });
-      stream.onAbort(off);
-      try {
-        await stream.writeSSE({
-          event: "ready",
-          data: redactText(JSON.stringify({ filter }), secrets),
-        });
-        while (!stream.aborted && !stream.closed && runtime.state !== "stopped") {
-          await stream.sleep(15_000);
-          // A comment line keeps proxies from closing an idle stream.
-          if (!stream.aborted) await stream.write(": keep-alive\n\n");
-        }
-      } finally {
-        off();
-      }
-    });
-  });
+  app.route("/", tapRoutes(runtime, { rate: admin.tap_rate, secrets }));
 
   return app;
 }
@@ -360,7 +420,10 @@ const ENCODINGS: Readonly<Record<string, CompressionFormat>> = {
  * compressed body cannot expand without limit. A problem response when the
  * body cannot be read.
  */
-async function ingestText(c: Context, max: number): Promise<string | Response> {
+async function ingestText(
+  c: Context,
+  max: number,
+): Promise<string | ProblemResponse<400 | 413 | 415>> {
   const encoding = (c.req.header("content-encoding") ?? "").trim().toLowerCase();
   if (encoding === "" || encoding === "identity") return await c.req.text();
   const format = ENCODINGS[encoding];
@@ -389,7 +452,7 @@ async function ingestText(c: Context, max: number): Promise<string | Response> {
   return new TextDecoder().decode(whole);
 }
 
-function invalidSamples(c: Context, invalid: InvalidItem[]): Response {
+function invalidSamples(c: Context, invalid: InvalidItem[]) {
   return problem(
     c,
     400,

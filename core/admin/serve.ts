@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { Hono } from "@hono/hono";
 import { resolve } from "node:path";
 import { type AdminConfig, exposureProblem, isLoopback, parseListen } from "../config/admin.ts";
 import { errorMessage } from "../errors.ts";
@@ -63,7 +62,10 @@ async function readKeyPair(
  * listening. Refuses to listen beyond loopback without a token (the config
  * check says so first; this keeps any other caller from doing it).
  */
-export async function serveAdmin(app: Hono, options: ServeOptions): Promise<AdminListener> {
+export async function serveAdmin(
+  app: { fetch: (request: Request) => Response | Promise<Response> },
+  options: ServeOptions,
+): Promise<AdminListener> {
   const { admin, baseDir = Deno.cwd(), logger, signal } = options;
   const exposed = exposureProblem({ ...admin, enabled: true });
   if (exposed) throw new Error(exposed);

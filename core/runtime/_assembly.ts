@@ -26,7 +26,7 @@ import type { Priority } from "../schema.ts";
 import { DeviceRunner } from "./devices.ts";
 import { Gateway } from "./gateway.ts";
 import { HubQueue } from "./hub_queue.ts";
-import type { RuntimeMetrics } from "./metrics.ts";
+import type { QueueName, RuntimeMetrics } from "./metrics.ts";
 import type { Tap } from "./tap.ts";
 import { BrokerRouter, type ChainLink } from "./_router.ts";
 import { WorkerPool } from "./workers.ts";
@@ -286,19 +286,21 @@ export class Assembly {
       logger: this.#deps.logger,
       metrics: this.#deps.metrics,
       consumerPrefix: `${pr.name}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
+      tap: this.#deps.tap,
     });
   }
 
   #addDepthProbe(pr: PipelineRuntime): () => void {
     const gauge = this.#deps.metrics.queueDepth;
     return this.#deps.metrics.addDepthProbe(async () => {
-      if (pr.queue) gauge.labels(pr.name, "hub").set(pr.queue.size);
+      const labels = (queue: QueueName) => ({ pipeline: pr.name, broker: pr.brokerName, queue });
+      if (pr.queue) gauge.set(labels("hub"), pr.queue.size);
       try {
         const d = await pr.broker.depth();
-        gauge.labels(pr.name, "broker").set(d.queued);
-        gauge.labels(pr.name, "inflight").set(d.inflight);
-        gauge.labels(pr.name, "delayed").set(d.delayed);
-        gauge.labels(pr.name, "dead_letter").set(d.dead);
+        gauge.set(labels("broker"), d.queued);
+        gauge.set(labels("inflight"), d.inflight);
+        gauge.set(labels("delayed"), d.delayed);
+        gauge.set(labels("dead_letter"), d.dead);
       } catch {
         // An unreachable broker shows in readiness, not as a scrape failure.
       }

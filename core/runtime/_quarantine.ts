@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { errorMessage, isPermanent } from "../errors.ts";
+import { outputProblem } from "../chain.ts";
+import { errorMessage, isPermanent, PermanentError } from "../errors.ts";
 import type { Delivery, HandlerContext } from "../plugin.ts";
 import type { Sample } from "../sample.ts";
 import type { Task, TaskError } from "../task.ts";
@@ -36,6 +37,9 @@ export async function isolate(
     const task = { ...ctx.task, id: `${ctx.task.id}/${from}-${to}` };
     try {
       const result = await link.instance.handle(part, { ...ctx, task });
+      // Held to the same contract as in the chain: a part whose output is invalid fails.
+      const problem = result === undefined ? undefined : outputProblem(link.name, result);
+      if (problem) throw new PermanentError(problem);
       passed.push(...(result ?? part));
     } catch (error) {
       if (!isPermanent(error) || ctx.signal.aborted) throw error;

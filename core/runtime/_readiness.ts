@@ -4,7 +4,6 @@
  * @module
  */
 import { errorMessage } from "../errors.ts";
-import type { PipelineTotals } from "./metrics.ts";
 
 /** One line of a readiness report. */
 export interface ReadinessCheck {
@@ -48,31 +47,27 @@ export async function probe(
   }
 }
 
-/** Rates over the last few seconds, from totals sampled at most once a second. */
+/**
+ * Rates over the last few seconds, from counters read at most once a second
+ * per key (a pipeline, a device): each counter's increase per second since
+ * the oldest reading still in the window; 0 until there are two readings.
+ */
 export class RateWindow {
-  #history = new Map<
-    string,
-    Array<{ at: number; read: number; processed: number; tasks: number }>
-  >();
+  #history = new Map<string, Array<{ at: number; counts: readonly number[] }>>();
 
-  /** Records a pipeline's totals at `now` and returns its rates over the window. */
-  rates(name: string, t: PipelineTotals, now: number): PipelineRates {
-    const current = {
-      at: now,
-      read: t.samples_read,
-      processed: t.samples_processed,
-      tasks: t.tasks_completed,
-    };
-    let history = this.#history.get(name);
-    if (!history) this.#history.set(name, history = []);
-    if (history.length === 0 || now - history.at(-1)!.at >= 1000) history.push(current);
+  /** Records `counts` of `key` at `now` and returns their rates over the window. */
+  rates(key: string, counts: readonly number[], now: number): number[] {
+    let history = this.#history.get(key);
+    if (!history) this.#history.set(key, history = []);
+    if (history.length === 0 || now - history.at(-1)!.at >= 1000) history.push({ at: now, counts });
     while (history.length > 2 && now - history[1]!.at >= RATE_WINDOW_MS) history.shift();
     const base = history[0]!;
     const seconds = (now - base.at) / 1000;
-    return seconds <= 0 ? { samples_read: 0, samples_processed: 0, tasks: 0 } : {
-      samples_read: round2((current.read - base.read) / seconds),
-      samples_processed: round2((current.processed - base.processed) / seconds),
-      tasks: round2((current.tasks - base.tasks) / seconds),
-    };
+    return counts.map((n, i) => seconds <= 0 ? 0 : round2((n - base.counts[i]!) / seconds));
+  }
+
+  /** Forgets keys not in `keep` (devices gone after a reload). */
+  retain(keep: ReadonlySet<string>): void {
+    for (const key of this.#history.keys()) if (!keep.has(key)) this.#history.delete(key);
   }
 }

@@ -38,20 +38,48 @@ export interface ReloadPlan extends ReloadReport {
   handlerKept(name: string): boolean;
 }
 
-/** Compares two configurations pipeline by pipeline. */
-export function planReload(old: ResolvedConfig, next: ResolvedConfig): ReloadPlan {
+/**
+ * Whether a pipeline uses a plugin whose code changed: any of its devices,
+ * its broker or its handlers is of a type in `changed` (`kind:type` keys).
+ */
+function usesChangedCode(
+  config: ResolvedConfig,
+  name: string,
+  changed: ReadonlySet<string>,
+): boolean {
+  if (changed.size === 0) return false;
+  const p = config.pipelines[name]!;
+  return p.from.some((d) => changed.has(`device:${config.devices[d]!.type}`)) ||
+    changed.has(`broker:${config.brokers[p.via]!.type}`) ||
+    handlerNames(p).some((h) => changed.has(`handler:${config.handlers[h]!.type}`));
+}
+
+/**
+ * Compares two configurations pipeline by pipeline. `changedCode` names the
+ * plugins (`kind:type`) whose module was imported afresh because its file
+ * changed: what uses them restarts although its settings are the same.
+ */
+export function planReload(
+  old: ResolvedConfig,
+  next: ResolvedConfig,
+  changedCode: ReadonlySet<string> = new Set(),
+): ReloadPlan {
   const names = new Set([...Object.keys(old.pipelines), ...Object.keys(next.pipelines)]);
   const restarted: string[] = [];
   const unchanged: string[] = [];
   const removed: string[] = [];
   for (const name of names) {
     if (!(name in next.pipelines)) removed.push(name);
-    else if (!(name in old.pipelines) || fingerprint(old, name) !== fingerprint(next, name)) {
+    else if (
+      !(name in old.pipelines) || fingerprint(old, name) !== fingerprint(next, name) ||
+      usesChangedCode(next, name, changedCode)
+    ) {
       restarted.push(name);
     } else unchanged.push(name);
   }
   const same = (kind: "brokers" | "handlers", name: string) =>
-    JSON.stringify(old[kind][name]) === JSON.stringify(next[kind][name]);
+    JSON.stringify(old[kind][name]) === JSON.stringify(next[kind][name]) &&
+    !changedCode.has(`${kind === "brokers" ? "broker" : "handler"}:${next[kind][name]?.type}`);
   const keptPipelines = unchanged.map((n) => next.pipelines[n]!);
   const brokerKept = (name: string) =>
     same("brokers", name) &&

@@ -16,7 +16,9 @@ import type { Ack } from "./hub_queue.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 
 /** A device's state as shown by status and metrics. */
-export type DeviceState = "starting" | "up" | "down" | "stopped";
+export type DeviceState = (typeof DEVICE_STATES)[number];
+/** Every device state. */
+export const DEVICE_STATES = ["starting", "up", "down", "stopped"] as const;
 
 /** What status and the admin API show about a device. */
 export interface DeviceStatus {

@@ -115,7 +115,7 @@ export class RuntimeMetrics {
   readonly tasks: client.Counter<"pipeline" | "type" | "outcome">;
   readonly taskDuration: client.Histogram<"pipeline" | "handler">;
   readonly sampleLatency: client.Histogram<"pipeline">;
-  readonly queueDepth: client.Gauge<"pipeline" | "queue">;
+  readonly queueDepth: client.Gauge<"pipeline" | "broker" | "queue">;
   readonly deviceUp: client.Gauge<"device">;
   readonly deviceReadErrors: client.Counter<"device">;
   readonly deviceRestarts: client.Counter<"device">;
@@ -199,7 +199,9 @@ export class RuntimeMetrics {
     this.queueDepth = new client.Gauge({
       name: "telemetry_queue_depth",
       help: "Items waiting: hub (samples), broker, inflight, delayed and dead_letter (tasks)",
-      labelNames: ["pipeline", "queue"],
+      // The broker's queues are shared by every process and pipeline using that broker: the
+      // broker label lets a fleet's dashboard show each once (max by (broker, queue)).
+      labelNames: ["pipeline", "broker", "queue"],
       registers,
       async collect() {
         await Promise.all(probes.map((p) => p()));

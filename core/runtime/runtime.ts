@@ -10,7 +10,7 @@ import type { ResolvedConfig, Role } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import { createEventBus, type EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type { BrokerInstance, HandlerInstance } from "../plugin.ts";
+import type { BrokerDepth, BrokerInstance, HandlerInstance } from "../plugin.ts";
 import { type Random, seededRandom } from "../random.ts";
 import type { PluginRegistry } from "../registry.ts";
 import { type Sample, SampleStamper } from "../sample.ts";
@@ -48,6 +48,18 @@ export interface RuntimeOptions {
   baseDir?: string;
   /** Directory relative data paths resolve against (default: the working directory). */
   dataDir?: string;
+}
+
+/** A broker's queue depths, as the console's overview shows them. */
+export interface BrokerReport {
+  name: string;
+  /** Pipelines whose tasks it holds. */
+  pipelines: string[];
+  shared: boolean;
+  durable: boolean;
+  /** `null` when the broker did not answer (see `error`). */
+  depth: BrokerDepth | null;
+  error?: string;
 }
 
 /** The one-line outcome printed on stop. */
@@ -97,6 +109,7 @@ export class Runtime {
   #assembly: Assembly;
   #rateTimer: ReturnType<typeof setInterval> | undefined;
   #rateWindow = new RateWindow();
+  #deviceRateWindow = new RateWindow();
   #state: "created" | "running" | "stopping" | "stopped" = "created";
   #stopped: Promise<RunSummary> | undefined;
 
@@ -200,7 +213,10 @@ export class Runtime {
     if (this.#state !== "created") return;
     this.#state = "running";
     this.#startedAt = this.#clock.now();
-    this.#rateTimer = setInterval(() => this.rates(), 1000);
+    this.#rateTimer = setInterval(() => {
+      this.rates();
+      this.deviceRates();
+    }, 1000);
     for (const pr of this.pipelines.values()) startPipeline(pr);
     this.#logger.info("Started", {
       role: this.role,
@@ -261,13 +277,53 @@ export class Runtime {
     return await Promise.all(checks);
   }
 
+  /**
+   * Queue depths of every broker with the pipelines it serves; `depth` is
+   * `null` and `error` says why when the broker does not answer within
+   * `timeoutMs`.
+   */
+  async brokerDepths(timeoutMs = 2000): Promise<BrokerReport[]> {
+    return await Promise.all([...this.brokers].map(async ([name, broker]) => {
+      let depth: BrokerDepth | null = null;
+      const check = await probe(name, async () => {
+        depth = await broker.depth();
+      }, timeoutMs);
+      const pipelines = [...this.pipelines.values()].filter((p) => p.brokerName === name);
+      return {
+        name,
+        pipelines: pipelines.map((p) => p.name),
+        shared: broker.shared,
+        durable: broker.durable === true,
+        depth,
+        ...(check.reason === undefined ? {} : { error: check.reason }),
+      };
+    }));
+  }
+
   /** Samples and tasks per second per pipeline over the last few seconds. */
   rates(): Record<string, PipelineRates> {
     const now = this.#clock.now();
     const out: Record<string, PipelineRates> = {};
     for (const name of this.pipelines.keys()) {
-      out[name] = this.#rateWindow.rates(name, this.metrics.totals(name), now);
+      const t = this.metrics.totals(name);
+      const [samples_read = 0, samples_processed = 0, tasks = 0] = this.#rateWindow.rates(
+        name,
+        [t.samples_read, t.samples_processed, t.tasks_completed],
+        now,
+      );
+      out[name] = { samples_read, samples_processed, tasks };
     }
+    return out;
+  }
+
+  /** Samples per second of each device of this process over the last few seconds. */
+  deviceRates(): Record<string, number> {
+    const now = this.#clock.now();
+    const out: Record<string, number> = {};
+    for (const d of this.devices()) {
+      out[d.name] = this.#deviceRateWindow.rates(d.name, [d.samples], now)[0]!;
+    }
+    this.#deviceRateWindow.retain(new Set(Object.keys(out)));
     return out;
   }
 
@@ -372,9 +428,16 @@ export class Runtime {
       throw new Error(`Cannot reload a runtime that is ${this.#state}`);
     }
     const old = this.#config;
+    // A plugin whose module was imported afresh (its file changed) has a new definition.
+    const changedCode = new Set(
+      loaded.registry.list()
+        .filter((p) => this.#registry.get(p.definition.kind, p.definition.name) !== p.definition)
+        .map((p) => `${p.definition.kind}:${p.definition.name}`),
+    );
     const { restarted, unchanged, removed, brokerKept, handlerKept } = planReload(
       old,
       loaded.config,
+      changedCode,
     );
     const stopping = [...removed, ...restarted]
       .map((n) => this.pipelines.get(n))

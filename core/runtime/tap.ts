@@ -1,29 +1,57 @@
 /**
  * Live sample taps (`GET /api/v1/tap`): subscribers with a server-side
- * filter and a rate cap, fed from the hub side of every pipeline. Costs one
- * size check per batch when nobody listens.
+ * filter and a rate cap, fed at three kinds of stage of every pipeline:
+ * as samples enter the hub (`input`, before any handler), after each
+ * handler of a chain (`handler:<name>`, what it passed on), and as samples
+ * are dead-lettered (`dead_letters`, with the reason). Costs one size check
+ * per offer when nobody listens.
  *
  * @module
  */
+import { globMatcher } from "../glob.ts";
 import type { Sample } from "../sample.ts";
+
+/** Where in a pipeline samples are tapped. */
+export type TapStage = "input" | "dead_letters" | `handler:${string}`;
 
 /** Which samples a subscriber wants; absent fields match everything. */
 export interface TapFilter {
   pipeline?: string;
+  /** Default `input`. */
+  stage?: TapStage;
+  /** A device name or glob (`boiler_*`). */
   device?: string;
+  /** A metric name or glob. */
   metric?: string;
 }
 
-/** Receives sampled samples and the count skipped since the last call. */
-export type TapListener = (samples: Sample[], skipped: number) => void;
+/**
+ * Receives sampled samples, the count skipped since the last call and, at
+ * `dead_letters`, why they were dead-lettered.
+ */
+export type TapListener = (samples: Sample[], skipped: number, reason?: string) => void;
 
 interface Subscriber {
-  filter: TapFilter;
+  pipeline: string | undefined;
+  stage: TapStage;
+  /** Undefined: every sample matches. */
+  matches: ((s: Sample) => boolean) | undefined;
   ratePerSecond: number;
   listener: TapListener;
   tokens: number;
   refilledAt: number;
   skipped: number;
+}
+
+/** A predicate for the device and metric globs of `filter`; undefined when both are absent. */
+function sampleMatcher(filter: TapFilter): ((s: Sample) => boolean) | undefined {
+  const device = filter.device === undefined ? undefined : globMatcher(filter.device);
+  const metric = filter.metric === undefined ? undefined : globMatcher(filter.metric);
+  if (!device && !metric) return undefined;
+  // Dead letters may hold items that are not samples: they match no glob.
+  return (s) =>
+    (!device || (typeof s.device === "string" && device(s.device))) &&
+    (!metric || (typeof s.metric === "string" && metric(s.metric)));
 }
 
 /** The taps of one runtime. */
@@ -46,7 +74,9 @@ export class Tap {
    */
   subscribe(filter: TapFilter, ratePerSecond: number, listener: TapListener): () => void {
     const sub: Subscriber = {
-      filter,
+      pipeline: filter.pipeline,
+      stage: filter.stage ?? "input",
+      matches: sampleMatcher(filter),
       ratePerSecond,
       listener,
       tokens: ratePerSecond,
@@ -57,19 +87,19 @@ export class Tap {
     return () => this.#subs.delete(sub);
   }
 
-  /** Offers a batch passing through `pipeline`. */
-  offer(pipeline: string, samples: readonly Sample[]): void {
-    if (this.#subs.size === 0) return;
+  /** Offers a batch passing `stage` of `pipeline` (at `dead_letters`, with why). */
+  offer(
+    pipeline: string,
+    samples: readonly Sample[],
+    stage: TapStage = "input",
+    reason?: string,
+  ): void {
+    if (this.#subs.size === 0 || samples.length === 0) return;
     const now = this.#now();
     for (const sub of this.#subs) {
-      const { filter } = sub;
-      if (filter.pipeline !== undefined && filter.pipeline !== pipeline) continue;
-      const matching = filter.device === undefined && filter.metric === undefined
-        ? samples
-        : samples.filter((s) =>
-          (filter.device === undefined || s.device === filter.device) &&
-          (filter.metric === undefined || s.metric === filter.metric)
-        );
+      if (sub.stage !== stage) continue;
+      if (sub.pipeline !== undefined && sub.pipeline !== pipeline) continue;
+      const matching = sub.matches ? samples.filter(sub.matches) : samples;
       if (matching.length === 0) continue;
       sub.tokens = Math.min(
         sub.ratePerSecond,
@@ -86,7 +116,7 @@ export class Tap {
       for (let i = 0; i < take; i++) picked.push(matching[Math.floor(i * step)]!);
       const skipped = sub.skipped;
       sub.skipped = 0;
-      sub.listener(picked, skipped);
+      sub.listener(picked, skipped, reason);
     }
   }
 }

@@ -19,6 +19,7 @@ import { BrokerRouter, type Route } from "./_router.ts";
 import { countOutcomes, type Outcome } from "./_outcome.ts";
 import { encodable, isolate, type Quarantined, quarantineOutcome } from "./_quarantine.ts";
 import { DeferredRetries } from "./_deferred_retries.ts";
+import type { Tap } from "./tap.ts";
 
 export { BrokerRouter, type ChainLink, chainTopics, type Route };
 
@@ -38,6 +39,8 @@ export interface WorkerPoolOptions {
   metrics: RuntimeMetrics;
   /** Prefix of consumer names; made unique per process. */
   consumerPrefix: string;
+  /** Shown each handler's output and the samples dead-lettered (the admin API's tap). */
+  tap?: Tap;
 }
 
 /** How {@link WorkerPool.stop} ends the pool. */
@@ -264,9 +267,11 @@ export class WorkerPool {
     }
     const pipeline = "unroutable" in route ? this.#o.pipeline : route.pipeline;
     let count = 0;
+    let samples: readonly Sample[] = [];
     try {
       if ("unroutable" in route) throw new PermanentError(route.unroutable);
       const decoded = decodeTaskSamples(task);
+      samples = decoded.samples;
       count = decoded.samples.length;
       const quarantine: Quarantined[] = decoded.refused.map((r) => ({
         item: encodable(r.item),
@@ -283,6 +288,7 @@ export class WorkerPool {
       }
       const total = count + decoded.refused.length;
       const completed = total - quarantine.length;
+      this.#tapQuarantine(pipeline, quarantine);
       return quarantineOutcome(delivery, quarantine, pipeline, completed, total);
     } catch (error) {
       if (this.#hard.signal.aborted && !isPermanent(error)) {
@@ -312,6 +318,7 @@ export class WorkerPool {
           samples: count,
         };
       }
+      this.#o.tap?.offer(pipeline, samples, "dead_letters", err.message);
       logger.warn("Task dead-lettered", {
         pipeline,
         task: task.id,
@@ -394,6 +401,7 @@ export class WorkerPool {
       stopWhenEmpty: true,
       ran: (link, ms, input, output) => {
         this.#o.metrics.taskDuration.labels(pipeline, link.name).observe(ms / 1000);
+        this.#o.tap?.offer(pipeline, output, `handler:${link.name}`);
         if (output.length !== input.length) aligned = false;
       },
       failed: async (link, input, error) => {
@@ -420,6 +428,18 @@ export class WorkerPool {
     });
     this.#observeLatency(pipeline, out);
     return quarantine;
+  }
+
+  /** Shows the quarantined samples to the tap, each with its reason. */
+  #tapQuarantine(pipeline: string, quarantine: readonly Quarantined[]): void {
+    const tap = this.#o.tap;
+    if (!tap || tap.size === 0) return;
+    for (const q of quarantine) {
+      // Items the edge refused may be no sample at all: objects are shown as they are
+      // (a device or metric filter passes over them), anything else is left to the DLQ.
+      if (typeof q.item !== "object" || q.item === null) continue;
+      tap.offer(pipeline, [q.item as Sample], "dead_letters", q.reason);
+    }
   }
 
   #observeLatency(pipeline: string, samples: readonly Sample[]): void {

@@ -228,6 +228,27 @@ export const poisonHandler = defineHandler({
   },
 });
 
+/** Multiplies every value by `factor`: a handler whose output differs from its input. */
+export const scaleHandler = defineHandler({
+  name: "scale",
+  summary: "Multiplies values (tests)",
+  config: z.strictObject({ factor: z.number().default(10).describe("Multiplier") }),
+  create(config) {
+    return { handle: (samples) => samples.map((s) => ({ ...s, value: s.value * config.factor })) };
+  },
+});
+
+/** Returns every value as a string: a handler breaking the sample contract. */
+export const stringifyHandler = defineHandler({
+  name: "stringify",
+  summary: "Returns values as strings (tests)",
+  config: z.strictObject({}),
+  create() {
+    // Deliberately wrong: the runtime must catch it, not the store.
+    return { handle: (samples) => samples.map((s) => ({ ...s, value: String(s.value) }) as never) };
+  },
+});
+
 /** Whether the `outage` handler's dependency is down, by key; tests flip it. */
 export const outages = new Map<string, boolean>();
 

@@ -16,7 +16,9 @@ import {
   outageHandler,
   poisonHandler,
   recordHandler,
+  scaleHandler,
   scriptedDevice,
+  stringifyHandler,
   stubbornDevice,
   unreachableBroker,
 } from "./plugins.ts";
@@ -35,6 +37,8 @@ export function testRegistry(): PluginRegistry {
     scriptedDevice,
     poisonHandler,
     outageHandler,
+    scaleHandler,
+    stringifyHandler,
   ]);
 }
 
@@ -55,15 +59,19 @@ export async function createRuntime(
   return { runtime, lines };
 }
 
-/** Polls `condition` every 5 ms until true; fails after `timeoutMs`. */
+/**
+ * Polls `condition` every `intervalMs` (5 ms; more for conditions that run a command) until
+ * true; fails after `timeoutMs`.
+ */
 export async function waitFor(
   condition: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
+  intervalMs = 5,
 ): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
