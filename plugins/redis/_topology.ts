@@ -56,7 +56,14 @@ export function topology(o: RedisBrokerOptions): Topology {
     return {
       where: `redis-sentinel://${o.sentinels.join(",")}/${o.name}`,
       cluster: false,
-      open: (io, options) => new io.Redis({ ...target, ...options }),
+      open: (io, { retryStrategy, ...options }) =>
+        new io.Redis({
+          ...target,
+          ...options,
+          // A failover names the new master within a few seconds: try again at
+          // least every half second, so clients follow it within that of the switch.
+          retryStrategy: (times) => Math.min(retryStrategy?.(times) ?? 500, 500),
+        }),
     };
   }
   if (o.cluster) {
