@@ -19,6 +19,7 @@ import { modbus } from "./scenarios/modbus.ts";
 import { mqttScenario } from "./scenarios/mqtt.ts";
 import { opcuaScenario } from "./scenarios/opcua.ts";
 import { redisBatched, redisLatency, redisSingle } from "./scenarios/redis.ts";
+import { redisCluster, redisWait } from "./scenarios/redis_cluster.ts";
 import { serial } from "./scenarios/serial.ts";
 import { storePglite, storePostgres } from "./scenarios/store.ts";
 import { threadsScenario } from "./scenarios/threads.ts";
@@ -34,6 +35,8 @@ const SCENARIOS: Record<string, () => Promise<BenchResult>> = {
   redis: redisBatched,
   "redis-single": redisSingle,
   "redis-latency": redisLatency,
+  "redis-cluster": redisCluster,
+  "redis-wait": redisWait,
   serial,
   mqtt: mqttScenario,
   modbus,

@@ -153,10 +153,10 @@ Deno.test("a SIGKILLed driver host is restarted and its devices come back up", a
     assert.ok(pid !== undefined);
     Deno.kill(pid, "SIGKILL");
     await waitFor(() => runtime.devices().every((d) => d.state === "down"), "devices down");
+    const errors = runtime.devices().map((d) => d.last_error ?? "");
     assert.ok(
-      runtime.devices().every((d) =>
-        /Driver host exited \(signal SIGKILL\)/.test(d.last_error ?? "")
-      ),
+      errors.every((e) => /Driver host exited \(signal SIGKILL\)/.test(e)),
+      `last errors: ${JSON.stringify(errors)}`,
     );
     await waitFor(upAll, "devices up again", 15_000);
     const newPid = driverHost.pid;

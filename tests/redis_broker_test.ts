@@ -561,3 +561,23 @@ test("redis broker: a processing list without an entry but with a live lease is 
     await cleanup();
   }
 });
+
+test("redis broker: with wait_replicas, a batch no replica confirms is refused, and the same batch sent again is not added twice", async () => {
+  // The shared Redis has no replicas, so WAIT never reaches 1.
+  const { broker, cleanup } = await makeBroker({ wait_replicas: 1, wait_timeout: "50ms" });
+  try {
+    const task = {
+      id: "w1",
+      type: "telemetry.analyze",
+      payload: {},
+      attempts: 0,
+      created_at: 1,
+    };
+    await assert.rejects(broker.enqueue([task]), /Only 0 of 1 replicas .* confirmed the batch/);
+    // Resent (as the gateway does): recognised, waited for again, refused again.
+    await assert.rejects(broker.enqueue([task]), /Only 0 of 1 replicas/);
+    assert.equal((await broker.depth()).queued, 1);
+  } finally {
+    await cleanup();
+  }
+});

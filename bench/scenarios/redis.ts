@@ -42,6 +42,18 @@ export interface RedisBenchOptions {
   capacity: number;
   warmupMs: number;
   measureMs: number;
+  /**
+   * The broker's connection lines of its `config:` block (default: `url`
+   * of the local Redis and a task key under the run's prefix).
+   */
+  target?: (prefix: string) => string;
+  /** Extra lines of the broker's `config:` block. */
+  brokerExtra?: string;
+  /**
+   * Redis server processes to measure CPU of, by pid (`/proc/<pid>/stat`),
+   * instead of the local Redis's `INFO cpu`; the keys name them in results.
+   */
+  servers?: Record<string, number>;
 }
 
 function config(
@@ -66,10 +78,13 @@ brokers:
   fleet:
     type: redis
     config:
-      url: "${REDIS_URL}"
+${
+    (o.target?.(prefix) ??
+      `url: "${REDIS_URL}"\ntask_key: "${prefix}:task:{id}"`).split("\n").map((l) => `      ${l}`)
+      .join("\n")
+  }
       prefix: ${prefix}
-      task_key: "${prefix}:task:{id}"
-      capacity: ${o.capacity}
+      capacity: ${o.capacity}${o.brokerExtra ? `\n      ${o.brokerExtra}` : ""}
 handlers:
   probe:
     type: bench_redis_probe
@@ -127,13 +142,31 @@ async function processCpu(pids: number[]): Promise<number[]> {
   return await Promise.all(pids.map(cpuSeconds));
 }
 
+/**
+ * CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`
+ * (ticks of 1/100 s; read with `cat`, as Deno wants --allow-all for /proc).
+ */
+export async function procCpuSeconds(pid: number): Promise<number> {
+  const stat = await output("cat", [`/proc/${pid}/stat`]);
+  // Fields after the command name (which may hold spaces) start at ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds of each named server process. */
+async function serverCpu(servers: Record<string, number>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(servers)) out[name] = await procCpuSeconds(pid);
+  return out;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs one measurement with a hub and `processors` processor processes. */
 export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
   await Deno.mkdir(DATA, { recursive: true });
   const prefix = `bench-${o.scenario}-${crypto.randomUUID().slice(0, 6)}`;
-  const redis = new Redis(REDIS_URL);
+  const redis = o.servers ? undefined : new Redis(REDIS_URL);
   const started = Date.now() + 3000; // processes take about this long to start
   const window = {
     from: started + o.warmupMs,
@@ -155,17 +188,19 @@ export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
   try {
     await sleep(Math.max(0, window.from - Date.now()));
     const pids = [hub.pid, ...processors.map((p) => p.pid)];
-    const cpuBefore = await redisCpuSeconds(redis);
+    const cpuBefore = redis ? await redisCpuSeconds(redis) : 0;
+    const serversBefore = await serverCpu(o.servers ?? {});
     const procBefore = await processCpu(pids);
     await sleep(Math.max(0, window.to - Date.now()));
-    const cpuAfter = await redisCpuSeconds(redis);
+    const cpuAfter = redis ? await redisCpuSeconds(redis) : 0;
+    const serversAfter = await serverCpu(o.servers ?? {});
     const procAfter = await processCpu(pids);
     const share = (i: number) =>
       Math.round(
         ((procAfter[i]! - procBefore[i]!) / (o.measureMs / 1000)) * 100,
       );
-    const redisInfo = await redis.info("server");
-    const backlog = await redis.llen(`${prefix}:tasks`);
+    const redisInfo = await redis?.info("server");
+    const backlog = await redis?.llen(`${prefix}:tasks`);
     hub.kill("SIGTERM");
     await hub.status;
     for (const p of processors) p.kill("SIGTERM");
@@ -177,6 +212,17 @@ export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
     const seconds = o.measureMs / 1000;
     const samples = summaries.reduce((n, s) => n + s.samples, 0);
     const tasks = summaries.reduce((n, s) => n + s.tasks, 0);
+    // Per server: its share of a core, and its CPU per 1,000 samples (the figure
+    // that says how a master's load falls as masters are added).
+    const servers = Object.fromEntries(
+      Object.keys(o.servers ?? {}).map((name) => {
+        const used = serversAfter[name]! - serversBefore[name]!;
+        return [name, {
+          cpu_percent: Math.round((used / seconds) * 100),
+          cpu_us_per_1k_samples: samples > 0 ? Math.round((used / samples) * 1e9) : null,
+        }];
+      }),
+    );
     return {
       scenario: o.scenario,
       description: o.description,
@@ -198,13 +244,15 @@ export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
         max_samples: o.maxSamples,
         max_wait: o.maxWait,
         tasks_seen_by_probe: tasks,
-        redis_cpu_percent: Math.round(((cpuAfter - cpuBefore) / seconds) * 100),
+        ...(redis
+          ? { redis_cpu_percent: Math.round(((cpuAfter - cpuBefore) / seconds) * 100) }
+          : { servers }),
         hub_cpu_percent: share(0),
         processor_cpu_percent: processors.map((_, i) => share(i + 1)),
         load_average_1m: Number(
           (await output("cat", ["/proc/loadavg"])).split(" ")[0],
         ),
-        redis_version: redisInfo.match(/redis_version:(\S+)/)?.[1],
+        redis_version: redisInfo?.match(/redis_version:(\S+)/)?.[1],
         queue_backlog_after: backlog,
       },
     };
@@ -214,8 +262,10 @@ export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
         child.kill("SIGKILL");
       } catch { /* exited */ }
     }
-    await deleteKeys(prefix, REDIS_URL);
-    redis.disconnect();
+    if (redis) {
+      await deleteKeys(prefix, REDIS_URL);
+      redis.disconnect();
+    }
   }
 }
 

@@ -60,12 +60,32 @@ export interface PostgresDriverOptions {
  * the connection to its pool. A factory that rejected instead would leave
  * the connection stuck in "connecting" and hang every later query.
  */
-function noDelaySocket(options: { host: string[]; port: number[]; path?: string | false }): Socket {
+export function noDelaySocket(
+  options: { host: string[]; port: number[]; path?: string | false },
+): Socket {
   const socket = options.path
     ? connect(options.path)
     : connect({ host: options.host[0] ?? "localhost", port: options.port[0] ?? 5432 });
   socket.setNoDelay(true);
   socket.once("connect", () => socket.setNoDelay(true));
+  return dropsLateErrors(socket);
+}
+
+/**
+ * postgres.js removes every listener of a socket it is done with
+ * (`removeAllListeners()`), and a write it had queued can still fail on that
+ * socket afterwards (EPIPE, "This socket has been ended by the other party",
+ * seen when the server stops under load). An `error` event nobody listens to
+ * is thrown by Node's EventEmitter, uncaught, and the process dies. The
+ * connection is abandoned by then (postgres.js reconnects a new one), so such
+ * a late error is dropped.
+ */
+export function dropsLateErrors(socket: Socket): Socket {
+  const emit = socket.emit;
+  socket.emit = function (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === "error" && this.listenerCount("error") === 0) return false;
+    return Reflect.apply(emit, this, [event, ...args]) as boolean;
+  } as Socket["emit"];
   return socket;
 }
 

@@ -47,6 +47,9 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** How long a broken pipe waits for the host's exit status, which names the cause. */
+const PIPE_FAILURE_GRACE_MS = 1000;
+
 /** One running `node host.mjs`. */
 export class HostProcess {
   readonly child: Deno.ChildProcess;
@@ -126,8 +129,26 @@ export class HostProcess {
         }
       }
     } catch (error) {
-      this.#die(new Error(`Driver host output failed: ${errorMessage(error)}`));
+      this.#die(
+        await this.#reasonOf(
+          new Error(`Driver host output failed: ${errorMessage(error)}`),
+        ),
+      );
     }
+  }
+
+  /**
+   * Why the host is gone: a broken pipe is usually its death seen first, so
+   * wait briefly for the exit, whose reason (`signal SIGKILL`) says more.
+   */
+  async #reasonOf(error: Error): Promise<Error> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.exited,
+      new Promise<void>((resolve) => timer = setTimeout(resolve, PIPE_FAILURE_GRACE_MS)),
+    ]);
+    clearTimeout(timer);
+    return this.#dead ?? error;
   }
 
   async #readStderr(): Promise<void> {
@@ -184,10 +205,11 @@ export class HostProcess {
       this.#pending.set(id, { resolve, reject });
     });
     const text = JSON.stringify({ id, op, ...params }) + "\n";
-    this.#writer.write(this.#encoder.encode(text)).catch((error) => {
-      this.#pending.get(id)?.reject(
+    this.#writer.write(this.#encoder.encode(text)).catch(async (error) => {
+      const reason = await this.#reasonOf(
         new Error(`Driver host input failed: ${errorMessage(error)}`),
       );
+      this.#pending.get(id)?.reject(reason);
       this.#pending.delete(id);
     });
     return reply;

@@ -10,7 +10,6 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { Redis } from "ioredis";
 import {
   ALL_CAPABILITIES,
   brokerClosedError,
@@ -43,10 +42,12 @@ import {
 } from "./_codec.ts";
 import { scriptError } from "./_scripts.ts";
 import { RedisConnections, type ScriptArg } from "./_connections.ts";
-import { RedisDeadLetters } from "./_dead_letters.ts";
+import { RedisDeadLetters, ShardedDeadLetters } from "./_dead_letters.ts";
 import { Leases } from "./_recovery.ts";
 import { Receipt, settleArgs, settleGroup } from "./_settle.ts";
 import type { RedisBrokerOptions } from "./_config.ts";
+import { type IoRedis, topology } from "./_topology.ts";
+import { shardKeys, shardOf } from "./_shards.ts";
 
 /** Most due retries moved back to their queues per reserve call. */
 const PROMOTE_PER_RESERVE = 500;
@@ -65,41 +66,53 @@ export class RedisBroker implements BrokerInstance {
   readonly capabilities = ALL_CAPABILITIES;
   // Once a task is in Redis it outlives this process; how it outlives Redis is its persistence.
   readonly durable = true;
-  readonly keys: RedisKeys;
+  /**
+   * The key layout of each queue shard: one shard with the original keys
+   * on a standalone Redis or Sentinel; `shards` hash-tagged ones on a cluster.
+   */
+  readonly shards: readonly RedisKeys[];
 
   readonly #o: RedisBrokerOptions;
   readonly #name: string;
   readonly #ctx: RedisBrokerContext;
   readonly #log: Logger;
-  /** Consumers this instance reserved for, with their round-robin slot. */
-  readonly #consumers = new Map<string, { slot: number }>();
+  /**
+   * Consumers this instance reserved for, with their priority round-robin
+   * slot in each shard and the shard they look at first next time.
+   */
+  readonly #consumers = new Map<string, { slots: number[]; next: number }>();
   #closed = false;
   readonly #leases: Leases;
   readonly #conn: RedisConnections;
-  readonly #dlq: RedisDeadLetters;
+  readonly #dlq: ShardedDeadLetters;
   readonly #stopListening: () => void;
 
   /**
-   * `RedisClass` is ioredis's `Redis`, passed in so that the plugin loads
-   * ioredis only when a broker is created.
+   * `io` is ioredis, passed in so that the plugin loads it only when a
+   * broker is created.
    */
-  constructor(options: RedisBrokerOptions, ctx: RedisBrokerContext, RedisClass: typeof Redis) {
+  constructor(options: RedisBrokerOptions, ctx: RedisBrokerContext, io: IoRedis) {
     this.#o = options;
     this.#ctx = ctx;
     this.#name = ctx.name;
     this.#log = ctx.logger;
-    this.keys = redisKeys(options.prefix, options.task_key);
+    const where = topology(options);
+    this.shards = where.cluster
+      ? shardKeys(options.prefix, options.shards)
+      : [redisKeys(options.prefix, options.task_key)];
     this.#conn = new RedisConnections({
-      url: options.url,
+      topology: where,
       name: ctx.name,
-      wakeChannel: this.keys.wake,
+      wakeChannel: this.shards[0]!.wake,
       logger: ctx.logger,
-      Redis: RedisClass,
+      io,
     });
-    this.#dlq = new RedisDeadLetters(this.#conn, this.keys, () => this.#now());
+    this.#dlq = new ShardedDeadLetters(
+      this.shards.map((keys) => new RedisDeadLetters(this.#conn, keys, () => this.#now())),
+    );
     this.#leases = new Leases(
       this.#conn,
-      this.keys,
+      this.shards,
       options,
       this.#consumers,
       ctx.logger,
@@ -111,6 +124,8 @@ export class RedisBroker implements BrokerInstance {
   /** Waits up to `ms` for the first connection; logs and carries on when Redis is down. */
   async ready(ms: number): Promise<void> {
     await this.#conn.whenReady(this.#conn.redis, ms);
+    // Opened now, so the first batch does not find it still connecting.
+    if (this.#o.wait_replicas > 0) await this.#conn.whenReady(this.#conn.producer, ms);
     if ((this.#conn.redis.status as string) !== "ready") {
       this.#log.error("Redis is unreachable; retrying in the background", {
         url: this.#conn.safeUrl,
@@ -127,7 +142,8 @@ export class RedisBroker implements BrokerInstance {
   async enqueue(tasks: readonly Task[]): Promise<void> {
     if (this.#closed) throw brokerClosedError(this.#name);
     if (tasks.length === 0) return;
-    const args: ScriptArg[] = [];
+    const n = this.shards.length;
+    const args: ScriptArg[][] = this.shards.map(() => []);
     let wake = false;
     for (const task of tasks) {
       const priority = task.priority ?? "normal";
@@ -145,7 +161,7 @@ export class RedisBroker implements BrokerInstance {
           cause: error,
         });
       }
-      args.push(
+      args[shardOf(task.id, n)]!.push(
         task.id,
         index,
         body,
@@ -155,19 +171,50 @@ export class RedisBroker implements BrokerInstance {
         task.pipeline ?? "",
       );
     }
-    const { keys } = this;
+    // One script call per shard: each is all or nothing, and a batch sent
+    // again lands on the same shards (by id), where it is recognised.
+    await Promise.all(
+      args.map((shardArgs, i) => shardArgs.length > 0 ? this.#enqueueShard(i, shardArgs) : null),
+    );
+    if (wake) this.#conn.wakeConsumers();
+  }
+
+  async #enqueueShard(shard: number, args: ScriptArg[]): Promise<void> {
+    const keys = this.shards[shard]!;
+    const replicas = this.#o.wait_replicas;
+    const conn = replicas > 0 ? this.#conn.producer : this.#conn.redis;
+    // The capacity is shared evenly by the shards.
+    const capacity = Math.ceil((this.#o.capacity ?? 0) / this.shards.length);
     for (;;) {
-      const reply = await this.#conn.script("thEnqueue", keys.queues, [
-        this.#now(),
-        keys.taskPrefix,
-        keys.taskSuffix,
-        this.#o.capacity ?? 0,
-        ...args,
-      ]) as string[];
+      // WAIT counts the writes of one connection: on a cluster, the one to the
+      // shard's master, which must not have changed while the script ran.
+      const node = replicas > 0 ? this.#conn.nodeOf(conn, keys.queues[1]) : undefined;
+      const reply = await this.#conn.script(
+        "thEnqueue",
+        keys.queues,
+        [
+          this.#now(),
+          keys.taskPrefix,
+          keys.taskSuffix,
+          capacity,
+          ...args,
+        ],
+        false,
+        conn,
+      ) as string[];
       const error = scriptError("thEnqueue", reply[0]!, reply[1], this.#name);
       if (error) throw error;
       if (reply[0] !== "full") {
-        if (wake) this.#conn.wakeConsumers();
+        // "again" writes too (see ENQUEUE), so WAIT also covers a batch sent earlier.
+        if (replicas > 0) {
+          if (!node || this.#conn.nodeOf(conn, keys.queues[1]) !== node) {
+            throw new Error(
+              `Shard "${keys.prefix}" changed masters during the enqueue; the batch is not ` +
+                "acknowledged yet",
+            );
+          }
+          await this.#conn.waitForReplicas(node, replicas, this.#o.wait_timeout);
+        }
         return;
       }
       // Backpressure: the gateway waits, the hub queue fills, its overflow policy applies.
@@ -181,13 +228,29 @@ export class RedisBroker implements BrokerInstance {
   async reserve(consumer: string, max: number, signal: AbortSignal): Promise<Delivery[]> {
     checkReserveSize(max);
     if (!this.#closed) this.#leases.start();
+    const n = this.shards.length;
+    let state = this.#consumers.get(consumer);
+    if (!state) this.#consumers.set(consumer, state = { slots: this.shards.map(() => 0), next: 0 });
     for (;;) {
       if (this.#closed || signal.aborted) return [];
       const holder = `${consumer}@${this.#conn.epoch}`;
-      const deliveries = await this.#take(consumer, holder, max, false);
-      if (deliveries.length > 0) return await this.#dated(deliveries);
-      const moved = await this.#wait(consumer, holder, signal);
-      if (moved !== null) return await this.#dated([this.#landed(consumer, holder, moved)]);
+      // Every shard in turn, starting one further each call, so all are served
+      // alike, until `max` are taken (a busy first shard fills it in one call).
+      const taken: Delivery[] = [];
+      const start = state.next;
+      state.next = (start + 1) % n;
+      for (let k = 0; k < n && taken.length < max; k++) {
+        const shard = (start + k) % n;
+        const deliveries = await this.#take(shard, consumer, holder, max - taken.length, false);
+        if (deliveries.length > 0) taken.push(...await this.#dated(shard, deliveries));
+      }
+      // Taken from several shards: higher priorities first, each shard's order kept.
+      if (taken.length > 0) return n === 1 ? taken : byPriority(taken);
+      const shard = start;
+      const moved = await this.#wait(shard, consumer, holder, signal);
+      if (moved !== null) {
+        return await this.#dated(shard, [this.#landed(shard, consumer, holder, moved)]);
+      }
     }
   }
 
@@ -197,10 +260,11 @@ export class RedisBroker implements BrokerInstance {
    * the same `created_at`: the identity of their samples without `ts`
    * derives from it. Only foreign producers' tasks pay this round trip.
    */
-  async #dated(deliveries: Delivery[]): Promise<Delivery[]> {
+  async #dated(shard: number, deliveries: Delivery[]): Promise<Delivery[]> {
     const undated = deliveries.filter((d) => (d.receipt as Receipt).undated);
     if (undated.length === 0) return deliveries;
-    const { keys } = this;
+    // One shard's keys share a slot, so this pipeline goes to one node.
+    const keys = this.shards[shard]!;
     const pipeline = this.#conn.redis.pipeline();
     for (const d of undated) {
       pipeline.hget(keys.taskPrefix + d.task.id + keys.taskSuffix, "created_at");
@@ -219,11 +283,11 @@ export class RedisBroker implements BrokerInstance {
    * sent without waiting for its reply; later commands on the same
    * connection (started, settle) run after it.
    */
-  #landed(consumer: string, holder: string, element: Buffer): Delivery {
-    this.#take(consumer, holder, 1, true).catch((error) =>
+  #landed(shard: number, consumer: string, holder: string, element: Buffer): Delivery {
+    this.#take(shard, consumer, holder, 1, true).catch((error) =>
       this.#log.debug("Cannot mark a task assigned", { error: errorMessage(error) })
     );
-    return this.#delivery(element, holder, this.#now());
+    return this.#delivery(shard, element, holder, this.#now());
   }
 
   /**
@@ -231,9 +295,9 @@ export class RedisBroker implements BrokerInstance {
    * settling it (removing it from the processing list, dead-lettering it)
    * needs those bytes, not their lossy decoding.
    */
-  #delivery(element: Buffer, holder: string, now: number): Delivery {
+  #delivery(shard: number, element: Buffer, holder: string, now: number): Delivery {
     const decoded = decodeElement(element, now);
-    const receipt = new Receipt(this, decoded.raw, holder);
+    const receipt = new Receipt(this, decoded.raw, holder, shard);
     receipt.bytes = decoded.bytes;
     if ("undated" in decoded) receipt.undated = true;
     const delivery: Delivery = { task: decoded.task, receipt };
@@ -241,10 +305,9 @@ export class RedisBroker implements BrokerInstance {
     return delivery;
   }
 
-  async #take(consumer: string, holder: string, max: number, landed: boolean) {
-    const { keys } = this;
-    const state = this.#consumers.get(consumer) ?? { slot: 0 };
-    this.#consumers.set(consumer, state);
+  async #take(shard: number, consumer: string, holder: string, max: number, landed: boolean) {
+    const keys = this.shards[shard]!;
+    const state = this.#consumers.get(consumer)!;
     const now = this.#now();
     const reply = await this.#conn.script("thReserve", [
       ...keys.queues,
@@ -259,27 +322,28 @@ export class RedisBroker implements BrokerInstance {
       this.#o.lease,
       keys.taskPrefix,
       keys.taskSuffix,
-      state.slot,
+      state.slots[shard]!,
       landed ? "1" : "0",
       consumer,
       PROMOTE_PER_RESERVE,
     ], true) as [number, ...Buffer[]];
-    state.slot = Number(reply[0]);
+    state.slots[shard] = Number(reply[0]);
     const out: Delivery[] = [];
     // A landed element was delivered already (it is the reply's first).
     if (landed) return out;
     for (let i = 1; i < reply.length; i++) {
-      out.push(this.#delivery(reply[i] as Buffer, holder, now));
+      out.push(this.#delivery(shard, reply[i] as Buffer, holder, now));
     }
     return out;
   }
 
-  /** Blocks on the normal-priority queue for one poll interval (see `blockingMove()`). */
-  #wait(consumer: string, holder: string, signal: AbortSignal): Promise<Buffer | null> {
+  /** Blocks on a shard's normal-priority queue for one poll interval (see `blockingMove()`). */
+  #wait(shard: number, consumer: string, holder: string, signal: AbortSignal) {
+    const keys = this.shards[shard]!;
     return this.#conn.blockingMove(
       consumer,
-      this.keys.queues[1]!,
-      this.keys.processing(holder),
+      keys.queues[1]!,
+      keys.processing(holder),
       this.#o.poll_interval,
       signal,
     );
@@ -317,21 +381,27 @@ export class RedisBroker implements BrokerInstance {
     } catch (error) {
       return Promise.reject(error);
     }
-    for (const r of receipts) r.started = true;
-    const ids = deliveries.map((d) => d.task.id).filter((id) => id !== "");
-    if (ids.length > 0) {
+    const ids = this.shards.map((): string[] => []);
+    receipts.forEach((r, i) => {
+      r.started = true;
+      const id = deliveries[i]!.task.id;
+      if (id !== "") ids[r.shard]!.push(id);
+    });
+    ids.forEach((shardIds, shard) => {
+      if (shardIds.length === 0) return;
+      const keys = this.shards[shard]!;
       // The record is informational: handlers need not wait for it. Commands
       // on this connection run in order, so a later getTask() or settle sees it.
-      this.#conn.script("thStarted", [], [
+      this.#conn.script("thStarted", [keys.queues[1]], [
         this.#now(),
-        this.keys.taskPrefix,
-        this.keys.taskSuffix,
-        ...ids,
+        keys.taskPrefix,
+        keys.taskSuffix,
+        ...shardIds,
       ])
         .catch((error) =>
           this.#log.debug("Cannot mark tasks running", { error: errorMessage(error) })
         );
-    }
+    });
     return Promise.resolve();
   }
 
@@ -342,18 +412,19 @@ export class RedisBroker implements BrokerInstance {
       (d) => this.#receipt(d),
       (r) => r.started ? "running" : "assigned",
     );
-    // One script call per consumer key (a worker's batch is one).
-    const groups = new Map<string, number[]>();
+    // One script call per shard and consumer key (a worker's batch is one).
+    const groups = new Map<string, { shard: number; holder: string; indexes: number[] }>();
     receipts.forEach((r, i) => {
-      let g = groups.get(r.holder);
-      if (!g) groups.set(r.holder, g = []);
-      g.push(i);
+      const key = `${r.shard}\0${r.holder}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, g = { shard: r.shard, holder: r.holder, indexes: [] });
+      g.indexes.push(i);
     });
     const now = this.#now();
-    await Promise.all([...groups].map(([holder, indexes]) => {
+    await Promise.all([...groups.values()].map(({ shard, holder, indexes }) => {
       const args: ScriptArg[] = [];
-      for (const i of indexes) args.push(...settleArgs(settlements[i]!, receipts[i]!, now));
-      return settleGroup(this.#conn, this.keys, {
+      for (const i of indexes) args.push(...settleArgs(settlements[i]!, receipts[i]!, now, i));
+      return settleGroup(this.#conn, this.shards[shard]!, {
         holder,
         args,
         settlements: indexes.map((i) => settlements[i]!),
@@ -390,21 +461,31 @@ export class RedisBroker implements BrokerInstance {
   // ------------------------------------------------------------ status
 
   async getTask(id: string): Promise<TaskRecord | undefined> {
-    const hash = await this.#conn.redis.hgetall(this.keys.task(id)).catch((e) => {
-      throw this.#conn.wrap(e);
-    });
-    return recordFromHash(id, hash);
+    // The shard its id hashes to first; a foreign producer may have pushed it to another.
+    const first = shardOf(id, this.shards.length);
+    const order = [first, ...[...this.shards.keys()].filter((i) => i !== first)];
+    for (const shard of order) {
+      const hash = await this.#conn.redis.hgetall(this.shards[shard]!.task(id)).catch((e) => {
+        throw this.#conn.wrap(e);
+      });
+      const record = recordFromHash(id, hash);
+      if (record) return record;
+    }
+    return undefined;
   }
 
+  /** The totals over every shard. */
   async depth(): Promise<BrokerDepth> {
-    const { keys } = this;
-    const [queued, inflight, delayed, dead] = await this.#conn.script("thDepth", [
-      ...keys.queues,
-      keys.delayed,
-      keys.dlq,
-      keys.consumers,
-    ], [keys.prefix]) as number[];
-    return { queued: queued!, inflight: inflight!, delayed: delayed!, dead: dead! };
+    const counts = await Promise.all(this.shards.map((keys) =>
+      this.#conn.script("thDepth", [
+        ...keys.queues,
+        keys.delayed,
+        keys.dlq,
+        keys.consumers,
+      ], [keys.prefix]) as Promise<number[]>
+    ));
+    const total = (i: number) => counts.reduce((sum, c) => sum + c[i]!, 0);
+    return { queued: total(0), inflight: total(1), delayed: total(2), dead: total(3) };
   }
 
   async health(): Promise<void> {
@@ -432,4 +513,10 @@ export class RedisBroker implements BrokerInstance {
     }
     await this.#conn.quit();
   }
+}
+
+/** Deliveries sorted by priority (high, normal, low), stable within one. */
+function byPriority(deliveries: Delivery[]): Delivery[] {
+  const rank = (d: Delivery) => QUEUE_INDEX[d.task.priority ?? "normal"] ?? 2;
+  return deliveries.sort((a, b) => rank(a) - rank(b));
 }

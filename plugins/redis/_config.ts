@@ -6,10 +6,54 @@
  */
 import { duration, z } from "../../core/mod.ts";
 
+/** Where the broker connects when neither `url` nor `sentinels` is given. */
+export const DEFAULT_URL = "redis://127.0.0.1:6379";
+
+/** `host:port` of a Sentinel or cluster node. */
+const hostPort = z.string().regex(/^\S+:\d{1,5}$/, {
+  error: 'Expected "host:port"',
+});
+
 /** The `config:` block of a `type: redis` broker. */
 export const redisBrokerConfig = z.strictObject({
-  url: z.string().min(1).default("redis://127.0.0.1:6379").describe(
-    "Redis URL (redis:// or rediss://, optionally with user, password and database number)",
+  url: z.string().min(1).optional().describe(
+    "Redis URL (redis:// or rediss://, optionally with user, password and database number); " +
+      `${DEFAULT_URL} when neither \`url\` nor \`sentinels\` is given. Put a password in ` +
+      "as ${REDIS_PASSWORD}",
+  ),
+  sentinels: z.array(hostPort).min(1).optional().describe(
+    'Sentinels to ask for the current master ("host:port" each), instead of `url`: on a ' +
+      "failover the broker reconnects to the new master by itself",
+  ),
+  name: z.string().min(1).optional().describe(
+    "Name of the master the sentinels monitor (required with `sentinels`)",
+  ),
+  cluster: z.array(hostPort).min(1).optional().describe(
+    'Nodes of a Redis Cluster to start from ("host:port" each), instead of `url`: tasks are ' +
+      "spread over `shards` queue shards, so N masters carry about N times the traffic",
+  ),
+  shards: z.int().min(1).max(1024).default(12).describe(
+    "Queue shards with `cluster` (each one hash slot, spread evenly over the slot ranges); " +
+      "more shards than masters keeps the load even when masters are added. Every process " +
+      "of a fleet must use the same number",
+  ),
+  username: z.string().min(1).optional().describe(
+    "User of the Redis servers (ACL) found through `sentinels` or `cluster`",
+  ),
+  password: z.string().min(1).optional().describe(
+    "Password of the Redis servers found through `sentinels` or `cluster`; use ${REDIS_PASSWORD}",
+  ),
+  sentinel_password: z.string().min(1).optional().describe(
+    "Password of the sentinels themselves, when they require one; use ${SENTINEL_PASSWORD}",
+  ),
+  wait_replicas: z.int().min(0).default(0).describe(
+    "Replicas that must hold a batch before it counts as enqueued (Redis `WAIT`): with 1 or " +
+      "more, a failover cannot lose a batch the hub acknowledged. 0 acknowledges once the " +
+      "master has it (replication is asynchronous)",
+  ),
+  wait_timeout: duration({ timer: true }).prefault("1s").describe(
+    "How long a batch waits for `wait_replicas`; when fewer replicas confirm in time, the " +
+      "enqueue fails and the hub sends the batch again (it is not added twice)",
   ),
   prefix: z.string().regex(/^[^\s{}]+$/, {
     error: "Prefix must not contain spaces or braces",
@@ -49,6 +93,41 @@ export const redisBrokerConfig = z.strictObject({
   connect_timeout: duration({ timer: true }).prefault("2s").describe(
     "How long start-up waits for Redis before going on and retrying in the background",
   ),
+}).superRefine((config, ctx) => {
+  const given = (["url", "sentinels", "cluster"] as const).filter((f) => config[f] !== undefined);
+  if (given.length > 1) {
+    ctx.addIssue({
+      code: "custom",
+      path: [given[1]!],
+      message: "Give one of `url`, `sentinels` or `cluster`, not several",
+    });
+  }
+  if (config.sentinels && config.name === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["name"],
+      message: "`sentinels` needs the `name` of the master they monitor",
+    });
+  }
+  for (const field of ["name", "sentinel_password"] as const) {
+    if (!config.sentinels && config[field] !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [field],
+        message: `\`${field}\` is only used with \`sentinels\``,
+      });
+    }
+  }
+  for (const field of ["username", "password"] as const) {
+    if (!config.sentinels && !config.cluster && config[field] !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [field],
+        message: `\`${field}\` is only used with \`sentinels\` or \`cluster\` ` +
+          "(put credentials in `url`)",
+      });
+    }
+  }
 });
 
 /** Validated options of the Redis broker (the parsed `config:` block). */

@@ -7,9 +7,11 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { Redis } from "ioredis";
-import { errorMessage, type Logger, redactText } from "../../core/mod.ts";
+import type { Cluster, Redis } from "ioredis";
+import { errorMessage, type Logger } from "../../core/mod.ts";
 import { type ScriptName, SCRIPTS } from "./_scripts.ts";
+import type { IoRedis, Topology } from "./_topology.ts";
+import { slotOf } from "./_shards.ts";
 
 /** An argument of a Lua script. */
 export type ScriptArg = string | number | Buffer;
@@ -20,17 +22,18 @@ const CONNECTION_LOST = /Stream isn't writeable|Connection is closed|ECONNREFUSE
 
 /** Options of {@link RedisConnections}. */
 export interface RedisConnectionsOptions {
-  url: string;
+  /** Where the connections go (one server, or the master the sentinels name). */
+  topology: Topology;
   /** The broker's name, in connection names. */
   name: string;
   /** The channel on which enqueues of high or low priority tasks wake idle consumers. */
   wakeChannel: string;
   logger: Logger;
   /**
-   * ioredis's `Redis`, passed in so that the plugin loads ioredis only when
-   * a broker is created.
+   * ioredis, passed in so that the plugin loads it only when a broker is
+   * created.
    */
-  Redis: typeof Redis;
+  io: IoRedis;
 }
 
 /** The connections of one broker instance. */
@@ -64,15 +67,45 @@ export class RedisConnections {
       this.epoch++;
       void this.#checkEvictionPolicy();
     });
+    // A cluster connection stays ready while one of its masters fails over:
+    // a node's error starts a new epoch, as a reconnect does (see `epoch`).
+    if (this.cluster) this.redis.on("node error", () => this.epoch++);
   }
 
-  /** The URL without its password, for messages. */
+  /** Whether the connections are to a Redis Cluster. */
+  get cluster(): boolean {
+    return this.#o.topology.cluster;
+  }
+
+  /**
+   * The connection through which `conn` sends commands on `key`: itself on
+   * a standalone Redis; on a cluster, its connection to the master that
+   * serves the key's slot now (`undefined` while no master does).
+   */
+  nodeOf(conn: Redis, key: string): Redis | undefined {
+    if (!this.cluster) return conn;
+    const cluster = conn as unknown as Cluster;
+    const owner = cluster.slots[slotOf(key)]?.[0];
+    return cluster.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === owner);
+  }
+
+  /**
+   * The connections to every master: the one connection of a standalone
+   * Redis, or each master of a cluster (for commands that are per node,
+   * such as SCAN).
+   */
+  masters(): Redis[] {
+    if (!this.cluster) return [this.redis];
+    return (this.redis as unknown as Cluster).nodes("master");
+  }
+
+  /** The target without secrets, for messages. */
   get safeUrl(): string {
-    return redactText(this.#o.url);
+    return this.#o.topology.where;
   }
 
   #connect(role: string): Redis {
-    const redis = new this.#o.Redis(this.#o.url, {
+    const redis = this.#o.topology.open(this.#o.io, {
       // Fail fast while disconnected: callers (gateway, workers) hold their
       // work and retry with backoff, which keeps backpressure honest.
       enableOfflineQueue: false,
@@ -80,6 +113,8 @@ export class RedisConnections {
       connectionName: `telemetryhub:${this.#o.name}:${role}`,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
       lazyConnect: false,
+      // A master demoted by a failover refuses writes: find the new one.
+      reconnectOnError: (error) => error.message.startsWith("READONLY") ? 2 : false,
     });
     for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { lua });
     redis.on("error", (error: Error) => {
@@ -115,26 +150,58 @@ export class RedisConnections {
     }
   }
 
-  /** Runs a script; with `buffers`, its bulk replies come back as bytes. */
+  /**
+   * The connection enqueues go through when they wait for replicas: `WAIT`
+   * blocks its connection until the replicas confirm, so it gets its own
+   * rather than holding up reserves and settlements behind it.
+   */
+  get producer(): Redis {
+    if (!this.#producer) this.#producer = this.#connect("producer");
+    return this.#producer;
+  }
+  #producer: Redis | undefined;
+
+  /**
+   * Waits until `replicas` replicas hold every write made so far on `conn`
+   * (`WAIT`), at most `timeoutMs`; throws (so the caller sends the batch
+   * again) when fewer confirm in time.
+   */
+  async waitForReplicas(conn: Redis, replicas: number, timeoutMs: number): Promise<void> {
+    let confirmed: number;
+    try {
+      confirmed = await conn.wait(replicas, timeoutMs);
+    } catch (error) {
+      throw this.wrap(error, conn);
+    }
+    if (confirmed < replicas) {
+      throw new Error(
+        `Only ${confirmed} of ${replicas} replicas of Redis at "${this.safeUrl}" confirmed ` +
+          `the batch within ${timeoutMs} ms (wait_replicas); it is not acknowledged yet`,
+      );
+    }
+  }
+
+  /** Runs a script (on `conn`, the command connection by default); with `buffers`, its bulk replies come back as bytes. */
   async script(
     name: ScriptName,
     keys: readonly string[],
     args: ScriptArg[],
     buffers = false,
+    conn: Redis = this.redis,
   ): Promise<unknown> {
-    const fn = (this.redis as unknown as Record<string, ScriptFn>)[
+    const fn = (conn as unknown as Record<string, ScriptFn>)[
       buffers ? `${name}Buffer` : name
     ]!;
     try {
-      return await fn.call(this.redis, keys.length, ...keys, ...args);
+      return await fn.call(conn, keys.length, ...keys, ...args);
     } catch (error) {
-      throw this.wrap(error);
+      throw this.wrap(error, conn);
     }
   }
 
   /** Says "unreachable" in words when the connection is down, instead of ioredis's wording. */
-  wrap(error: unknown): Error {
-    const status = this.redis.status;
+  wrap(error: unknown, conn: Redis = this.redis): Error {
+    const status = conn.status;
     if (status === "ready" && !CONNECTION_LOST.test(errorMessage(error))) {
       return error instanceof Error ? error : new Error(String(error));
     }
@@ -157,6 +224,8 @@ export class RedisConnections {
    * it cannot be had (the consumer then waits out its poll interval).
    */
   async clientId(conn: Redis): Promise<number | undefined> {
+    // A cluster's blocking connection is one per node: no single id to unblock.
+    if (this.cluster) return undefined;
     this.#listenForWake();
     const known = this.#clientIds.get(conn);
     if (known !== undefined) return known;
@@ -201,6 +270,8 @@ export class RedisConnections {
 
   /** Tells every process's idle consumers that high or low priority tasks arrived. */
   wakeConsumers(): void {
+    // Cluster consumers are not woken: they look at every shard each poll_interval.
+    if (this.cluster) return;
     this.redis.publish(this.#o.wakeChannel, "1").catch((error) =>
       // Idle consumers then find the tasks within poll_interval.
       this.#log.debug("Cannot publish a wake-up", { error: errorMessage(error) })
@@ -309,8 +380,9 @@ export class RedisConnections {
     this.#wake?.disconnect();
   }
 
-  /** Closes the command connection. */
+  /** Closes the command connection (and the producer's). */
   async quit(): Promise<void> {
+    this.#producer?.disconnect();
     try {
       await this.redis.quit();
     } catch {

@@ -16,9 +16,19 @@ import {
 } from "./_codec.ts";
 import type { RedisConnections, ScriptArg } from "./_connections.ts";
 
-/** A dead letter as the API shows it (the seq is the broker's cursor). */
+/** A dead letter as the API shows it (the seq is the broker's cursor, the order its sort key). */
 function withoutSeq({ seq: _seq, ...letter }: StoredDeadLetter): DeadLetter {
+  delete (letter as { order?: number }).order;
   return letter;
+}
+
+/** Checks a page size. */
+function pageLimit(selector: { limit?: number }): number {
+  const limit = selector.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new RangeError(`Limit must be a positive integer, got "${limit}"`);
+  }
+  return limit;
 }
 
 /** The dead-letter queue of one broker. */
@@ -69,10 +79,7 @@ export class RedisDeadLetters {
   async list(
     selector: DeadLetterSelector & { limit?: number; cursor?: string },
   ): Promise<DeadLetterPage> {
-    const limit = selector.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new RangeError(`Limit must be a positive integer, got "${limit}"`);
-    }
+    const limit = pageLimit(selector);
     let after = -1;
     if (selector.cursor !== undefined) {
       after = Number(selector.cursor);
@@ -80,20 +87,32 @@ export class RedisDeadLetters {
         throw new RangeError(`Invalid dead-letter cursor "${selector.cursor}"`);
       }
     }
-    const items: StoredDeadLetter[] = [];
-    for await (
-      const chunk of this.#scan(after, Math.min(Math.max(limit + 1, 100), 1000))
-    ) {
-      for (const { letter } of chunk) {
-        if (!matchesSelector(letter, selector)) continue;
-        if (items.length === limit) {
-          // One more match exists: the next page starts after the last item taken.
-          return { items: items.map(withoutSeq), cursor: String(items[limit - 1]!.seq) };
-        }
-        items.push(letter);
-      }
+    const items = await this.matching(after, selector, limit + 1);
+    if (items.length > limit) {
+      // One more match exists: the next page starts after the last item taken.
+      return {
+        items: items.slice(0, limit).map(withoutSeq),
+        cursor: String(items[limit - 1]!.seq),
+      };
     }
     return { items: items.map(withoutSeq) };
+  }
+
+  /** Up to `count` dead letters after seq `after` that match `selector`, oldest first. */
+  async matching(
+    after: number,
+    selector: DeadLetterSelector,
+    count: number,
+  ): Promise<StoredDeadLetter[]> {
+    const items: StoredDeadLetter[] = [];
+    for await (const chunk of this.#scan(after, Math.min(Math.max(count, 100), 1000))) {
+      for (const { letter } of chunk) {
+        if (!matchesSelector(letter, selector)) continue;
+        items.push(letter);
+        if (items.length === count) return items;
+      }
+    }
+    return items;
   }
 
   /**
@@ -138,5 +157,64 @@ export class RedisDeadLetters {
     }
     if (action === "replay" && wake) this.#conn.wakeConsumers();
     return changed;
+  }
+}
+
+/** Where a dead letter sits among those of every shard: time, place in its settle call, shard. */
+function sortKey(letter: StoredDeadLetter): [number, number] {
+  return [letter.dead_lettered_at, (letter as { order?: number }).order ?? 0];
+}
+
+/**
+ * The dead-letter queues of every shard as one: pages merge the shards'
+ * queues oldest first (by time of dead-lettering, then by place in the
+ * settlement that dead-lettered them, then by shard), with a cursor that
+ * holds each shard's place. One shard is passed straight through, so a
+ * standalone Redis keeps its cursors.
+ */
+export class ShardedDeadLetters {
+  readonly #shards: readonly RedisDeadLetters[];
+
+  constructor(shards: readonly RedisDeadLetters[]) {
+    this.#shards = shards;
+  }
+
+  async list(
+    selector: DeadLetterSelector & { limit?: number; cursor?: string },
+  ): Promise<DeadLetterPage> {
+    if (this.#shards.length === 1) return await this.#shards[0]!.list(selector);
+    const limit = pageLimit(selector);
+    const after = this.#decodeCursor(selector.cursor);
+    // Each shard's next matches; the page is the oldest `limit` of them all.
+    const found = await Promise.all(
+      this.#shards.map((shard, i) => shard.matching(after[i]!, selector, limit + 1)),
+    );
+    const merged = found.flatMap((letters, shard) => letters.map((letter) => ({ letter, shard })))
+      .sort((a, b) => {
+        const [ta, oa] = sortKey(a.letter);
+        const [tb, ob] = sortKey(b.letter);
+        return ta - tb || oa - ob || a.shard - b.shard || a.letter.seq - b.letter.seq;
+      });
+    const page = merged.slice(0, limit);
+    const items = page.map(({ letter }) => withoutSeq(letter));
+    if (merged.length <= limit) return { items };
+    for (const { letter, shard } of page) after[shard] = letter.seq;
+    return { items, cursor: after.map((seq) => seq + 1).join(".") };
+  }
+
+  /** Each shard's seq to start after, from a cursor `list()` made (every shard from the head without one). */
+  #decodeCursor(cursor: string | undefined): number[] {
+    if (cursor === undefined) return this.#shards.map(() => -1);
+    const parts = cursor.split(".");
+    if (parts.length !== this.#shards.length || !parts.every((p) => /^\d{1,15}$/.test(p))) {
+      throw new RangeError(`Invalid dead-letter cursor "${cursor}"`);
+    }
+    return parts.map((p) => Number(p) - 1);
+  }
+
+  /** Replays or purges the matching dead letters of every shard. */
+  async change(action: "replay" | "purge", selector: DeadLetterSelector): Promise<number> {
+    const counts = await Promise.all(this.#shards.map((shard) => shard.change(action, selector)));
+    return counts.reduce((sum, n) => sum + n, 0);
   }
 }

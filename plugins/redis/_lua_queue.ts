@@ -57,13 +57,18 @@ for i = 5, #ARGV, 7 do
   if state then
     if state ~= 'completed' then
       if held[2] ~= ARGV[i + 3] or held[3] ~= ARGV[i + 5] then return {'duplicate', id} end
-      again = true
+      again = pre .. id .. suf
     else
       stale[id] = true -- a retained record of a finished life: start afresh
     end
   end
 end
-if again then return {'again'} end
+if again then
+  -- A write, so that WAIT after this call also waits for the batch applied before
+  -- (WAIT counts the replication offset of this connection's last write).
+  redis.call('HSET', again, 'updated_at', now)
+  return {'again'}
+end
 if capacity > 0 and redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
     + redis.call('LLEN', KEYS[3]) >= capacity then
   return {'full'}
@@ -169,7 +174,7 @@ return out
 /**
  * Marks reserved tasks running.
  *
- * KEYS: none
+ * KEYS: [1] any key of the tasks' shard (unused: it routes the call to the right cluster node)
  * ARGV: [1] now, [2] task key prefix, [3] task key suffix, then task ids
  * Returns: number of records updated
  */

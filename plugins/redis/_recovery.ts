@@ -17,7 +17,8 @@ const SWEEP_COUNT = 1000;
 /** The leases of one broker instance's consumers, and recovery of expired ones. */
 export class Leases {
   readonly #conn: RedisConnections;
-  readonly #keys: RedisKeys;
+  /** The key layout of each queue shard. */
+  readonly #shards: readonly RedisKeys[];
   readonly #o: Pick<RedisBrokerOptions, "lease" | "recover_interval">;
   /** Consumers this instance reserved for. */
   readonly #consumers: ReadonlyMap<string, unknown>;
@@ -27,17 +28,19 @@ export class Leases {
   #recovery: ReturnType<typeof setInterval> | undefined;
   /** SCAN cursor of the sweep for processing lists no consumer entry names. */
   #sweep = "0";
+  /** The master the sweep scans now (each master of a cluster in turn). */
+  #sweepNode = 0;
 
   constructor(
     conn: RedisConnections,
-    keys: RedisKeys,
+    shards: readonly RedisKeys[],
     options: Pick<RedisBrokerOptions, "lease" | "recover_interval">,
     consumers: ReadonlyMap<string, unknown>,
     log: Logger,
     now: () => number,
   ) {
     this.#conn = conn;
-    this.#keys = keys;
+    this.#shards = shards;
     this.#o = options;
     this.#consumers = consumers;
     this.#log = log;
@@ -53,13 +56,16 @@ export class Leases {
 
   async #renew(): Promise<void> {
     if (this.#conn.redis.status !== "ready" || this.#consumers.size === 0) return;
-    const pipeline = this.#conn.redis.pipeline();
-    for (const consumer of this.#consumers.keys()) {
-      pipeline.set(this.#keys.lease(`${consumer}@${this.#conn.epoch}`), "1", "PX", this.#o.lease);
-    }
-    try {
-      await pipeline.exec();
-    } catch { /* down: the error handler logs it; leases lapse and recovery takes over */ }
+    // One pipeline per shard: a cluster pipeline must stay within one slot.
+    await Promise.all(this.#shards.map(async (keys) => {
+      const pipeline = this.#conn.redis.pipeline();
+      for (const consumer of this.#consumers.keys()) {
+        pipeline.set(keys.lease(`${consumer}@${this.#conn.epoch}`), "1", "PX", this.#o.lease);
+      }
+      try {
+        await pipeline.exec();
+      } catch { /* down: the error handler logs it; leases lapse and recovery takes over */ }
+    }));
   }
 
   /** Stops the timers. */
@@ -78,22 +84,25 @@ export class Leases {
    */
   async recover(force: readonly string[] = []): Promise<number> {
     if (this.#conn.redis.status !== "ready") return 0;
-    const keys = this.#keys;
     try {
-      const found = force.length === 0 ? await this.#sweepStep() : [];
-      const [tasks, consumers] = await this.#conn.script(
-        "thRecover",
-        [keys.consumers, ...keys.queues],
-        [
-          this.#now(),
-          keys.prefix,
-          keys.taskPrefix,
-          keys.taskSuffix,
-          force.length,
-          ...force,
-          ...found,
-        ],
-      ) as [number, number];
+      const found = force.length === 0 ? await this.#sweepStep() : new Map<number, string[]>();
+      const counts = await Promise.all(this.#shards.map((keys, shard) =>
+        this.#conn.script(
+          "thRecover",
+          [keys.consumers, ...keys.queues],
+          [
+            this.#now(),
+            keys.prefix,
+            keys.taskPrefix,
+            keys.taskSuffix,
+            force.length,
+            ...force,
+            ...found.get(shard) ?? [],
+          ],
+        ) as Promise<[number, number]>
+      ));
+      const tasks = counts.reduce((sum, [t]) => sum + t, 0);
+      const consumers = counts.reduce((sum, [, c]) => sum + c, 0);
       if (tasks > 0 && force.length === 0) {
         this.#log.warn("Requeued tasks of consumers whose lease expired", {
           tasks,
@@ -111,19 +120,29 @@ export class Leases {
    * One step of a scan of the keyspace for processing lists (up to
    * {@link SWEEP_COUNT} keys a call, so each pass costs Redis little): a
    * list no consumer entry names, left by a stop at the wrong moment, is
-   * otherwise never seen. Returns the consumer key names found.
+   * otherwise never seen. A cluster's masters are scanned one after the
+   * other. Returns the consumer key names found, by shard.
    */
-  async #sweepStep(): Promise<string[]> {
-    const start = this.#keys.processing("");
-    const pattern = `${start.replace(/[*?[\]\\]/g, "\\$&")}*`;
-    const [next, found] = await this.#conn.redis.scan(
-      this.#sweep,
-      "MATCH",
-      pattern,
-      "COUNT",
-      SWEEP_COUNT,
-    );
+  async #sweepStep(): Promise<Map<number, string[]>> {
+    const masters = this.#conn.masters();
+    const node = masters[this.#sweepNode % masters.length]!;
+    const starts = this.#shards.map((keys) => keys.processing(""));
+    const escape = (text: string) => text.replace(/[*?[\]\\]/g, "\\$&");
+    // One shard: its own prefix. Several: what every shard's prefix starts with.
+    const pattern = starts.length === 1
+      ? `${escape(starts[0]!)}*`
+      : `${escape(starts[0]!.slice(0, starts[0]!.indexOf(":") + 1))}*`;
+    const [next, keys] = await node.scan(this.#sweep, "MATCH", pattern, "COUNT", SWEEP_COUNT);
     this.#sweep = next;
-    return found.map((key) => key.slice(start.length));
+    if (next === "0") this.#sweepNode++;
+    const found = new Map<number, string[]>();
+    for (const key of keys) {
+      const shard = starts.findIndex((start) => key.startsWith(start));
+      if (shard < 0) continue;
+      const list = found.get(shard) ?? [];
+      list.push(key.slice(starts[shard]!.length));
+      found.set(shard, list);
+    }
+    return found;
   }
 }

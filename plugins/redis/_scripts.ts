@@ -6,8 +6,9 @@
  *
  * Task keys (`task:{id}` by default) and per-consumer keys are built inside
  * the scripts from the prefixes passed in ARGV, because their names depend
- * on ids only known inside Redis. That is fine on a standalone Redis (and
- * with Sentinel), not on Redis Cluster.
+ * on ids only known inside Redis. On Redis Cluster every key of a queue
+ * shard carries the shard's hash tag (see `_shards.ts`), so the keys a
+ * script builds are in the slot of the keys it is given.
  *
  * @module
  */

@@ -25,11 +25,19 @@ export class Receipt {
     readonly raw: string,
     /** Consumer key name (consumer and connection epoch) whose processing list holds it. */
     readonly holder: string,
+    /** The queue shard it came from (0 on a standalone Redis). */
+    readonly shard = 0,
   ) {}
 }
 
 /** The settle script's arguments for one settlement. */
-export function settleArgs(s: Settlement, receipt: Receipt, now: number): ScriptArg[] {
+export function settleArgs(
+  s: Settlement,
+  receipt: Receipt,
+  now: number,
+  /** The settlement's place in its settle() call: orders dead letters of one instant. */
+  order = 0,
+): ScriptArg[] {
   const task = s.delivery.task;
   const ran = receipt.started && s.outcome !== "released";
   const attempts = task.attempts + (ran ? 1 : 0);
@@ -43,12 +51,13 @@ export function settleArgs(s: Settlement, receipt: Receipt, now: number): Script
     body = encodeTask({ ...task, attempts });
   } else if (s.outcome === "dead_letter") {
     error = JSON.stringify(s.error);
-    const letter: DeadLetter = {
+    const letter: DeadLetter & { order: number } = {
       // Quarantine: only the failed samples stay, under the same id.
       task: { ...(s.task ?? task), attempts },
       error: s.error,
       attempts,
       dead_lettered_at: now,
+      order,
     };
     if (receipt.bytes !== undefined) letter.raw_base64 = receipt.bytes.toString("base64");
     else if (s.delivery.invalid !== undefined) letter.raw = receipt.raw;

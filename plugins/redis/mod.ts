@@ -36,8 +36,8 @@ export default defineBroker({
   shared: true,
   async create(config, ctx) {
     // Loaded here, not at the top: listing plugins or writing docs needs no Redis client.
-    const { Redis } = await import("ioredis");
-    const broker = new RedisBroker(config, ctx, Redis);
+    const { Redis, Cluster } = await import("ioredis");
+    const broker = new RedisBroker(config, ctx, { Redis, Cluster });
     await broker.ready(config.connect_timeout);
     return broker;
   },

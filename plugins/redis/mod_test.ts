@@ -15,6 +15,8 @@ import {
   redisKeys,
 } from "./_codec.ts";
 import { scriptError } from "./_scripts.ts";
+import { hostPort, topology } from "./_topology.ts";
+import { CLUSTER_SLOTS, shardKeys, shardOf, shardTags, slotOf } from "./_shards.ts";
 import redis from "./mod.ts";
 
 Deno.test("redisKeys() follows the original design's layout", () => {
@@ -192,4 +194,60 @@ Deno.test("scriptError() maps every status code, and names unknown ones", () => 
     scriptError("thSettle", "weird", undefined, "b")?.message,
     'Script "thSettle" of broker "b" returned unknown code "weird"',
   );
+});
+
+Deno.test("the config takes sentinels and a master name instead of a url, never both", () => {
+  const ok = redis.config.parse({ sentinels: ["10.0.0.1:26379"], name: "mymaster" });
+  assert.equal(ok.url, undefined);
+  assert.equal(ok.wait_replicas, 0);
+  const issues = (input: Record<string, unknown>) =>
+    redis.config.safeParse(input).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  assert.deepEqual(issues({ sentinels: ["h:1"] }), [
+    "name: `sentinels` needs the `name` of the master they monitor",
+  ]);
+  assert.deepEqual(issues({ url: "redis://h", sentinels: ["h:1"], name: "m" }), [
+    "sentinels: Give one of `url`, `sentinels` or `cluster`, not several",
+  ]);
+  assert.deepEqual(issues({ password: "x" }), [
+    "password: `password` is only used with `sentinels` or `cluster` (put credentials in `url`)",
+  ]);
+  assert.match(issues({ sentinels: ["h"], name: "m" })?.[0] ?? "", /host:port/);
+});
+
+Deno.test("topology() names the target without its secrets", () => {
+  const parse = (input: Record<string, unknown>) => topology(redis.config.parse(input));
+  assert.equal(parse({}).where, "redis://127.0.0.1:6379");
+  assert.equal(parse({ url: "redis://app:s3cret@h:6380/2" }).where, "redis://app:***@h:6380/2");
+  assert.equal(
+    parse({ sentinels: ["a:1", "b:2"], name: "m", password: "s3cret" }).where,
+    "redis-sentinel://a:1,b:2/m",
+  );
+  assert.deepEqual(hostPort("::1:26379"), { host: "::1", port: 26379 });
+});
+
+Deno.test("shardTags() puts shard i's hash tag in the i-th of N equal slot ranges, the same every time", () => {
+  for (const n of [1, 3, 12, 16]) {
+    const tags = shardTags("telemetry", n);
+    assert.deepEqual(shardTags("telemetry", n), tags);
+    tags.forEach((tag, i) => {
+      const slot = slotOf(tag);
+      assert.ok(
+        slot >= Math.floor((i * CLUSTER_SLOTS) / n) && slot < ((i + 1) * CLUSTER_SLOTS) / n,
+      );
+    });
+  }
+  // Every key of a shard shares its slot, task records included.
+  const [keys] = shardKeys("telemetry", 12);
+  const slots = [keys!.queues[0], keys!.queues[1], keys!.dlq, keys!.task("abc"), keys!.lease("w@1")]
+    .map(slotOf);
+  assert.equal(new Set(slots).size, 1);
+  assert.match(keys!.task("abc"), /^\{telemetry:0(\.\d+)?\}:task:abc$/);
+});
+
+Deno.test("shardOf() spreads ids evenly and sends an id to the same shard every time", () => {
+  const counts = Array.from({ length: 12 }, () => 0);
+  for (let i = 0; i < 12_000; i++) counts[shardOf(`task-${i}`, 12)]!++;
+  for (const c of counts) assert.ok(c > 800 && c < 1200, `uneven: ${counts}`);
+  assert.equal(shardOf("abc", 12), shardOf("abc", 12));
+  assert.equal(shardOf("abc", 1), 0);
 });

@@ -112,9 +112,15 @@ export interface PrivateRedis {
   dispose(): Promise<void>;
 }
 
-/** Starts `redis-server --port <free> --save '' --appendonly yes --dir <tmpdir> [extra…]`. */
-export async function startPrivateRedis(extra: string[] = []): Promise<PrivateRedis> {
-  const dir = await Deno.makeTempDir({ prefix: "th-redis-" });
+/**
+ * Starts `redis-server --port <free> --save '' --appendonly yes --dir <tmpdir> [extra…]`,
+ * its directory made in `parent` (the system's temporary directory by default).
+ */
+export async function startPrivateRedis(
+  extra: string[] = [],
+  parent?: string,
+): Promise<PrivateRedis> {
+  const dir = await Deno.makeTempDir({ prefix: "th-redis-", ...(parent ? { dir: parent } : {}) });
   const port = freePort();
   const url = `redis://127.0.0.1:${port}`;
   let child: Deno.ChildProcess | undefined;
