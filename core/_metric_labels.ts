@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Logger } from "./log.ts";
 import client from "prom-client";
 
 /** Label value that stands for every value past a cap (devices past `metrics.max_devices`). */
@@ -134,4 +135,25 @@ export class GuardedCounter<T extends string> extends client.Counter<T> {
     }
     return super.labels(...values);
   }
+}
+
+/**
+ * The device label settings of a configuration: its devices keep their own
+ * series, and the first device past `metrics.max_devices` that is not in it
+ * is reported once.
+ */
+export function deviceLabelOptions(
+  config: { devices: Record<string, unknown>; metrics: { max_devices: number } },
+  logger: Logger,
+): DeviceLabelOptions {
+  return {
+    devices: Object.keys(config.devices),
+    maxDevices: config.metrics.max_devices,
+    onOverflow: (device, max) =>
+      logger.warn(
+        `More than ${max} devices not in the configuration: further ones are counted under ` +
+          `device="${OVERFLOW_LABEL}" in metrics (raise metrics.max_devices to see them)`,
+        { device, max_devices: max },
+      ),
+  };
 }

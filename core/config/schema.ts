@@ -244,7 +244,8 @@ export const configSchema = z.strictObject({
     error: 'Expected "auto" or a whole number of threads from 1 to 256',
   }).default("auto").describe(
     "Isolates (threads) that run the handler chains of this process, each with its own " +
-      "broker consumer and connections; auto: one per core. 1 runs everything on the main " +
+      "broker consumer and connections; auto: one per core but one (the main isolate also runs " +
+      "the hub and admin API, and brokers and databases share the machine). 1 runs everything on the main " +
       "isolate. Pipelines on an in-process broker (memory) or with a handler that holds a " +
       "one-isolate resource (an embedded PGlite database) run on the main isolate only",
   ),

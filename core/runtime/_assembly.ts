@@ -95,6 +95,44 @@ export class Assembly {
     this.#deps = deps;
   }
 
+  /**
+   * Takes stopped pipelines apart for a reload: forgets them and their
+   * devices, then closes every handler and broker the new configuration does
+   * not keep (flushing handlers first) and aborts their contexts.
+   */
+  async dismantle(
+    stopped: readonly PipelineRuntime[],
+    keep: { handlerKept(name: string): boolean; brokerKept(name: string): boolean },
+  ): Promise<void> {
+    const { pipelines, handlers, brokers, logger } = this.#deps;
+    for (const p of stopped) {
+      p.removeDepthProbe?.();
+      pipelines.delete(p.name);
+      for (const d of p.devices) this.deviceOwner.delete(d.status.name);
+      this.runners = this.runners.filter((r) => !p.devices.includes(r));
+    }
+    for (const [name, h] of [...handlers]) {
+      if (keep.handlerKept(name)) continue;
+      try {
+        await h.flush?.();
+        await h.close?.();
+      } catch (error) {
+        logger.warn("Closing handler failed", { handler: name, error: errorMessage(error) });
+      }
+      this.componentAbort.get(`handler:${name}`)?.abort();
+      handlers.delete(name);
+    }
+    for (const [name, b] of [...brokers]) {
+      if (keep.brokerKept(name)) continue;
+      await b.close().catch((error) =>
+        logger.warn("Closing broker failed", { broker: name, error: errorMessage(error) })
+      );
+      this.componentAbort.get(`broker:${name}`)?.abort();
+      brokers.delete(name);
+      this.routers.delete(name);
+    }
+  }
+
   /** A plugin context; a component created again under the same name aborts the old one. */
   #context(kind: PluginKind, name: string): PluginContext {
     const abort = new AbortController();

@@ -4,6 +4,10 @@
  * @module
  */
 import { errorMessage } from "../errors.ts";
+import type { BrokerDepth, BrokerInstance, HandlerInstance } from "../plugin.ts";
+import type { PipelineRuntime } from "./_assembly.ts";
+import type { DeviceStatus } from "./devices.ts";
+import type { PipelineTotals } from "./metrics.ts";
 
 /** One line of a readiness report. */
 export interface ReadinessCheck {
@@ -70,4 +74,100 @@ export class RateWindow {
   retain(keep: ReadonlySet<string>): void {
     for (const key of this.#history.keys()) if (!keep.has(key)) this.#history.delete(key);
   }
+}
+
+/** A broker's queue depths, as the console's overview shows them. */
+export interface BrokerReport {
+  name: string;
+  /** Pipelines whose tasks it holds. */
+  pipelines: string[];
+  shared: boolean;
+  durable: boolean;
+  /** `null` when the broker did not answer (see `error`). */
+  depth: BrokerDepth | null;
+  error?: string;
+}
+
+/**
+ * The readiness of a process: each broker and handler health check (within
+ * `timeoutMs`), each pipeline (ready while the runtime runs) and the checks
+ * of its thread isolates.
+ */
+export async function readinessChecks(input: {
+  brokers: ReadonlyMap<string, BrokerInstance>;
+  handlers: ReadonlyMap<string, HandlerInstance>;
+  pipelines: Iterable<string>;
+  state: string;
+  threads: Promise<ReadinessCheck[]> | undefined;
+}, timeoutMs: number): Promise<ReadinessCheck[]> {
+  const checks: Promise<ReadinessCheck>[] = [];
+  for (const [name, b] of input.brokers) {
+    checks.push(probe(`broker:${name}`, () => b.health(), timeoutMs));
+  }
+  for (const [name, h] of input.handlers) {
+    if (h.health) checks.push(probe(`handler:${name}`, () => h.health!(), timeoutMs));
+  }
+  for (const name of input.pipelines) {
+    checks.push(Promise.resolve(
+      input.state === "running"
+        ? { name: `pipeline:${name}`, ready: true }
+        : { name: `pipeline:${name}`, ready: false, reason: `Runtime is ${input.state}` },
+    ));
+  }
+  return [...await Promise.all(checks), ...await input.threads ?? []];
+}
+
+/** Each broker's queue depths (within `timeoutMs`) with the pipelines it serves. */
+export async function brokerReports(
+  brokers: ReadonlyMap<string, BrokerInstance>,
+  pipelines: Iterable<PipelineRuntime>,
+  timeoutMs: number,
+): Promise<BrokerReport[]> {
+  const all = [...pipelines];
+  return await Promise.all([...brokers].map(async ([name, broker]) => {
+    let depth: BrokerDepth | null = null;
+    const check = await probe(name, async () => {
+      depth = await broker.depth();
+    }, timeoutMs);
+    return {
+      name,
+      pipelines: all.filter((p) => p.brokerName === name).map((p) => p.name),
+      shared: broker.shared,
+      durable: broker.durable === true,
+      depth,
+      ...(check.reason === undefined ? {} : { error: check.reason }),
+    };
+  }));
+}
+
+/** Samples and tasks per second of each pipeline, from its totals, over `window`. */
+export function pipelineRates(
+  window: RateWindow,
+  pipelines: Iterable<string>,
+  totalsOf: (pipeline: string) => PipelineTotals,
+  now: number,
+): Record<string, PipelineRates> {
+  const out: Record<string, PipelineRates> = {};
+  for (const name of pipelines) {
+    const t = totalsOf(name);
+    const [samples_read = 0, samples_processed = 0, tasks = 0] = window.rates(
+      name,
+      [t.samples_read, t.samples_processed, t.tasks_completed],
+      now,
+    );
+    out[name] = { samples_read, samples_processed, tasks };
+  }
+  return out;
+}
+
+/** Samples per second of each device over `window`; devices gone are forgotten. */
+export function deviceRates(
+  window: RateWindow,
+  devices: readonly DeviceStatus[],
+  now: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of devices) out[d.name] = window.rates(d.name, [d.samples], now)[0]!;
+  window.retain(new Set(Object.keys(out)));
+  return out;
 }

@@ -5,29 +5,50 @@
  *
  * @module
  */
-import { type Clock, settledOrAborted, systemClock } from "../clock.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type { ResolvedConfig, Role } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import { createEventBus, type EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type { BrokerDepth, BrokerInstance, HandlerInstance } from "../plugin.ts";
+import type { BrokerInstance, HandlerInstance } from "../plugin.ts";
 import { type Random, seededRandom } from "../random.ts";
 import type { PluginRegistry } from "../registry.ts";
 import { type Sample, SampleStamper } from "../sample.ts";
 import type { DeviceStatus } from "./devices.ts";
-import { OVERFLOW_LABEL, type PipelineTotals, RuntimeMetrics } from "./metrics.ts";
+import { RuntimeMetrics } from "./metrics.ts";
+import { deviceLabelOptions } from "../_metric_labels.ts";
 import { Tap } from "./tap.ts";
 import { Assembly, type PipelineRuntime, startPipeline, StartupError } from "./_assembly.ts";
 import { ingestSamples } from "./_ingest.ts";
-import { type PipelineRates, probe, RateWindow, type ReadinessCheck } from "./_readiness.ts";
-import { handlerNames, planReload, type ReloadReport } from "./_reload.ts";
-import { resolveThreads, ThreadPool } from "./threads.ts";
+import {
+  type BrokerReport,
+  brokerReports,
+  deviceRates,
+  type PipelineRates,
+  pipelineRates,
+  RateWindow,
+  type ReadinessCheck,
+  readinessChecks,
+} from "./_readiness.ts";
+import { planReload, type ReloadReport } from "./_reload.ts";
+import type { ThreadPool } from "./threads.ts";
+import {
+  abandonedTasks,
+  closeComponents,
+  formatSummary,
+  type RunSummary,
+  stopPipelines,
+} from "./_shutdown.ts";
+import { startThreadPool, threadPlan, type ThreadSpec, threadSpec } from "./_thread_plan.ts";
 
 export {
+  type BrokerReport,
+  formatSummary,
   type PipelineRates,
   type PipelineRuntime,
   type ReadinessCheck,
   type ReloadReport,
+  type RunSummary,
   StartupError,
 };
 
@@ -56,39 +77,6 @@ export interface RuntimeOptions {
    * resolved against `baseDir` as the loader resolved them.
    */
   threadModule?: URL;
-}
-
-/** A broker's queue depths, as the console's overview shows them. */
-export interface BrokerReport {
-  name: string;
-  /** Pipelines whose tasks it holds. */
-  pipelines: string[];
-  shared: boolean;
-  durable: boolean;
-  /** `null` when the broker did not answer (see `error`). */
-  depth: BrokerDepth | null;
-  error?: string;
-}
-
-/** The one-line outcome printed on stop. */
-export interface RunSummary extends PipelineTotals {
-  uptime_ms: number;
-  /** Tasks left in an in-process broker after the grace period (lost with the process). */
-  tasks_abandoned: number;
-}
-
-/** Formats a {@link RunSummary} as one line. */
-export function formatSummary(s: RunSummary): string {
-  const parts = [
-    `${s.samples_read} samples read`,
-    `${s.tasks_completed} tasks completed`,
-    `${s.tasks_retried} retried`,
-    `${s.tasks_dead_lettered} dead-lettered`,
-    `${s.samples_dropped} samples dropped`,
-  ];
-  if (s.tasks_released > 0) parts.push(`${s.tasks_released} tasks released`);
-  if (s.tasks_abandoned > 0) parts.push(`${s.tasks_abandoned} tasks abandoned`);
-  return `Stopped after ${(s.uptime_ms / 1000).toFixed(1)}s: ${parts.join(", ")}`;
 }
 
 /** A running TelemetryHub process. */
@@ -164,16 +152,7 @@ export class Runtime {
 
   /** Configured devices keep their own series; request-derived ones are capped. */
   #configureMetrics(): void {
-    this.metrics.configure({
-      devices: Object.keys(this.#config.devices),
-      maxDevices: this.#config.metrics.max_devices,
-      onOverflow: (device, max) =>
-        this.#logger.warn(
-          `More than ${max} devices not in the configuration: further ones are counted under ` +
-            `device="${OVERFLOW_LABEL}" in metrics (raise metrics.max_devices to see them)`,
-          { device, max_devices: max },
-        ),
-    });
+    this.metrics.configure(deviceLabelOptions(this.#config, this.#logger));
   }
 
   /**
@@ -245,90 +224,33 @@ export class Runtime {
   }
 
   /**
-   * Which pipelines thread isolates may run (see `threads:`) and why each
-   * other one stays on this isolate: its broker lives in this isolate, or a
-   * handler holds something only one isolate may open.
-   */
-  #threadPlan(): { count: number; pipelines: string[]; mainOnly: Map<string, string> } {
-    const count = resolveThreads(this.#config.threads);
-    const pipelines: string[] = [];
-    const mainOnly = new Map<string, string>();
-    if (!this.#threadModule || !this.runsProcessor || count < 2) {
-      return { count: 1, pipelines, mainOnly };
-    }
-    for (const pr of this.pipelines.values()) {
-      if (!pr.broker.shared) {
-        mainOnly.set(
-          pr.name,
-          `its broker "${pr.brokerName}" lives in this isolate (sqlite or redis can be shared)`,
-        );
-        continue;
-      }
-      const names = handlerNames(this.#config.pipelines[pr.name]!);
-      const held = names.find((h) => this.handlers.get(h)?.mainIsolateOnly !== undefined);
-      if (held !== undefined) {
-        mainOnly.set(pr.name, `handler "${held}": ${this.handlers.get(held)!.mainIsolateOnly}`);
-        continue;
-      }
-      pipelines.push(pr.name);
-    }
-    return { count, pipelines, mainOnly };
-  }
-
-  /**
    * What thread isolates would run under the configuration in force: the
    * start config (its pipelines only those a thread may run) and a key that
    * changes when any of it does.
    */
-  #threadSpec() {
-    const plan = this.#threadPlan();
-    const pipelines = Object.fromEntries(
-      plan.pipelines.map((name) => [name, this.#config.pipelines[name]!]),
-    );
-    const config = { ...this.#config, role: "processor" as const, pipelines, tests: [] };
-    const plugins = this.#registry.list()
-      .filter((p) => p.source !== "builtin")
-      .map((p) => p.source);
-    const key = plan.pipelines.length === 0
-      ? ""
-      : JSON.stringify({ count: plan.count, config, plugins });
-    return { plan, config, plugins, key };
+  #threadSpec(): ThreadSpec {
+    const plan = threadPlan({
+      threads: this.#config.threads,
+      possible: this.#threadModule !== undefined && this.runsProcessor,
+      pipelines: this.pipelines.values(),
+      config: this.#config,
+      handlers: this.handlers,
+    });
+    return threadSpec(plan, this.#config, this.#registry);
   }
 
   /** Starts the thread isolates `threads:` asks for, when there is something for them to run. */
   #startThreads(): void {
-    const { plan, config, plugins, key } = this.#threadSpec();
-    for (const [pipeline, why] of plan.mainOnly) {
-      this.#logger.info("Pipeline runs on the main isolate only", { pipeline, reason: why });
-    }
-    this.#threadKey = "";
-    if (key === "") return;
-    try {
-      structuredClone(config);
-    } catch (error) {
-      this.#logger.error("Cannot give the configuration to thread isolates; running on one", {
-        error: errorMessage(error),
-      });
-      return;
-    }
-    this.#threadKey = key;
-    const pool = new ThreadPool({
-      module: this.#threadModule!,
-      count: plan.count - 1,
-      start: (thread) => ({
-        config,
-        plugins,
-        baseDir: this.#baseDir,
-        dataDir: this.#dataDir,
-        seed: (this.#seed + thread) >>> 0,
-      }),
+    const spec = this.#threadSpec();
+    this.#threads = startThreadPool(spec, {
+      module: this.#threadModule,
+      baseDir: this.#baseDir,
+      dataDir: this.#dataDir,
+      seed: this.#seed,
       logger: this.#logger,
-      onRestart: (thread) => this.metrics.threadRestarts.labels(String(thread)).inc(),
+      metrics: this.metrics,
     });
-    this.#threads = pool;
-    this.metrics.addOtherIsolates(pool);
-    for (let n = 1; n < plan.count; n++) this.metrics.threadRestarts.labels(String(n)).inc(0);
-    pool.start();
+    this.#threadKey = this.#threads ? spec.key : "";
   }
 
   /** Device states of this process. */
@@ -365,23 +287,13 @@ export class Runtime {
 
   /** Readiness of every broker, handler and pipeline, each with a reason when not ready. */
   async readiness(timeoutMs = 2000): Promise<ReadinessCheck[]> {
-    const checks: Promise<ReadinessCheck>[] = [];
-    for (const [name, b] of this.brokers) {
-      checks.push(probe(`broker:${name}`, () => b.health(), timeoutMs));
-    }
-    for (const [name, h] of this.handlers) {
-      if (h.health) checks.push(probe(`handler:${name}`, () => h.health!(), timeoutMs));
-    }
-    const threads = this.#threads?.readiness(timeoutMs);
-    const state = this.#state;
-    for (const name of this.pipelines.keys()) {
-      checks.push(Promise.resolve(
-        state === "running"
-          ? { name: `pipeline:${name}`, ready: true }
-          : { name: `pipeline:${name}`, ready: false, reason: `Runtime is ${state}` },
-      ));
-    }
-    return [...await Promise.all(checks), ...await threads ?? []];
+    return await readinessChecks({
+      brokers: this.brokers,
+      handlers: this.handlers,
+      pipelines: this.pipelines.keys(),
+      state: this.#state,
+      threads: this.#threads?.readiness(timeoutMs),
+    }, timeoutMs);
   }
 
   /**
@@ -389,49 +301,19 @@ export class Runtime {
    * `null` and `error` says why when the broker does not answer within
    * `timeoutMs`.
    */
-  async brokerDepths(timeoutMs = 2000): Promise<BrokerReport[]> {
-    return await Promise.all([...this.brokers].map(async ([name, broker]) => {
-      let depth: BrokerDepth | null = null;
-      const check = await probe(name, async () => {
-        depth = await broker.depth();
-      }, timeoutMs);
-      const pipelines = [...this.pipelines.values()].filter((p) => p.brokerName === name);
-      return {
-        name,
-        pipelines: pipelines.map((p) => p.name),
-        shared: broker.shared,
-        durable: broker.durable === true,
-        depth,
-        ...(check.reason === undefined ? {} : { error: check.reason }),
-      };
-    }));
+  brokerDepths(timeoutMs = 2000): Promise<BrokerReport[]> {
+    return brokerReports(this.brokers, this.pipelines.values(), timeoutMs);
   }
 
   /** Samples and tasks per second per pipeline over the last few seconds. */
   rates(): Record<string, PipelineRates> {
-    const now = this.#clock.now();
-    const out: Record<string, PipelineRates> = {};
-    for (const name of this.pipelines.keys()) {
-      const t = this.metrics.combinedTotals(name);
-      const [samples_read = 0, samples_processed = 0, tasks = 0] = this.#rateWindow.rates(
-        name,
-        [t.samples_read, t.samples_processed, t.tasks_completed],
-        now,
-      );
-      out[name] = { samples_read, samples_processed, tasks };
-    }
-    return out;
+    const totals = (name: string) => this.metrics.combinedTotals(name);
+    return pipelineRates(this.#rateWindow, this.pipelines.keys(), totals, this.#clock.now());
   }
 
   /** Samples per second of each device of this process over the last few seconds. */
   deviceRates(): Record<string, number> {
-    const now = this.#clock.now();
-    const out: Record<string, number> = {};
-    for (const d of this.devices()) {
-      out[d.name] = this.#deviceRateWindow.rates(d.name, [d.samples], now)[0]!;
-    }
-    this.#deviceRateWindow.retain(new Set(Object.keys(out)));
-    return out;
+    return deviceRates(this.#deviceRateWindow, this.devices(), this.#clock.now());
   }
 
   /** Aborts when the runtime stops (for components that wait). */
@@ -462,7 +344,8 @@ export class Runtime {
     // Threads run pipelines on shared brokers only: they stop beside this isolate.
     const threadsStopped = this.#threads?.stop(grace);
     try {
-      await this.#stopPipelines(
+      await stopPipelines(
+        this.#logger,
         [...this.pipelines.values()],
         deadline.signal,
         (p) => !p.broker.shared && this.runsHub,
@@ -478,21 +361,7 @@ export class Runtime {
     } finally {
       clearTimeout(timer);
     }
-    let abandoned = 0;
-    for (const [name, broker] of this.brokers) {
-      if (broker.shared) continue;
-      try {
-        const d = await broker.depth();
-        const left = d.queued + d.delayed + d.inflight;
-        if (left > 0) {
-          abandoned += left;
-          this.#logger.warn("Tasks left in the in-process broker are lost", {
-            broker: name,
-            tasks: left,
-          });
-        }
-      } catch { /* reported by close below */ }
-    }
+    const abandoned = await abandonedTasks(this.brokers, this.#logger);
     this.#abort.abort();
     await this.#closeAll();
     this.#state = "stopped";
@@ -501,28 +370,6 @@ export class Runtime {
       uptime_ms: this.#clock.now() - this.startedAt,
       tasks_abandoned: abandoned,
     };
-  }
-
-  /**
-   * Stops pipelines: devices, then the hub queue drains through the gateway
-   * into the broker, then workers finish what they hold (and keep draining
-   * the broker where `drain` says so), all bounded by `deadline`.
-   */
-  async #stopPipelines(
-    pipelines: PipelineRuntime[],
-    deadline: AbortSignal,
-    drain: (p: PipelineRuntime) => boolean,
-  ): Promise<void> {
-    const devicesStopped = await settledOrAborted(
-      Promise.all(pipelines.flatMap((p) => p.devices.map((d) => d.stop()))),
-      deadline,
-    );
-    if (!devicesStopped) {
-      this.#logger.error("Devices still running after the grace period; not waiting");
-    }
-    for (const p of pipelines) p.queue?.close();
-    await Promise.all(pipelines.map((p) => p.gateway?.stop(deadline)));
-    await Promise.all(pipelines.map((p) => p.pool?.stop({ drain: drain(p), deadline })));
   }
 
   /**
@@ -561,7 +408,8 @@ export class Runtime {
     const timer = setTimeout(() => deadline.abort(), old.shutdown.grace);
     try {
       // A broker that goes away takes its tasks with it if it is in-process: drain it.
-      await this.#stopPipelines(
+      await stopPipelines(
+        this.#logger,
         stopping,
         deadline.signal,
         (p) => !p.broker.shared && !brokerKept(p.brokerName) && this.runsHub,
@@ -569,32 +417,7 @@ export class Runtime {
     } finally {
       clearTimeout(timer);
     }
-    for (const p of stopping) {
-      p.removeDepthProbe?.();
-      this.pipelines.delete(p.name);
-      for (const d of p.devices) this.#assembly.deviceOwner.delete(d.status.name);
-      this.#assembly.runners = this.#assembly.runners.filter((r) => !p.devices.includes(r));
-    }
-    for (const [name, h] of [...this.handlers]) {
-      if (handlerKept(name)) continue;
-      try {
-        await h.flush?.();
-        await h.close?.();
-      } catch (error) {
-        this.#logger.warn("Closing handler failed", { handler: name, error: errorMessage(error) });
-      }
-      this.#assembly.componentAbort.get(`handler:${name}`)?.abort();
-      this.handlers.delete(name);
-    }
-    for (const [name, b] of [...this.brokers]) {
-      if (brokerKept(name)) continue;
-      await b.close().catch((error) =>
-        this.#logger.warn("Closing broker failed", { broker: name, error: errorMessage(error) })
-      );
-      this.#assembly.componentAbort.get(`broker:${name}`)?.abort();
-      this.brokers.delete(name);
-      this.#assembly.routers.delete(name);
-    }
+    await this.#assembly.dismantle(stopping, { handlerKept, brokerKept });
     this.#config = loaded.config;
     this.#registry = loaded.registry;
     this.#configureMetrics();
@@ -619,18 +442,8 @@ export class Runtime {
   }
 
   async #closeAll(): Promise<void> {
-    const close = async (kind: string, name: string, fn: (() => Promise<void>) | undefined) => {
-      try {
-        await fn?.();
-      } catch (error) {
-        this.#logger.warn(`Closing ${kind} failed`, { [kind]: name, error: errorMessage(error) });
-      }
-    };
-    if (this.#state === "created") {
-      // Startup failed: devices never ran, so close their instances here.
-      for (const d of this.#assembly.runners) await close("device", d.status.name, () => d.close());
-    }
-    for (const [name, h] of this.handlers) await close("handler", name, h.close?.bind(h));
-    for (const [name, b] of this.brokers) await close("broker", name, b.close.bind(b));
+    // After a failed startup devices never ran, so their instances are closed here.
+    const devices = this.#state === "created" ? this.#assembly.runners : [];
+    await closeComponents(this.#logger, devices, this.handlers, this.brokers);
   }
 }

@@ -311,8 +311,17 @@ export class ThreadPool {
   }
 }
 
-/** The number of isolates `threads:` asks for: `auto` is one per core. */
-export function resolveThreads(setting: number | "auto"): number {
+/**
+ * The number of isolates `threads:` asks for. `auto` is one per core but
+ * one: the main isolate also runs the hub, the admin API and the gateway,
+ * and a broker or database usually shares the machine. Measured on 2 cores,
+ * a processor beside its hub and Redis fell from 1.7M to 0.86M samples/s
+ * with two isolates instead of one (docs/benchmarks.md).
+ */
+export function resolveThreads(
+  setting: number | "auto",
+  cores = navigator.hardwareConcurrency,
+): number {
   if (setting !== "auto") return setting;
-  return Math.max(1, navigator.hardwareConcurrency || 1);
+  return Math.max(1, (cores || 1) - 1);
 }

@@ -33,9 +33,12 @@ async function until(condition: () => boolean | Promise<boolean>, what: string):
   }
 }
 
-Deno.test("resolveThreads() takes a number as it is and auto as the core count", () => {
+Deno.test("resolveThreads() takes a number as it is and auto as the core count but one", () => {
   assert.equal(resolveThreads(3), 3);
-  assert.equal(resolveThreads("auto"), navigator.hardwareConcurrency);
+  assert.equal(resolveThreads("auto", 2), 1);
+  assert.equal(resolveThreads("auto", 8), 7);
+  assert.equal(resolveThreads("auto", 1), 1);
+  assert.equal(resolveThreads("auto"), Math.max(1, navigator.hardwareConcurrency - 1));
 });
 
 Deno.test("ThreadPool: a scrape sums every thread's counters into the main isolate's series", async () => {

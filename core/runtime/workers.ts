@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { backoffDelay, decideFailure, type RetryPolicy } from "../backoff.ts";
+import { decideFailure, type RetryPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import { errorMessage, isPermanent, isUnavailable, PermanentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -20,6 +20,8 @@ import { BrokerRouter, type Route } from "./_router.ts";
 import { countOutcomes, type Outcome } from "./_outcome.ts";
 import { encodable, isolate, type Quarantined, quarantineOutcome } from "./_quarantine.ts";
 import { DeferredRetries } from "./_deferred_retries.ts";
+import { DependencyHold } from "./_dependency_hold.ts";
+import { LoopTurns } from "./_loop_turns.ts";
 import type { Tap } from "./tap.ts";
 
 export { BrokerRouter, type ChainLink, chainTopics, type Route };
@@ -57,24 +59,7 @@ export interface StopOptions {
 }
 
 const LATENCY_SAMPLES_PER_TASK = 16;
-/**
- * How long the workers may run tasks back to back before they let timers
- * and I/O run. A broker that answers through promises alone (sqlite's write
- * queue, the memory broker) never gives the event loop a turn while it has
- * tasks, and a backlog would hold the admin API, broker heartbeats and
- * thread messages until it is empty.
- */
-const TURN_EVERY_MS = 50;
 const STUCK_AFTER_DEADLINE_MS = 1000;
-
-/**
- * Resolves after a turn of the event loop in which timers run and I/O is
- * polled. A timer it must be: a message to oneself, Deno's `setImmediate` or
- * an operation that completes at once let timers run but not always sockets.
- */
-function eventLoopTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
 
 function taskError(error: unknown): TaskError {
   return {
@@ -95,16 +80,16 @@ export class WorkerPool {
   #brokerStage = new Map<string, { observe(seconds: number): void }>();
   #releasedPaused = false;
   #reserveFailing = false;
-  /** When the event loop last had a turn while the workers were busy (performance.now()). */
-  #lastTurn = performance.now();
-  #turnSeen: ReturnType<typeof setTimeout> | undefined;
-  /** While a dependency is down: when workers may reserve again, and since when it is down. */
-  #hold: { until: number; since: number; failures: number } | undefined;
+  /** Gives timers and I/O a turn while the workers are busy. */
+  #turns = new LoopTurns();
+  /** Holds the workers while a handler's dependency is down. */
+  #hold: DependencyHold;
   /** Retries waiting out their delay here, for a broker without `delayedRetries`. */
   #deferred: DeferredRetries | undefined;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
+    this.#hold = new DependencyHold(options);
     if (!options.broker.capabilities.delayedRetries) {
       this.#deferred = new DeferredRetries(options.clock, (o) => this.#settleNow(o));
     }
@@ -146,8 +131,7 @@ export class WorkerPool {
       stuck.promise,
     ]);
     clearTimeout(timer);
-    clearTimeout(this.#turnSeen);
-    this.#turnSeen = undefined;
+    this.#turns.stop();
     deadline.removeEventListener("abort", onDeadline);
     if (outcome === "stuck") {
       this.#o.logger.error("Handlers still running after the grace period; not waiting", {
@@ -178,11 +162,11 @@ export class WorkerPool {
     const { broker, prefetch, logger, pipeline, clock } = this.#o;
     const reserving = this.#reserving.signal;
     while (!reserving.aborted) {
-      const hold = this.#hold;
-      if (hold && hold.until > clock.now()) {
+      const held = this.#hold.remaining();
+      if (held > 0) {
         // A dependency is down: reserving would only put tasks straight back.
         try {
-          await clock.sleep(hold.until - clock.now(), reserving);
+          await clock.sleep(held, reserving);
         } catch {
           break;
         }
@@ -219,25 +203,8 @@ export class WorkerPool {
       } finally {
         this.#busy--;
       }
-      await this.#letEventLoopRun();
+      await this.#turns.yieldIfHeld();
     }
-  }
-
-  /**
-   * Gives timers and I/O a turn once the workers have kept the loop for
-   * {@link TURN_EVERY_MS}. A zero-delay timer notes every turn the loop takes
-   * anyway (a broker that waits on the network, devices feeding the
-   * gateway), so only workers that really hold the loop pay for a turn.
-   */
-  async #letEventLoopRun(): Promise<void> {
-    // Real time on purpose: this is about the CPU the loop spent, not about task time.
-    this.#turnSeen ??= setTimeout(() => {
-      this.#turnSeen = undefined;
-      this.#lastTurn = performance.now();
-    }, 0);
-    if (performance.now() - this.#lastTurn < TURN_EVERY_MS) return;
-    await eventLoopTurn();
-    this.#lastTurn = performance.now();
   }
 
   async #runBatch(deliveries: Delivery[]): Promise<void> {
@@ -325,7 +292,7 @@ export class WorkerPool {
           ...await this.#runChain(route.chain, decoded.samples, task, attempt, pipeline),
         );
       }
-      this.#available();
+      this.#hold.up();
       if (quarantine.length === 0) {
         return { settlement: { delivery, outcome: "completed" }, pipeline, samples: count };
       }
@@ -342,7 +309,7 @@ export class WorkerPool {
       const retry = "unroutable" in route ? this.#o.fallbackRetry : route.retry;
       if (isUnavailable(error)) {
         // Nothing is wrong with the task: put it back untouched and hold off.
-        this.#holdOff(retry, error);
+        this.#hold.down(retry, error);
         return { settlement: { delivery, outcome: "released" }, pipeline, samples: 0 };
       }
       const decision = decideFailure(retry, attempt, isPermanent(error), random);
@@ -376,39 +343,6 @@ export class WorkerPool {
         samples: count,
       };
     }
-  }
-
-  /**
-   * Holds the pool's workers after a handler found a dependency down: they
-   * reserve again after the retry policy's backoff, longer each time the
-   * dependency is still down. Logged once per outage.
-   */
-  #holdOff(retry: RetryPolicy, error: unknown): void {
-    const now = this.#o.clock.now();
-    const failures = (this.#hold?.failures ?? 0) + 1;
-    const delay = backoffDelay(retry, failures, this.#o.random);
-    if (!this.#hold) {
-      this.#o.logger.warn("A handler's dependency is unavailable; holding tasks until it is back", {
-        pipeline: this.#o.pipeline,
-        error: errorMessage(error),
-      });
-    }
-    this.#hold = {
-      until: Math.max(this.#hold?.until ?? 0, now + delay),
-      since: this.#hold?.since ?? now,
-      failures,
-    };
-  }
-
-  /** Ends a hold once a task went through again. */
-  #available(): void {
-    const hold = this.#hold;
-    if (!hold) return;
-    this.#hold = undefined;
-    this.#o.logger.info("Handlers' dependencies available again; taking tasks", {
-      pipeline: this.#o.pipeline,
-      held_ms: this.#o.clock.now() - hold.since,
-    });
   }
 
   #context(task: Readonly<Task>, attempt: number, pipeline: string): HandlerContext {

@@ -4,14 +4,12 @@
  *
  * @module
  */
-import type {
-  AnomalyEvent,
-  Sample,
-  SeriesAnswer,
-  SeriesPoint,
-  SeriesQuery,
-} from "../../core/mod.ts";
+import type { AnomalyEvent, Sample, SeriesAnswer, SeriesQuery } from "../../core/mod.ts";
 import { Coalescer, settle, type Settled } from "./_coalesce.ts";
+import { readAggregates, readSamples } from "./_series_read.ts";
+import { type AggregatePartial, combinePartials, type MergeWrite } from "./_partials.ts";
+
+export type { AggregatePartial };
 import { classifyError, type Driver, errorCode } from "./_drivers.ts";
 import {
   migrationScript,
@@ -27,20 +25,6 @@ import {
  * score may be unknown here; `id` makes inserting it idempotent.
  */
 export type AnomalyRow = Omit<AnomalyEvent, "score"> & { score: number | null };
-
-/** Statistics of some samples of one device, metric and window. */
-export interface AggregatePartial {
-  device: string;
-  metric: string;
-  /** Window length in milliseconds. */
-  window_ms: number;
-  /** Start of the window, milliseconds since the epoch (a multiple of `window_ms`). */
-  window_start: number;
-  count: number;
-  sum: number;
-  min: number;
-  max: number;
-}
 
 /** SQLSTATE of a duplicate key. */
 const UNIQUE_VIOLATION = "23505";
@@ -62,34 +46,6 @@ interface SampleWrite {
 interface Resolution {
   id: string;
   resolvedAt: number;
-}
-
-/** One task's partials to merge. */
-interface MergeWrite {
-  taskId: string;
-  rows: AggregatePartial[];
-  now: number;
-}
-
-/** Merges partials of the same key, then sorts them so concurrent upserts lock in one order. */
-export function combinePartials(partials: readonly AggregatePartial[]): AggregatePartial[] {
-  const byKey = new Map<string, AggregatePartial>();
-  for (const p of partials) {
-    const key = `${p.device}\u0000${p.metric}\u0000${p.window_ms}\u0000${p.window_start}`;
-    const seen = byKey.get(key);
-    if (!seen) byKey.set(key, { ...p });
-    else {
-      seen.count += p.count;
-      seen.sum += p.sum;
-      seen.min = Math.min(seen.min, p.min);
-      seen.max = Math.max(seen.max, p.max);
-    }
-  }
-  const text = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
-  return [...byKey.values()].sort((a, b) =>
-    text(a.device, b.device) || text(a.metric, b.metric) || a.window_ms - b.window_ms ||
-    a.window_start - b.window_start
-  );
 }
 
 /** Storage on one schema of one engine. Made and shared by `openDatabase()`. */
@@ -456,35 +412,16 @@ export class DatabaseCore {
    * The latest `query.limit` stored samples of a series in its time range
    * (`query.step` 0), or buckets of `query.step` ms computed from them.
    */
-  async readSamples(query: SeriesQuery): Promise<SeriesAnswer> {
-    const { device, metric, to, step, limit } = query;
-    const from = step > 0 ? Math.floor(query.from / step) * step : query.from;
-    const rows = step > 0
-      ? await this.#read(this.#sql.readSampleBuckets, [device, metric, from, to, step, limit + 1])
-      : await this.#read(this.#sql.readSamples, [device, metric, from, to, limit + 1]);
-    return { source: "samples", step_ms: step, ...points(rows, limit, step > 0) };
+  readSamples(query: SeriesQuery): Promise<SeriesAnswer> {
+    return readSamples(this.driver, this.#sql, query);
   }
 
   /**
    * Buckets of `step` ms of a series merged from its `window` ms aggregates
    * (`step` a multiple of `window`), the latest `limit` of the range.
    */
-  async readAggregates(query: SeriesQuery, window: number): Promise<SeriesAnswer> {
-    const { device, metric, to, step, limit } = query;
-    const from = Math.floor(query.from / step) * step;
-    const rows = await this.#read(
-      this.#sql.readAggregates,
-      [device, metric, from, to, window, step, limit + 1],
-    );
-    return { source: "aggregates", step_ms: step, ...points(rows, limit, true) };
-  }
-
-  async #read(text: string, params: (string | number)[]): Promise<Record<string, unknown>[]> {
-    try {
-      return (await this.driver.query(text, params)).rows;
-    } catch (error) {
-      throw classifyError(error, `Cannot read series "${params[0]}" "${params[1]}"`);
-    }
+  readAggregates(query: SeriesQuery, window: number): Promise<SeriesAnswer> {
+    return readAggregates(this.driver, this.#sql, query, window);
   }
 
   /** Throws a {@link RetryableError} when the database does not answer. */
@@ -495,21 +432,4 @@ export class DatabaseCore {
       throw classifyError(error, `Database of schema "${this.schema}" does not answer`);
     }
   }
-}
-
-/** Rows read newest first (one more than `limit`) as points oldest first. */
-function points(
-  rows: Record<string, unknown>[],
-  limit: number,
-  buckets: boolean,
-): { points: SeriesPoint[]; truncated: boolean } {
-  const kept = rows.slice(0, limit).reverse();
-  return {
-    truncated: rows.length > limit,
-    points: kept.map((r): SeriesPoint =>
-      buckets
-        ? [Number(r.ts), Number(r.mean), Number(r.min), Number(r.max), Number(r.count)]
-        : [Number(r.ts), Number(r.value)]
-    ),
-  };
 }

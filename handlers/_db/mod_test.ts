@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PermanentError, RetryableError, z } from "../../core/mod.ts";
 import { recordingLogger, testContext } from "../../core/testing.ts";
-import { combinePartials } from "./_database.ts";
+import { combinePartials } from "./_partials.ts";
 import { isOutage } from "./_drivers.ts";
 import { MIGRATIONS } from "./_sql.ts";
 import { numberArray, textArray } from "./_sql.ts";

@@ -19,28 +19,20 @@ import {
   checkSettlements,
   checkStarts,
   closeOnAbort,
-  compactPayload,
   type DeadLetterPage,
   type DeadLetterSelector,
   type Delivery,
   errorMessage,
   type Logger,
   ownReceipt,
-  PermanentError,
   type PluginContext,
   type Settlement,
   type Task,
   type TaskRecord,
 } from "../../core/mod.ts";
-import {
-  decodeElement,
-  encodeTask,
-  QUEUE_INDEX,
-  recordFromHash,
-  type RedisKeys,
-  redisKeys,
-} from "./_codec.ts";
+import { recordFromHash, type RedisKeys, redisKeys } from "./_codec.ts";
 import { scriptError } from "./_scripts.ts";
+import { byPriority, datedDeliveries, enqueueArgs, reserveScript, toDelivery } from "./_reserve.ts";
 import { RedisConnections, type ScriptArg } from "./_connections.ts";
 import { RedisDeadLetters, ShardedDeadLetters } from "./_dead_letters.ts";
 import { Leases } from "./_recovery.ts";
@@ -49,8 +41,6 @@ import type { RedisBrokerOptions } from "./_config.ts";
 import { type IoRedis, topology } from "./_topology.ts";
 import { shardKeys, shardOf } from "./_shards.ts";
 
-/** Most due retries moved back to their queues per reserve call. */
-const PROMOTE_PER_RESERVE = 500;
 /** Pause before offering a batch again to full queues. */
 const FULL_RETRY_MS = 5;
 
@@ -142,35 +132,7 @@ export class RedisBroker implements BrokerInstance {
   async enqueue(tasks: readonly Task[]): Promise<void> {
     if (this.#closed) throw brokerClosedError(this.#name);
     if (tasks.length === 0) return;
-    const n = this.shards.length;
-    const args: ScriptArg[][] = this.shards.map(() => []);
-    let wake = false;
-    for (const task of tasks) {
-      const priority = task.priority ?? "normal";
-      const index = QUEUE_INDEX[priority];
-      if (index === undefined) {
-        throw new Error(`Task "${task.id}" has an unknown priority "${String(priority)}"`);
-      }
-      if (index !== 2) wake = true;
-      let body: string;
-      try {
-        body = encodeTask(task, compactPayload(task.payload, task.checked === true));
-      } catch (error) {
-        // Content, not an outage: retrying would fail the same way forever.
-        throw new PermanentError(`Cannot encode task "${task.id}": ${errorMessage(error)}`, {
-          cause: error,
-        });
-      }
-      args[shardOf(task.id, n)]!.push(
-        task.id,
-        index,
-        body,
-        task.type,
-        task.attempts,
-        task.created_at,
-        task.pipeline ?? "",
-      );
-    }
+    const { args, wake } = enqueueArgs(tasks, this.shards.length);
     // One script call per shard: each is all or nothing, and a batch sent
     // again lands on the same shards (by id), where it is recognised.
     await Promise.all(
@@ -242,39 +204,20 @@ export class RedisBroker implements BrokerInstance {
       for (let k = 0; k < n && taken.length < max; k++) {
         const shard = (start + k) % n;
         const deliveries = await this.#take(shard, consumer, holder, max - taken.length, false);
-        if (deliveries.length > 0) taken.push(...await this.#dated(shard, deliveries));
+        if (deliveries.length > 0) {
+          taken.push(...await datedDeliveries(this.#conn, this.shards[shard]!, deliveries));
+        }
       }
       // Taken from several shards: higher priorities first, each shard's order kept.
       if (taken.length > 0) return n === 1 ? taken : byPriority(taken);
       const shard = start;
       const moved = await this.#wait(shard, consumer, holder, signal);
       if (moved !== null) {
-        return await this.#dated(shard, [this.#landed(shard, consumer, holder, moved)]);
+        return await datedDeliveries(this.#conn, this.shards[shard]!, [
+          this.#landed(shard, consumer, holder, moved),
+        ]);
       }
     }
-  }
-
-  /**
-   * Gives tasks that came without `created_at` the time their record was
-   * started (by the reserve script, on first delivery), so a redelivery has
-   * the same `created_at`: the identity of their samples without `ts`
-   * derives from it. Only foreign producers' tasks pay this round trip.
-   */
-  async #dated(shard: number, deliveries: Delivery[]): Promise<Delivery[]> {
-    const undated = deliveries.filter((d) => (d.receipt as Receipt).undated);
-    if (undated.length === 0) return deliveries;
-    // One shard's keys share a slot, so this pipeline goes to one node.
-    const keys = this.shards[shard]!;
-    const pipeline = this.#conn.redis.pipeline();
-    for (const d of undated) {
-      pipeline.hget(keys.taskPrefix + d.task.id + keys.taskSuffix, "created_at");
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    undated.forEach((d, i) => {
-      const value = Number(replies[i]?.[1]);
-      if (Number.isFinite(value)) d.task.created_at = value;
-    });
-    return deliveries;
   }
 
   /**
@@ -287,54 +230,23 @@ export class RedisBroker implements BrokerInstance {
     this.#take(shard, consumer, holder, 1, true).catch((error) =>
       this.#log.debug("Cannot mark a task assigned", { error: errorMessage(error) })
     );
-    return this.#delivery(shard, element, holder, this.#now());
-  }
-
-  /**
-   * Elements are read as bytes, so one that is not UTF-8 is kept exactly:
-   * settling it (removing it from the processing list, dead-lettering it)
-   * needs those bytes, not their lossy decoding.
-   */
-  #delivery(shard: number, element: Buffer, holder: string, now: number): Delivery {
-    const decoded = decodeElement(element, now);
-    const receipt = new Receipt(this, decoded.raw, holder, shard);
-    receipt.bytes = decoded.bytes;
-    if ("undated" in decoded) receipt.undated = true;
-    const delivery: Delivery = { task: decoded.task, receipt };
-    if (decoded.invalid !== undefined) delivery.invalid = decoded.invalid;
-    return delivery;
+    return toDelivery(this, shard, element, holder, this.#now());
   }
 
   async #take(shard: number, consumer: string, holder: string, max: number, landed: boolean) {
-    const keys = this.shards[shard]!;
     const state = this.#consumers.get(consumer)!;
     const now = this.#now();
-    const reply = await this.#conn.script("thReserve", [
-      ...keys.queues,
-      keys.processing(holder),
-      keys.delayed,
-      keys.lease(holder),
-      keys.consumers,
-    ], [
+    const { slot, elements } = await reserveScript(this.#conn, this.shards[shard]!, {
+      consumer,
+      holder,
       max,
       now,
-      holder,
-      this.#o.lease,
-      keys.taskPrefix,
-      keys.taskSuffix,
-      state.slots[shard]!,
-      landed ? "1" : "0",
-      consumer,
-      PROMOTE_PER_RESERVE,
-    ], true) as [number, ...Buffer[]];
-    state.slots[shard] = Number(reply[0]);
-    const out: Delivery[] = [];
-    // A landed element was delivered already (it is the reply's first).
-    if (landed) return out;
-    for (let i = 1; i < reply.length; i++) {
-      out.push(this.#delivery(shard, reply[i] as Buffer, holder, now));
-    }
-    return out;
+      lease: this.#o.lease,
+      slot: state.slots[shard]!,
+      landed,
+    });
+    state.slots[shard] = slot;
+    return elements.map((element) => toDelivery(this, shard, element, holder, now));
   }
 
   /** Blocks on a shard's normal-priority queue for one poll interval (see `blockingMove()`). */
@@ -513,10 +425,4 @@ export class RedisBroker implements BrokerInstance {
     }
     await this.#conn.quit();
   }
-}
-
-/** Deliveries sorted by priority (high, normal, low), stable within one. */
-function byPriority(deliveries: Delivery[]): Delivery[] {
-  const rank = (d: Delivery) => QUEUE_INDEX[d.task.priority ?? "normal"] ?? 2;
-  return deliveries.sort((a, b) => rank(a) - rank(b));
 }
