@@ -123,14 +123,17 @@ export function kit(fixture: BrokerFixture): BrokerKit {
 export type ConformanceCase = (
   title: string,
   fn: (k: BrokerKit) => Promise<void>,
-  options?: { needs?: BrokerCapability; otherwise?: (k: BrokerKit) => Promise<void> },
+  options?: {
+    needs?: BrokerCapability | readonly BrokerCapability[];
+    otherwise?: (k: BrokerKit) => Promise<void>;
+  },
 ) => void;
 
 /**
  * Registers conformance cases of the broker `name` as `Deno.test`s, each on
- * a fresh fixture. With `needs`, a case runs when the broker declares that
- * capability; otherwise `otherwise` runs if given, else an ignored step says
- * what was not checked.
+ * a fresh fixture. With `needs`, a case runs when the broker declares those
+ * capabilities; otherwise `otherwise` runs if given, else an ignored step
+ * says what was not checked.
  */
 export function caseRunner(
   name: string,
@@ -141,11 +144,14 @@ export function caseRunner(
       const fixture = await makeBroker();
       try {
         const k = kit(fixture);
-        if (needs === undefined || k.broker.capabilities[needs] === true) await fn(k);
+        const missing = [needs ?? []].flat().filter((c) => k.broker.capabilities[c] !== true);
+        if (missing.length === 0) await fn(k);
         else if (otherwise) await otherwise(k);
         else {
           await t.step({
-            name: `not checked: the broker does not declare "${needs}"`,
+            name: `not checked: the broker does not declare ${
+              missing.map((c) => `"${c}"`).join(" and ")
+            }`,
             ignore: true,
             fn: () => {},
           });

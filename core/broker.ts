@@ -118,6 +118,14 @@ export interface BrokerCapabilities {
    * (counted in `depth().dead`), and the admin API answers 501 for them.
    */
   deadLetterBrowsing?: boolean;
+  /**
+   * One order for the whole queue: tasks of one priority come out in the
+   * order they were enqueued, a released task comes back first, and dead
+   * letters list in the order they died. Without it (a queue spread over
+   * shards or partitions) every task is still delivered at least once, and
+   * the order holds only within a shard.
+   */
+  ordered?: boolean;
 }
 
 /** The names of the optional capabilities. */
@@ -129,6 +137,7 @@ export const BROKER_CAPABILITIES: readonly BrokerCapability[] = [
   "delayedRetries",
   "taskRecords",
   "deadLetterBrowsing",
+  "ordered",
 ];
 
 /**
@@ -202,6 +211,7 @@ export const ALL_CAPABILITIES: Readonly<Required<BrokerCapabilities>> = Object.f
   delayedRetries: true,
   taskRecords: true,
   deadLetterBrowsing: true,
+  ordered: true,
 });
 
 /**
@@ -217,6 +227,8 @@ export interface CapabilityMethods {
   taskRecords: TaskRecords;
   /** Adds listing, replaying and purging dead letters. */
   deadLetterBrowsing: DeadLetterBrowsing;
+  /** Adds no method: it promises one order for the whole queue. */
+  ordered: unknown;
 }
 
 /** The methods of a capability, and which capability each method belongs to. */
@@ -225,6 +237,7 @@ const METHODS_OF: Readonly<Record<BrokerCapability, readonly string[]>> = {
   delayedRetries: [],
   taskRecords: ["getTask"],
   deadLetterBrowsing: ["listDeadLetters", "replayDeadLetters", "purgeDeadLetters"],
+  ordered: [],
 };
 
 /**

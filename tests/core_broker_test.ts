@@ -37,7 +37,7 @@ Deno.test("a core-only broker runs a pipeline whose tasks retry: every sample is
   recordings.clear();
   const { runtime } = await createRuntime(yaml("core-retry", 100, "[flaky, rec]"));
   const broker = runtime.brokers.get("log")!;
-  assert.deepEqual(broker.capabilities, {});
+  assert.deepEqual(broker.capabilities, { ordered: true });
   runtime.start();
   // While retries wait out their delay in the pool, the broker still counts them in flight.
   let heldInFlight = false;

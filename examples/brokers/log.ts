@@ -4,9 +4,9 @@
  * NATS JetStream) would: tasks are appended to a log read by one consumer
  * group's cursor, and what comes back unfinished (released, retried) is
  * redelivered before the cursor moves on. No priorities, no delayed set, no
- * task records, no browsable dead letters: it declares `capabilities: {}`,
- * so the runtime waits out retry delays itself and the admin API answers 501
- * for dead-letter browsing. The log lives in this process, so the example
+ * task records, no browsable dead letters: it declares only `ordered` (one
+ * log keeps one order), so the runtime waits out retry delays itself and
+ * the admin API answers 501 for dead-letter browsing. The log lives in this process, so the example
  * runs anywhere; a real one keeps it in the log system.
  *
  * Loaded with `plugins: [./brokers/log.ts]`; tested by `log_test.ts` with the
@@ -43,7 +43,8 @@ class Receipt {
 /** An in-process log with one consumer group. */
 export class LogBroker implements BrokerCore {
   readonly shared = false;
-  readonly capabilities = {};
+  // One log, one order; nothing else beyond the core.
+  readonly capabilities = { ordered: true };
   #name: string;
   #log: Task[] = [];
   /** The consumer group's position in `#log`. */

@@ -12,6 +12,7 @@
 import type { Buffer } from "node:buffer";
 import {
   ALL_CAPABILITIES,
+  type BrokerCapabilities,
   brokerClosedError,
   type BrokerDepth,
   type BrokerInstance,
@@ -53,7 +54,8 @@ export type RedisBrokerContext = Pick<PluginContext, "name" | "clock" | "logger"
  */
 export class RedisBroker implements BrokerInstance {
   readonly shared = true;
-  readonly capabilities = ALL_CAPABILITIES;
+  /** Everything; one order for the whole queue only with one shard. */
+  readonly capabilities: Readonly<BrokerCapabilities>;
   // Once a task is in Redis it outlives this process; how it outlives Redis is its persistence.
   readonly durable = true;
   /**
@@ -90,6 +92,9 @@ export class RedisBroker implements BrokerInstance {
     this.shards = where.cluster
       ? shardKeys(options.prefix, options.shards)
       : [redisKeys(options.prefix, options.task_key)];
+    this.capabilities = this.shards.length === 1
+      ? ALL_CAPABILITIES
+      : { ...ALL_CAPABILITIES, ordered: false };
     this.#conn = new RedisConnections({
       topology: where,
       name: ctx.name,
