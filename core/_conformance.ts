@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { checkCapabilities, type Delivery } from "./broker.ts";
+import type { Task, TaskError } from "./task.ts";
 import {
   type BrokerFixture,
   type BrokerKit,
@@ -242,22 +243,27 @@ export function brokerConformance(
   );
 
   /** Dead-letters every task of `names` after starting it; returns the tasks. */
-  const deadLetter = async (k: BrokerKit, names: string[], message = "Bad payload") => {
-    const tasks = names.map((n) => k.task(n));
+  /** Enqueues and starts `tasks`, then dead-letters each with the error `errorOf` gives it. */
+  const deadLetter = async (
+    k: BrokerKit,
+    tasks: Task[],
+    errorOf: (delivery: Delivery) => TaskError,
+  ) => {
     await k.broker.enqueue(tasks);
-    const deliveries = await k.reserveNow(names.length);
-    assert.equal(deliveries.length, names.length);
+    const deliveries = await k.reserveNow(tasks.length);
+    assert.equal(deliveries.length, tasks.length);
     await k.broker.started(deliveries);
     await k.broker.settle(deliveries.map((delivery) => ({
       delivery,
       outcome: "dead_letter" as const,
-      error: taskError(`${message} ${delivery.task.id}`, true),
+      error: errorOf(delivery),
     })));
     return tasks;
   };
+  const badPayload = (d: Delivery) => taskError(`Bad payload ${d.task.id}`, true);
 
   test("a dead-lettered task leaves the queue and counts as dead", async (k) => {
-    const [task] = await deadLetter(k, ["a"]);
+    const [task] = await deadLetter(k, [k.task("a")], badPayload);
     await k.expectRecord(task!.id, (r) => {
       assert.equal(r?.state, "dead_letter");
       assert.equal(r?.attempts, 1);
@@ -270,7 +276,11 @@ export function brokerConformance(
 
   test("dead letters keep error and attempts and list oldest first, page by page", async (k) => {
     const dlq = k.deadLetters!;
-    const tasks = await deadLetter(k, ["a", "b", "c", "d", "e"]);
+    const tasks = await deadLetter(
+      k,
+      ["a", "b", "c", "d", "e"].map((n) => k.task(n)),
+      badPayload,
+    );
     const pages: string[][] = [];
     let cursor: string | undefined;
     do {
@@ -322,17 +332,7 @@ export function brokerConformance(
       k.task("b1", { type: "type.b", pipeline: "p1" }),
       k.task("b2", { type: "type.b", pipeline: "p2" }),
     ];
-    await k.broker.enqueue(tasks);
-    const deliveries = await k.reserveNow(4);
-    assert.equal(deliveries.length, 4);
-    await k.broker.started(deliveries);
-    await k.broker.settle(
-      deliveries.map((delivery) => ({
-        delivery,
-        outcome: "dead_letter" as const,
-        error: taskError("Bad"),
-      })),
-    );
+    await deadLetter(k, tasks, () => taskError("Bad"));
     return tasks.map((t) => t.id) as [string, string, string, string];
   };
 
