@@ -269,23 +269,46 @@ export async function runRedis(o: RedisBenchOptions): Promise<BenchResult> {
   }
 }
 
+/**
+ * The `redis` scenario's load (also `redis-cluster`'s and `redis-wait`'s):
+ * 1,000-sample tasks, as fast as it goes.
+ */
+export const BATCHED: Omit<RedisBenchOptions, "scenario" | "description"> = {
+  offered: null,
+  devices: 4,
+  tick: "10ms",
+  processors: 1,
+  workers: 4,
+  prefetch: 8,
+  maxSamples: 1000,
+  maxWait: "20ms",
+  capacity: 100,
+  warmupMs: 2000,
+  measureMs: 8000,
+};
+
+/** The `redis-latency` scenario's load (also `redis-wait`'s): 10,000 samples/s in small batches. */
+export const PACED: Omit<RedisBenchOptions, "scenario" | "description"> = {
+  offered: 10_000,
+  devices: 2,
+  tick: "1ms",
+  processors: 1,
+  workers: 2,
+  prefetch: 4,
+  maxSamples: 100,
+  maxWait: "2ms",
+  capacity: 1000,
+  warmupMs: 2000,
+  measureMs: 8000,
+};
+
 /** `redis`: batched throughput, hub and processor as separate processes. */
 export function redisBatched(): Promise<BenchResult> {
   return runRedis({
     scenario: "redis",
     description:
       "simulated → hub → Redis → processor → no-op, 1,000-sample tasks, separate processes",
-    offered: null,
-    devices: 4,
-    tick: "10ms",
-    processors: 1,
-    workers: 4,
-    prefetch: 8,
-    maxSamples: 1000,
-    maxWait: "20ms",
-    capacity: 100,
-    warmupMs: 2000,
-    measureMs: 8000,
+    ...BATCHED,
   });
 }
 
@@ -313,16 +336,6 @@ export function redisLatency(): Promise<BenchResult> {
   return runRedis({
     scenario: "redis-latency",
     description: "10,000 samples/s offered through Redis; latency from sample to handler",
-    offered: 10_000,
-    devices: 2,
-    tick: "1ms",
-    processors: 1,
-    workers: 2,
-    prefetch: 4,
-    maxSamples: 100,
-    maxWait: "2ms",
-    capacity: 1000,
-    warmupMs: 2000,
-    measureMs: 8000,
+    ...PACED,
   });
 }

@@ -18,37 +18,7 @@ import type { BenchResult } from "../_harness.ts";
 
 /** Where the servers keep their files (the bench may write only under ./data). */
 const DATA = new URL("../../data/bench", import.meta.url).pathname;
-import { type RedisBenchOptions, runRedis } from "./redis.ts";
-
-/** The `redis` scenario's load: 1,000-sample tasks, as fast as it goes. */
-const BATCHED: Omit<RedisBenchOptions, "scenario" | "description"> = {
-  offered: null,
-  devices: 4,
-  tick: "10ms",
-  processors: 1,
-  workers: 4,
-  prefetch: 8,
-  maxSamples: 1000,
-  maxWait: "20ms",
-  capacity: 100,
-  warmupMs: 2000,
-  measureMs: 8000,
-};
-
-/** The `redis-latency` scenario's load: 10,000 samples/s in small batches. */
-const PACED: Omit<RedisBenchOptions, "scenario" | "description"> = {
-  offered: 10_000,
-  devices: 2,
-  tick: "1ms",
-  processors: 1,
-  workers: 2,
-  prefetch: 4,
-  maxSamples: 100,
-  maxWait: "2ms",
-  capacity: 1000,
-  warmupMs: 2000,
-  measureMs: 8000,
-};
+import { BATCHED, PACED, runRedis } from "./redis.ts";
 
 type Servers = Record<string, { cpu_percent: number; cpu_us_per_1k_samples: number | null }>;
 
